@@ -38,7 +38,9 @@ def window_lengths(n_clips: int, cfg: WindowGrounderConfig) -> list[int]:
     return lengths
 
 
-def inside_outside_scores(curve: np.ndarray, lengths: list[int], stride_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+def inside_outside_scores(
+    curve: np.ndarray, lengths: list[int], stride_ratio: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Every candidate window (clip indices ``[s, e)``) and its mean-inside minus mean-outside score."""
     n = len(curve)
     csum = np.concatenate([[0.0], np.cumsum(curve, dtype=np.float64)])
@@ -72,16 +74,22 @@ class WindowGrounder:
         curve = np.asarray(curve, dtype=np.float64)
         if curve.ndim != 1 or len(curve) == 0:
             raise ValueError("the relevance curve must be a non-empty 1-D array")
-        smoothed = gaussian_filter1d(curve, cfg.smooth_sigma, mode="nearest") if cfg.smooth_sigma > 0 else curve
+        smoothed = (
+            gaussian_filter1d(curve, cfg.smooth_sigma, mode="nearest") if cfg.smooth_sigma > 0 else curve
+        )
         spans, scores = inside_outside_scores(smoothed, window_lengths(len(curve), cfg), cfg.stride_ratio)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         keep = temporal_nms(seconds, scores, cfg.nms_iou, top_k)
         moments = [Moment(float(seconds[i, 0]), float(seconds[i, 1]), float(scores[i])) for i in keep]
         lo, hi = smoothed.min(), smoothed.max()
         saliency = (smoothed - lo) / (hi - lo) if hi > lo else np.zeros_like(smoothed)
-        return GroundingResult(query=query, duration=duration, clip_len=clip_len, moments=moments, saliency=saliency)
+        return GroundingResult(
+            query=query, duration=duration, clip_len=clip_len, moments=moments, saliency=saliency
+        )
 
     def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
-        result = self.ground_curve(cosine_curve(clips, query), clips.clip_len, clips.duration, query.text, top_k)
+        result = self.ground_curve(
+            cosine_curve(clips, query), clips.clip_len, clips.duration, query.text, top_k
+        )
         result.video = clips.video_id
         return result

@@ -1,0 +1,249 @@
+"""``MomentFinder``: the three-line API over the pipeline stages.
+
+    finder = MomentFinder(visual_model="openai/clip-vit-base-patch32")
+    result = finder.ground("movie.mp4", "a man opens the door")
+    for m in result.moments: print(m.start, m.end, m.score)
+
+The finder owns no algorithm: it probes the video, gets per-clip features from the cache or
+the ingest stage, builds one relevance curve per available channel, fuses them and hands the
+curve to the grounder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .encoders.base import VisionTextEncoder
+from .encoders.cache import FeatureCache, FeatureKey
+from .encoders.hf import DEFAULT_VISUAL_MODEL, HFVisionTextEncoder
+from .errors import InputError, ModelUnavailableError
+from .fusion import ChannelCurve, fuse_curves, subtitle_evidence_weight, subtitle_relevance
+from .grounding import DEFAULT_GROUNDER, make_grounder
+from .ingest import SamplingConfig, extract_visual_features
+from .types import ClipFeatures, GroundingResult, QueryFeatures, SubtitleSegment, VideoInfo, n_clips_for
+from .video.decode import probe
+from .video.subtitles import load_subtitles
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinderConfig:
+    """Everything that configures a :class:`MomentFinder` (all optional)."""
+
+    visual_model: str | None = DEFAULT_VISUAL_MODEL  # HF hub id or local dir; None = visual channel off
+    text_model: str | None = None  # sentence-transformers dir; None = bundled all-MiniLM-L6-v2
+    grounder: str = DEFAULT_GROUNDER
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8
+    device: str | None = None  # cpu | cuda[:N]; None = CUDA when available
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+    batch_size: int = 32
+    cache_dir: str | None = None  # None = ~/.cache/momentfinder
+    use_cache: bool = True
+    use_subtitles: bool = True
+    channel_weights: dict[str, float] = field(default_factory=lambda: {"visual": 1.0, "subtitles": 1.0})
+    progress: bool = True
+
+
+@dataclass
+class VideoFeatures:
+    """What the finder knows about one video: its probe, visual features and subtitle lines."""
+
+    info: VideoInfo
+    visual: ClipFeatures | None
+    subtitles: list[SubtitleSegment]
+    subtitle_embeddings: np.ndarray | None
+    subtitle_source: str = ""
+    notes: list[str] = field(default_factory=list)  # why a channel is missing, for people
+    clip_len: float = 2.0  # seconds; equals visual.clip_len when there are visual features
+
+    @property
+    def channels(self) -> list[str]:
+        names = ["visual"] if self.visual is not None else []
+        return names + (["subtitles"] if self.subtitles else [])
+
+    @property
+    def n_clips(self) -> int:
+        return n_clips_for(self.info.duration, self.clip_len)
+
+
+class MomentFinder:
+    """Ground sentences in video files (see module docstring). Models load lazily, once."""
+
+    def __init__(
+        self, visual_model: str | None = DEFAULT_VISUAL_MODEL, config: FinderConfig | None = None, **overrides
+    ):
+        cfg = config or FinderConfig()
+        cfg.visual_model = visual_model if config is None else cfg.visual_model
+        for key, value in overrides.items():
+            if key == "clip_len":
+                cfg.sampling.clip_len = float(value)
+            elif key == "frames_per_clip":
+                cfg.sampling.frames_per_clip = int(value)
+            elif hasattr(cfg, key):
+                setattr(cfg, key, value)
+            else:
+                raise TypeError(f"unknown MomentFinder option {key!r}")
+        self.config = cfg
+        self.grounder = make_grounder(cfg.grounder)
+        self.cache = FeatureCache(cfg.cache_dir) if cfg.use_cache else None
+        self._visual: VisionTextEncoder | None = None
+        self._visual_error: str | None = None
+        self._text = None
+
+    # --- models -------------------------------------------------------------------------
+    def visual_encoder(self) -> VisionTextEncoder | None:
+        """The visual encoder, or None (with the reason in :attr:`visual_error`) when it cannot load."""
+        cfg = self.config
+        if cfg.visual_model is None or self._visual is not None or self._visual_error is not None:
+            return self._visual
+        try:
+            self._visual = HFVisionTextEncoder(
+                cfg.visual_model,
+                device=cfg.device,
+                precision=cfg.precision,
+                batch_size=cfg.batch_size,
+                threads=cfg.threads,
+            )
+        except ModelUnavailableError as err:
+            self._visual_error = str(err)
+        return self._visual
+
+    @property
+    def visual_error(self) -> str | None:
+        return self._visual_error
+
+    def text_encoder(self):
+        if self._text is None:
+            from .encoders.text import SentenceEncoder
+
+            self._text = SentenceEncoder(self.config.text_model, device=self.config.device)
+        return self._text
+
+    # --- features -----------------------------------------------------------------------
+    def _feature_key(self, path: str, encoder: VisionTextEncoder) -> FeatureKey:
+        s = self.config.sampling
+        return FeatureKey(
+            content_hash=self.cache.content_hash(path),
+            model=encoder.name,
+            clip_len=s.clip_len,
+            frames_per_clip=s.frames_per_clip,
+            precision=getattr(encoder, "precision", "fp32"),
+        )
+
+    def extract(self, video: str | os.PathLike, subtitles: str | os.PathLike | None = None) -> VideoFeatures:
+        """Probe ``video`` and compute (or load from the cache) the features of every channel."""
+        path = os.fspath(video)
+        info = probe(path)
+        notes: list[str] = []
+        visual = None
+        if not info.has_video:
+            notes.append("visual channel off: the file has no video stream")
+        elif self.config.visual_model is None:
+            notes.append("visual channel off (no visual model)")
+        else:
+            encoder = self.visual_encoder()
+            if encoder is None:
+                notes.append(f"visual channel off: {self._visual_error}")
+            else:
+                visual = self._visual_features(path, info, encoder)
+        segments, source, seg_emb = [], "", None
+        if self.config.use_subtitles:
+            segments, source = load_subtitles(path, subtitles)
+            segments = [s for s in segments if s.start < info.duration]
+            if segments:
+                seg_emb = self.text_encoder().encode([s.text for s in segments])
+        return VideoFeatures(info, visual, segments, seg_emb, source, notes, self.config.sampling.clip_len)
+
+    def _visual_features(self, path: str, info: VideoInfo, encoder: VisionTextEncoder) -> ClipFeatures:
+        key = self._feature_key(path, encoder) if self.cache is not None else None
+        if key is not None and (cached := self.cache.load(key)) is not None:
+            log.info("features from cache: %s", self.cache.path_for(key))
+            cached.video_id = _video_id(path)
+            return cached
+        feats = extract_visual_features(
+            path, encoder, info.duration, self.config.sampling, progress=self.config.progress
+        )
+        feats.video_id = _video_id(path)
+        if key is not None:
+            self.cache.save(key, feats)
+        return feats
+
+    def encode_query(self, query: str) -> QueryFeatures:
+        """Joint-space embedding of ``query`` with the visual model's text tower."""
+        query = validate_query(query)
+        encoder = self.visual_encoder()
+        if encoder is None:
+            raise ModelUnavailableError(self._visual_error or "no visual model configured")
+        pooled, tokens = encoder.encode_query(query)
+        return QueryFeatures(text=query, pooled=pooled, tokens=tokens, model=encoder.name)
+
+    # --- grounding ----------------------------------------------------------------------
+    def channel_curves(self, feats: VideoFeatures, query: str) -> list[ChannelCurve]:
+        """One relevance curve per channel that can run on ``feats``."""
+        weights = self.config.channel_weights
+        curves = []
+        n = feats.n_clips
+        if feats.visual is not None:
+            q = self.encode_query(query)
+            values = feats.visual.features @ q.pooled
+            curves.append(ChannelCurve("visual", _fit(values, n), weights.get("visual", 1.0)))
+        if feats.subtitles:
+            q_text = self.text_encoder().encode([query])[0]
+            values = subtitle_relevance(
+                feats.subtitles, feats.subtitle_embeddings, q_text, n, feats.clip_len, feats.info.duration
+            )
+            weight = weights.get("subtitles", 1.0) * subtitle_evidence_weight(float(values.max()))
+            curves.append(ChannelCurve("subtitles", values, weight))
+        return curves
+
+    def ground_features(self, feats: VideoFeatures, query: str, top_k: int = 10) -> GroundingResult:
+        """Ground ``query`` in already extracted features (many queries, one extraction)."""
+        query = validate_query(query)
+        if top_k < 1:
+            raise InputError(f"top-k must be at least 1, got {top_k}")
+        curves = self.channel_curves(feats, query)
+        if not curves:
+            reasons = "; ".join(feats.notes) or "no channel available"
+            raise ModelUnavailableError(f"nothing to ground with: {reasons}; and the video has no subtitles")
+        fused = fuse_curves(curves)
+        result = self.grounder.ground_curve(
+            fused, feats.clip_len, feats.info.duration, query=query, top_k=top_k
+        )
+        result.channels = [c.name for c in curves if c.weight > 0] or [c.name for c in curves]
+        result.video = feats.info.path
+        return result
+
+    def ground(
+        self,
+        video: str | os.PathLike,
+        query: str,
+        top_k: int = 10,
+        subtitles: str | os.PathLike | None = None,
+    ) -> GroundingResult:
+        """Ranked moments of ``query`` in ``video`` (seconds) and the per-clip saliency curve."""
+        validate_query(query)
+        return self.ground_features(self.extract(video, subtitles), query, top_k)
+
+
+def validate_query(query: str) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InputError('the query is empty: say what happens, e.g. "a man opens the door"')
+    return " ".join(query.split())
+
+
+def _video_id(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _fit(values: np.ndarray, n: int) -> np.ndarray:
+    """Pad (edge) or trim a curve to ``n`` clips (decoders may disagree by one on the last clip)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) >= n:
+        return values[:n]
+    return np.pad(values, (0, n - len(values)), mode="edge")

@@ -1,0 +1,298 @@
+"""Dataset annotation readers: every supported format becomes a list of :class:`GroundingSample`.
+
+Formats (``fmt``):
+
+* ``qvhighlights`` / ``lighthouse``: one JSON object per line, ``{qid, query, duration, vid,
+  relevant_windows, relevant_clip_ids?, saliency_scores?}``. The Lighthouse release of TVSum and
+  YouTube Highlights has ``relevant_windows: null`` and per-clip ``label`` rows (kept as saliency).
+* ``charades_sta``: the original Charades-STA text file, ``vid start end##sentence`` per line.
+  It has no durations; pass ``durations`` (a mapping or a Charades CSV / JSON file) to fill them.
+* ``activitynet``: the original ActivityNet Captions JSON, ``{vid: {duration, timestamps, sentences}}``.
+* ``tvr``: TVR jsonl, ``{vid_name, duration, ts, desc, type, desc_id}`` (also the mTVR ``descs`` variant).
+
+All times are seconds. A malformed record raises :class:`InputError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from ..errors import InputError
+from ..types import GroundingSample
+
+FORMATS = ("qvhighlights", "lighthouse", "charades_sta", "activitynet", "tvr")
+
+
+def read_annotations(
+    path: str | os.PathLike,
+    fmt: str = "auto",
+    durations: Mapping[str, float] | str | os.PathLike | None = None,
+) -> list[GroundingSample]:
+    """Read an annotation file in any supported format (``fmt="auto"`` detects it).
+
+    ``durations`` (vid -> seconds) is only used by formats that lack durations (Charades-STA text).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"annotation file not found: {path}")
+    if fmt == "auto":
+        fmt = detect_format(path)
+    if fmt in ("qvhighlights", "lighthouse"):
+        return [_qvh_sample(rec, path, n) for n, rec in iter_jsonl(path)]
+    if fmt == "tvr":
+        return [_tvr_sample(rec, path, n) for n, rec in iter_jsonl(path)]
+    if fmt == "charades_sta":
+        return _read_charades_txt(path, _load_durations(durations))
+    if fmt == "activitynet":
+        return _read_activitynet_json(path)
+    raise InputError(f"unknown annotation format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}")
+
+
+def detect_format(path: Path) -> str:
+    """Guess the format from the extension and the first record."""
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return "charades_sta"
+    if suffix == ".json":
+        return "activitynet"
+    for _, rec in iter_jsonl(path):
+        if "desc_id" in rec or "vid_name" in rec:
+            return "tvr"
+        if "qid" in rec:
+            return "qvhighlights"
+        break
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    if "##" in first:
+        return "charades_sta"
+    raise InputError(f"{path}: cannot tell the annotation format; pass it explicitly ({', '.join(FORMATS)})")
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """``(line_number, object)`` for every non-blank line of a JSON-lines file (1-based numbers)."""
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}:{n}: not valid JSON ({err.msg} at column {err.colno})") from None
+            if not isinstance(rec, dict):
+                raise InputError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
+            yield n, rec
+
+
+def _require(rec: dict, keys: tuple[str, ...], path: Path, n: int) -> None:
+    missing = [k for k in keys if k not in rec]
+    if missing:
+        raise InputError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+
+
+def _number(value, what: str, path: Path, n: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{path}:{n}: {what} must be a number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise InputError(f"{path}:{n}: {what} is not finite ({value!r})")
+    return x
+
+
+def parse_windows(value, path: Path, n: int, field: str = "relevant_windows") -> list[list[float]]:
+    """Validate ``[[start, end], ...]`` (seconds): numbers, ``start <= end``, ``start >= 0``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{path}:{n}: {field} must be a list of [start, end], got {value!r}")
+    out = []
+    for w in value:
+        if not isinstance(w, list | tuple) or len(w) < 2:
+            raise InputError(f"{path}:{n}: {field} entry {w!r} is not [start, end]")
+        st, ed = _number(w[0], f"{field} start", path, n), _number(w[1], f"{field} end", path, n)
+        if st < 0 or ed < st:
+            raise InputError(
+                f"{path}:{n}: {field} entry {list(w)} is not a valid window (need 0 <= start <= end)"
+            )
+        out.append([st, ed])
+    return out
+
+
+def _qvh_sample(rec: dict, path: Path, n: int) -> GroundingSample:
+    _require(rec, ("qid", "query", "vid", "duration"), path, n)
+    duration = _number(rec["duration"], "duration", path, n)
+    extra = {k: v for k, v in rec.items() if k not in _QVH_KEYS}
+    if "relevant_windows" not in rec:
+        extra["unlabelled"] = True  # a test-split record, not a negative query
+    clip_ids: list[int] = []
+    scores: list[list[float]] = []
+    if rec.get("relevant_clip_ids") is not None or rec.get("saliency_scores") is not None:
+        clip_ids = rec.get("relevant_clip_ids") or []
+        scores = rec.get("saliency_scores") or []
+        if not isinstance(clip_ids, list) or not all(isinstance(c, int) and c >= 0 for c in clip_ids):
+            raise InputError(f"{path}:{n}: relevant_clip_ids must be a list of clip indices")
+        if not isinstance(scores, list) or len(scores) != len(clip_ids):
+            raise InputError(
+                f"{path}:{n}: saliency_scores has {len(scores) if isinstance(scores, list) else '?'} rows "
+                f"for {len(clip_ids)} relevant_clip_ids"
+            )
+        scores = [_score_row(s, path, n) for s in scores]
+    elif rec.get("label") is not None:  # TVSum / YouTube Highlights: one row of scores for every clip
+        scores = [_score_row(s, path, n) for s in rec["label"]]
+        clip_ids = list(range(len(scores)))
+    return GroundingSample(
+        qid=rec["qid"],
+        query=str(rec["query"]),
+        vid=str(rec["vid"]),
+        duration=duration,
+        windows=parse_windows(rec.get("relevant_windows"), path, n),
+        saliency_clip_ids=clip_ids,
+        saliency_scores=scores,
+        extra=extra,
+    )
+
+
+_QVH_KEYS = {"qid", "query", "vid", "duration", "relevant_windows", "relevant_clip_ids", "saliency_scores"}
+
+
+def _score_row(row, path: Path, n: int) -> list[float]:
+    if not isinstance(row, list):
+        row = [row]
+    return [_number(x, "saliency score", path, n) for x in row]
+
+
+def _tvr_sample(rec: dict, path: Path, n: int) -> GroundingSample:
+    _require(rec, ("desc_id",), path, n)
+    if "desc" in rec:
+        query = rec["desc"]
+    elif isinstance(rec.get("descs"), dict) and "en" in rec["descs"]:
+        query = rec["descs"]["en"]  # mTVR: English plus Chinese translations
+    else:
+        raise InputError(f"{path}:{n}: missing field desc")
+    labelled = "ts" in rec
+    if labelled:
+        _require(rec, ("vid_name", "duration"), path, n)
+    extra = {k: v for k, v in rec.items() if k not in ("desc_id", "desc", "vid_name", "duration", "ts")}
+    if not labelled:
+        extra["unlabelled"] = True
+    ts = rec.get("ts")
+    windows = parse_windows([ts] if ts and not isinstance(ts[0], list) else ts, path, n, "ts")
+    return GroundingSample(
+        qid=rec["desc_id"],
+        query=str(query),
+        vid=str(rec.get("vid_name", "")),
+        duration=_number(rec["duration"], "duration", path, n) if "duration" in rec else math.nan,
+        windows=windows,
+        extra=extra,
+    )
+
+
+def _read_charades_txt(path: Path, durations: Mapping[str, float]) -> list[GroundingSample]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            head, sep, sentence = line.partition("##")
+            parts = head.split()
+            if not sep or len(parts) != 3 or not sentence.strip():
+                raise InputError(f"{path}:{n}: expected 'vid start end##sentence', got {line[:80]!r}")
+            vid = parts[0]
+            try:
+                st, ed = float(parts[1]), float(parts[2])
+            except ValueError:
+                raise InputError(f"{path}:{n}: start/end are not numbers in {head!r}") from None
+            windows = parse_windows([[st, ed]], path, n, "window")
+            extra = {} if vid in durations else {"duration_unknown": True}
+            out.append(
+                GroundingSample(
+                    qid=len(out),
+                    query=sentence.strip(),
+                    vid=vid,
+                    duration=float(durations.get(vid, math.nan)),
+                    windows=windows,
+                    extra=extra,
+                )
+            )
+    return out
+
+
+def _read_activitynet_json(path: Path) -> list[GroundingSample]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected an object {{video_id: {{duration, timestamps, sentences}}}}")
+    out = []
+    for vid, rec in data.items():
+        where = Path(f"{path} (video {vid})")
+        if not isinstance(rec, dict):
+            raise InputError(f"{where}: expected an object with duration, timestamps, sentences")
+        _require(rec, ("duration", "timestamps", "sentences"), where, 0)
+        if len(rec["timestamps"]) != len(rec["sentences"]):
+            raise InputError(
+                f"{where}: {len(rec['timestamps'])} timestamps but {len(rec['sentences'])} sentences"
+            )
+        duration = _number(rec["duration"], "duration", where, 0)
+        for i, (ts, sentence) in enumerate(zip(rec["timestamps"], rec["sentences"], strict=True)):
+            out.append(
+                GroundingSample(
+                    qid=f"{vid}_{i}",
+                    query=str(sentence).strip(),
+                    vid=str(vid),
+                    duration=duration,
+                    windows=parse_windows([ts], where, i, "timestamps"),
+                )
+            )
+    return out
+
+
+def _load_durations(durations: Mapping[str, float] | str | os.PathLike | None) -> Mapping[str, float]:
+    """vid -> seconds from a mapping, a JSON object file, or a Charades CSV (columns ``id``, ``length``)."""
+    if durations is None:
+        return {}
+    if isinstance(durations, Mapping):
+        return durations
+    path = Path(durations)
+    if not path.is_file():
+        raise InputError(f"durations file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
+                raise InputError(f"{path}: a durations CSV needs the columns 'id' and 'length'")
+            return {row["id"]: float(row["length"]) for row in reader}
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a durations JSON must be an object {{vid: seconds}}")
+    return {k: float(v[0] if isinstance(v, list) else v) for k, v in data.items()}
+
+
+def samples_to_records(samples: list[GroundingSample]) -> list[dict]:
+    """QVHighlights-style ground-truth dicts (``relevant_windows`` etc.) for the evaluators."""
+    out = []
+    for s in samples:
+        rec = {
+            "qid": s.qid,
+            "query": s.query,
+            "vid": s.vid,
+            "duration": s.duration,
+            "relevant_windows": s.windows,
+        }
+        if s.saliency_clip_ids:
+            rec["relevant_clip_ids"] = s.saliency_clip_ids
+            rec["saliency_scores"] = s.saliency_scores
+        out.append(rec)
+    return out

@@ -230,3 +230,48 @@ def test_read_submission_reports_file_and_line(tmp_path):
     p.write_text('{"qid": 1, "pred_saliency_scores": [1]}\n{"qid": 1, "pred_saliency_scores": [1]}\n')
     with pytest.raises(InputError, match=r"pred\.jsonl:2: duplicate qid 1 \(first on line 1\)"):
         read_submission(p)
+
+
+def _random_case(seed, n=300):
+    rng = np.random.default_rng(seed)
+    gt, sub = [], []
+    for qid in range(n):
+        duration = float(rng.choice([40, 64, 150]))
+        n_gt = int(rng.integers(1, 5))
+        starts = np.sort(rng.choice(np.arange(0, duration - 4, 2), n_gt, replace=False))
+        wins = [[float(s), float(min(duration, s + 2 * rng.integers(1, 20)))] for s in starts]
+        n_clips = int(duration / 2)
+        ids = sorted(set(rng.integers(0, n_clips, 8).tolist()))
+        gt.append(_gt(qid, wins, duration, ids, rng.integers(0, 5, (len(ids), 3)).tolist()))
+        preds = []
+        for _ in range(int(rng.integers(0, 13))):
+            base = wins[int(rng.integers(len(wins)))] if rng.random() < 0.6 else [0.0, duration]
+            st = max(0.0, base[0] + 2 * float(rng.integers(-3, 4)))
+            ed = min(duration, max(st, base[1] + 2 * float(rng.integers(-3, 4))))
+            preds.append([st, ed, float(rng.choice([0.1, 0.5, 0.9, rng.random()]))])  # ties on purpose
+        sal = np.round(rng.random(n_clips + int(rng.integers(-2, 3))), 1).tolist()  # ties, odd lengths
+        sub.append({"qid": qid, "pred_relevant_windows": preds, "pred_saliency_scores": sal})
+    return sub, gt
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_agrees_with_the_per_query_loop(seed):
+    from momentfinder.eval.reference import evaluate_loop
+
+    sub, gt = _random_case(seed)
+    got = evaluate(sub, gt, extended=True)
+    ref = evaluate_loop(sub, gt)
+    for rng_name in ("full", "short", "middle", "long"):
+        want = ref[rng_name]
+        assert [
+            got[rng_name]["MR-mAP"][str(t)] for t in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+        ] == [float(f"{100 * v:.2f}") for v in want["mAP"]]
+        assert {k: v for k, v in got[rng_name]["MR-R1"].items() if float(k) >= 0.5} == {
+            str(t): float(f"{100 * v:.2f}") for t, v in want["R1"].items()
+        }
+    for name, (hl_map, hit1) in ref["HL"].items():
+        assert got[f"HL-min-{name}"] == {
+            "HL-mAP": float(f"{100 * hl_map:.2f}"),
+            "HL-Hit1": float(f"{100 * hit1:.2f}"),
+        }
+    assert 0 < got["brief"]["MR-full-mAP"] < 100 and 0 < got["brief"]["HL-min-Good-mAP"] < 100

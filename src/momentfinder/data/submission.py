@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from ..types import GroundingResult
 from .readers import iter_jsonl
@@ -89,25 +91,52 @@ def _check_record(rec: dict, where: str) -> None:
     if windows is not None:
         if not isinstance(windows, list):
             raise InputError(f"{where}: pred_relevant_windows must be a list of [start, end, score]")
-        for i, w in enumerate(windows):
-            if not isinstance(w, list) or len(w) != 3 or not all(_is_number(x) for x in w):
-                raise InputError(f"{where}: pred_relevant_windows[{i}] = {w!r} is not [start, end, score]")
-            if not all(math.isfinite(x) for x in w):
-                raise InputError(f"{where}: pred_relevant_windows[{i}] = {w!r} has a NaN or infinite value")
-            if w[0] < 0 or w[1] < w[0]:
+        arr = numeric_array(windows)
+        if arr is None or (len(windows) and (arr.ndim != 2 or arr.shape[1] != 3)):
+            bad = next((i for i, w in enumerate(windows) if not _is_window_row(w)), 0)
+            raise InputError(
+                f"{where}: pred_relevant_windows[{bad}] = {windows[bad]!r} is not [start, end, score]"
+            )
+        if len(windows):
+            bad_rows = ~np.isfinite(arr).all(axis=1)
+            if bad_rows.any():
+                i = int(np.argmax(bad_rows))
                 raise InputError(
-                    f"{where}: pred_relevant_windows[{i}] = {w!r} is not a window (need 0 <= start <= end)"
+                    f"{where}: pred_relevant_windows[{i}] = {windows[i]!r} has a NaN or infinite value"
+                )
+            bad_rows = (arr[:, 0] < 0) | (arr[:, 1] < arr[:, 0])
+            if bad_rows.any():
+                i = int(np.argmax(bad_rows))
+                raise InputError(
+                    f"{where}: pred_relevant_windows[{i}] = {windows[i]!r} is not a window (need 0 <= start <= end)"
                 )
     saliency = rec.get("pred_saliency_scores")
     if saliency is not None:
-        if not isinstance(saliency, list) or not all(_is_number(x) for x in saliency):
+        arr = numeric_array(saliency) if isinstance(saliency, list) else None
+        if arr is None or arr.ndim != 1:
             raise InputError(f"{where}: pred_saliency_scores must be a list of numbers")
-        bad = next((i for i, x in enumerate(saliency) if not math.isfinite(x)), None)
-        if bad is not None:
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad = int(np.argmin(finite))
             raise InputError(f"{where}: pred_saliency_scores[{bad}] is {saliency[bad]!r} (NaN or infinite)")
     nm = rec.get("no_moment_score")
     if nm is not None and (not _is_number(nm) or not math.isfinite(nm)):
         raise InputError(f"{where}: no_moment_score must be a finite number, got {nm!r}")
+
+
+def numeric_array(values: list) -> np.ndarray | None:
+    """``values`` as a float array, or None when it holds anything but numbers (strings, None, ragged rows)."""
+    try:
+        arr = np.asarray(values)
+    except ValueError:  # ragged nesting
+        return None
+    if arr.size and arr.dtype.kind not in "iuf":
+        return None
+    return arr.astype(np.float64, copy=False)
+
+
+def _is_window_row(w) -> bool:
+    return isinstance(w, list) and len(w) == 3 and all(_is_number(x) for x in w)
 
 
 def _is_number(x) -> bool:

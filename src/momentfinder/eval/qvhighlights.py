@@ -73,26 +73,9 @@ def evaluate(
     predictions overshoot short videos up to 150 s, so by default only windows that start after
     the end of the video are rejected).
     """
-    gts = _ground_truth_samples(ground_truth)
-    submission = list(submission)
-    if not submission:
-        raise InputError("the submission is empty")
-    gt_by_qid = {s.qid: s for s in gts}
-    pred_qids = [d.get("qid") for d in submission]
-    if len(set(pred_qids)) != len(pred_qids):
-        dup = next(q for q in pred_qids if pred_qids.count(q) > 1)
-        raise InputError(f"qid {dup!r} appears more than once in the submission")
-    pred_set, gt_set = set(pred_qids), set(gt_by_qid)
-    if pred_set != gt_set:
-        if match_number:
-            raise InputError(_qid_mismatch_message(pred_set, gt_set))
-        submission = [d for d in submission if d["qid"] in gt_set]
-        if not submission:
-            raise InputError("the submission and the ground truth share no qid")
-    for d in submission:
-        _check_record(d, f"submission qid {d['qid']!r}")
-        _check_windows_in_video(d, gt_by_qid[d["qid"]], strict_windows)
-
+    submission, gt_by_qid = align(
+        submission, ground_truth, match_number=match_number, strict_windows=strict_windows
+    )
     metrics: dict = {}
     brief: dict = {}
     if _has_field(submission, "pred_relevant_windows"):
@@ -134,6 +117,41 @@ def evaluate_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike, **k
 
 
 # -- input checks -----------------------------------------------------------------------------
+
+
+def align(
+    submission: Sequence[dict],
+    ground_truth: Sequence[dict] | Sequence[GroundingSample],
+    *,
+    match_number: bool = True,
+    strict_windows: bool = False,
+) -> tuple[list[dict], dict]:
+    """Validated ``(submission, {qid: GroundingSample})`` restricted to the scored qids.
+
+    Raises :class:`InputError` for duplicate qids, differing qid sets (unless ``match_number`` is
+    False), malformed rows, NaN scores and windows outside the video.
+    """
+    gts = _ground_truth_samples(ground_truth)
+    submission = list(submission)
+    if not submission:
+        raise InputError("the submission is empty")
+    gt_by_qid = {s.qid: s for s in gts}
+    pred_qids = [d.get("qid") for d in submission]
+    if len(set(pred_qids)) != len(pred_qids):
+        dup = next(q for q in pred_qids if pred_qids.count(q) > 1)
+        raise InputError(f"qid {dup!r} appears more than once in the submission")
+    pred_set, gt_set = set(pred_qids), set(gt_by_qid)
+    if pred_set != gt_set:
+        if match_number:
+            raise InputError(_qid_mismatch_message(pred_set, gt_set))
+        submission = [d for d in submission if d["qid"] in gt_set]
+        if not submission:
+            raise InputError("the submission and the ground truth share no qid")
+    for d in submission:
+        _check_record(d, f"submission qid {d['qid']!r}")
+        _check_windows_in_video(d, gt_by_qid[d["qid"]], strict_windows)
+
+    return submission, gt_by_qid
 
 
 def _ground_truth_samples(ground_truth) -> list[GroundingSample]:
@@ -191,23 +209,8 @@ def _pct(x: float) -> float:
 
 
 def _moment_retrieval(submission: list[dict], gt_by_qid: dict, extended: bool, max_pred: int) -> dict:
-    negatives = [d["qid"] for d in submission if not gt_by_qid[d["qid"]].windows]
-    if negatives:
-        log.warning(
-            "%d ground-truth queries have no relevant window (negative queries); moment retrieval skips them",
-            len(negatives),
-        )
-        submission = [d for d in submission if gt_by_qid[d["qid"]].windows]
-    if not submission:
-        raise InputError("no ground-truth query has a relevant window: nothing to score for moment retrieval")
-    n = len(submission)
-    # (Q, P, 3) predictions in file order, (Q, G, 2) ground truth; masks mark the real rows
-    preds = [
-        np.asarray(d["pred_relevant_windows"][:max_pred], dtype=np.float64).reshape(-1, 3) for d in submission
-    ]
-    gts = [np.asarray(gt_by_qid[d["qid"]].windows, dtype=np.float64).reshape(-1, 2) for d in submission]
-    pred_arr, pred_mask = _pad(preds, 3)
-    gt_arr, gt_mask = _pad(gts, 2)
+    pred_arr, pred_mask, gt_arr, gt_mask = moment_arrays(submission, gt_by_qid, max_pred)
+    n = len(pred_arr)
     r1_thds = R1_IOU_THRESHOLDS_EXTENDED if extended else R1_IOU_THRESHOLDS
     gt_len = gt_arr[..., 1] - gt_arr[..., 0]
     out = {}
@@ -224,6 +227,30 @@ def _moment_retrieval(submission: list[dict], gt_by_qid: dict, extended: bool, m
             table.pop("MR-mIoU")
         out[name] = table
     return out
+
+
+def moment_arrays(
+    submission: list[dict], gt_by_qid: dict, max_pred: int | None = 10
+) -> tuple[np.ndarray, ...]:
+    """Padded ``(pred (Q, P, 3), pred_mask (Q, P), gt (Q, G, 2), gt_mask (Q, G))`` in submission order.
+
+    Predictions keep their file order (the first row is the top-1). Negative ground-truth queries
+    (no window) cannot be scored for moment retrieval: they are left out, with a warning.
+    """
+    negatives = [d["qid"] for d in submission if not gt_by_qid[d["qid"]].windows]
+    if negatives:
+        log.warning(
+            "%d ground-truth queries have no relevant window (negative queries); moment retrieval skips them",
+            len(negatives),
+        )
+        submission = [d for d in submission if gt_by_qid[d["qid"]].windows]
+    if not submission:
+        raise InputError("no ground-truth query has a relevant window: nothing to score for moment retrieval")
+    preds = [
+        np.asarray(d["pred_relevant_windows"][:max_pred], dtype=np.float64).reshape(-1, 3) for d in submission
+    ]
+    gts = [np.asarray(gt_by_qid[d["qid"]].windows, dtype=np.float64).reshape(-1, 2) for d in submission]
+    return (*_pad(preds, 3), *_pad(gts, 2))
 
 
 def _pad(arrays: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -332,14 +359,14 @@ def _highlight_detection(submission: list[dict], gt_by_qid: dict, clip_len: floa
     lengths = np.asarray(lengths)
     valid = np.arange(longest)[None, :] < lengths[:, None]  # (Q, L)
     label_arr = np.zeros((n, longest, n_ann))
-    scores = np.zeros((n, longest))  # predictions cut or zero-padded to the number of labelled clips
-    top_clip = np.zeros(n, dtype=np.int64)
+    pred_lens = [len(d["pred_saliency_scores"]) for d in submission]
+    pred = np.full((n, max(1, longest, *pred_lens)), -np.inf)
     for i, d in enumerate(submission):
         label_arr[i, : lengths[i]] = labels[i]
-        sal = np.asarray(d["pred_saliency_scores"], dtype=np.float64)
-        k = min(len(sal), lengths[i])
-        scores[i, :k] = sal[:k]
-        top_clip[i] = np.argmax(sal) if len(sal) else longest  # HIT@1 looks at the whole prediction
+        pred[i, : pred_lens[i]] = d["pred_saliency_scores"]
+    # HIT@1 looks at the whole prediction; AP at the prediction cut or zero-padded to the labelled clips
+    top_clip = np.where(np.asarray(pred_lens) > 0, np.argmax(pred, axis=1), longest)
+    scores = np.where(np.isneginf(pred[:, :longest]), 0.0, pred[:, :longest])
     scores = np.where(valid, scores, -np.inf)
     top_in_video = top_clip < lengths
     out = {}

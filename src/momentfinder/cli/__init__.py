@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "ground",
     "extract",
     "cut",
+    "eval",
+    "data",
 ]
 
 

@@ -146,14 +146,17 @@ class FeatureDirectory:
         problems = []
         seen_vids: set[str] = set()
         for s in samples:
-            try:
-                if s.vid not in seen_vids:
-                    seen_vids.add(s.vid)
+            if s.vid not in seen_vids:
+                seen_vids.add(s.vid)
+                try:
                     self.clip_features(s.vid)
-                if self.text_feat_dir:
+                except InputError as err:
+                    problems.append(str(err))
+            if self.text_feat_dir:
+                try:
                     self.query_features(s.qid, s.query)
-            except InputError as err:
-                problems.append(str(err))
+                except InputError as err:
+                    problems.append(str(err))
         return problems
 
     def _check_dim(self, feat_dir: str, dim: int, path: Path) -> None:

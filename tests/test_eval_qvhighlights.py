@@ -58,12 +58,12 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def test_reproduces_released_metrics_exactly(pred, metrics, extended):
     _need_data()
     got = evaluate_files(DATA / pred, VAL_GT, extended=extended)
-    expected = json.loads((DATA / metrics).read_text())
-    flat_got, flat_exp = _flatten(got), _flatten(expected)
-    assert len(flat_exp) >= 104
+    raw = (DATA / metrics).read_text()
+    flat_got, flat_exp = _flatten(got), _flatten(json.loads(raw))
+    assert len(flat_exp) == (126 if extended else 104)
     assert {k: v for k, v in flat_got.items() if flat_exp.get(k) != v} == {}
-    # same keys in the same order: the file we write is the official file
-    assert json.dumps(got, indent=4) == json.dumps(expected, indent=4)
+    # same keys in the same order: the file we write is byte-identical to the released one
+    assert json.dumps(got, indent=4) == raw
 
 
 def test_sample_metrics_have_all_104_values():
@@ -209,6 +209,12 @@ def test_windows_outside_the_video_and_nan_scores_are_rejected():
         evaluate([{"qid": 1, "pred_relevant_windows": [[0, 10, float("nan")]]}], gt)
     with pytest.raises(InputError, match="not a window"):
         evaluate([{"qid": 1, "pred_relevant_windows": [[10, 5, 1.0]]}], gt)
+
+
+def test_unlabelled_ground_truth_is_rejected():
+    gt = [{"qid": 1, "query": "q", "vid": "v", "duration": 150}]  # a test-split record
+    with pytest.raises(InputError, match="has no labels for 1 queries"):
+        evaluate([{"qid": 1, "pred_relevant_windows": [[0, 10, 1.0]]}], gt)
 
 
 def test_saliency_labels_beyond_the_video_are_rejected():

@@ -132,6 +132,12 @@ def align(
     False), malformed rows, NaN scores and windows outside the video.
     """
     gts = _ground_truth_samples(ground_truth)
+    unlabelled = [s.qid for s in gts if s.extra.get("unlabelled")]
+    if unlabelled:
+        raise InputError(
+            f"the ground truth has no labels for {len(unlabelled)} queries (e.g. qid {unlabelled[0]!r}): "
+            "a test split without relevant_windows cannot be scored"
+        )
     submission = list(submission)
     if not submission:
         raise InputError("the submission is empty")

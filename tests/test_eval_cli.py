@@ -150,3 +150,23 @@ def test_bad_input_exits_non_zero_with_one_clear_line(edit, message, tmp_path, c
 def test_missing_file(capsys, tmp_path):
     assert main(["eval", "--submission", str(tmp_path / "none.jsonl"), "--gt", str(VAL_GT)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_tvsum_is_detected_from_per_clip_labels(capsys, tmp_path):
+    gt = DATA / "tvsum" / "tvsum_val_release.jsonl"
+    if not gt.is_file():
+        pytest.skip(f"{gt} is absent")
+    sub = tmp_path / "tvsum.jsonl"
+    rows = [json.loads(line) for line in gt.read_text().splitlines() if line.strip()]
+    sub.write_text(
+        "".join(
+            json.dumps({"qid": r["qid"], "pred_saliency_scores": [0.0] * len(r["label"])}) + "\n"
+            for r in rows
+        )
+    )
+    assert (
+        main(["eval", "--submission", str(sub), "--gt", str(gt), "--json", "--plot", str(tmp_path / "h.png")])
+        == 0
+    )
+    got = json.loads(capsys.readouterr().out)
+    assert got["videos"] == 10 and len(got["by_domain"]) == 10 and 0 <= got["mAP"] < 100

@@ -6,17 +6,18 @@ import argparse
 import json
 from pathlib import Path
 
-PROTOCOLS = ("auto", "qvhighlights", "recall", "tvr")
+PROTOCOLS = ("auto", "qvhighlights", "recall", "tvr", "tvsum", "youtube")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="score a submission against ground truth (QVHighlights, R@n IoU=m, TVR)",
+        help="score a submission against ground truth (QVHighlights, R@n IoU=m, TVR, TVSum)",
         description="Score a submission. qvhighlights: the official Moment-DETR metrics (mAP, R@1, "
         "short/middle/long, highlight mAP/HIT@1); recall: R@{1,5} at IoU {0.3,0.5,0.7} and mIoU "
-        "(Charades-STA / ActivityNet convention); tvr: VCMR/SVMR/VR recall. auto picks tvr for a .json "
-        "submission or TVR ground truth, qvhighlights otherwise.",
+        "(Charades-STA / ActivityNet convention); tvr: VCMR/SVMR/VR recall; tvsum / youtube: top-5 / full "
+        "highlight mAP per domain. auto picks tvr for a .json submission or TVR ground truth, tvsum or "
+        "youtube for per-clip labels with domains, qvhighlights otherwise.",
     )
     p.add_argument("--submission", required=True, help="predictions (.jsonl; TVR: .json)")
     p.add_argument("--gt", required=True, help="ground truth (any format `momentfinder data` reads)")
@@ -59,7 +60,15 @@ def run(args: argparse.Namespace) -> int:
 
         submission = read_submission(sub_path)
         gt = read_annotations(gt_path, fmt=gt_format)
-        if protocol == "recall":
+        if args.protocol == "auto" and all(
+            "domain" in s.extra and not s.windows and s.saliency_scores for s in gt
+        ):
+            protocol = "tvsum" if len(gt[0].saliency_scores[0]) > 1 else "youtube"
+        if protocol in ("tvsum", "youtube"):
+            from ..eval.highlights import PROTOCOL_TOP_K, highlight_map
+
+            metrics = highlight_map(submission, gt, top_k=PROTOCOL_TOP_K[protocol], match_number=match_number)
+        elif protocol == "recall":
             from ..eval.recall import recall_at_iou
 
             metrics = recall_at_iou(
@@ -96,6 +105,8 @@ def format_metrics(metrics: dict, protocol: str) -> str:
     """A short human-readable table: the ``brief`` block, or every value of a flat table."""
     if protocol == "qvhighlights":
         rows = metrics["brief"].items()
+    elif protocol in ("tvsum", "youtube"):
+        rows = [("mAP (mean over domains)", metrics["mAP"]), *metrics["by_domain"].items()]
     elif protocol == "tvr":
         rows = [
             (f"{task} {key}", value)

@@ -22,6 +22,8 @@ def plot_metrics(metrics: dict, path: str | os.PathLike, protocol: str, title: s
         fig = _recall(plt, metrics)
     elif protocol == "tvr":
         fig = _tvr(plt, metrics)
+    elif protocol in ("tvsum", "youtube"):
+        fig = _highlight(plt, metrics)
     else:
         raise InputError(f"no plot for protocol {protocol!r}")
     if title:
@@ -98,4 +100,14 @@ def _tvr(plt, metrics: dict):
         ax.set_xlabel("top k")
         ax.set_ylabel("recall (%)")
         ax.legend(fontsize=8)
+    return fig
+
+
+def _highlight(plt, metrics: dict):
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(metrics["by_domain"]) + 2), 4))
+    ax.bar(list(metrics["by_domain"]), list(metrics["by_domain"].values()), color="#4477aa")
+    ax.axhline(metrics["mAP"], color="#ee6677", linestyle="--", label=f"mean {metrics['mAP']}")
+    ax.set_ylabel("highlight mAP (%)")
+    ax.set_ylim(0, 100)
+    ax.legend()
     return fig

@@ -43,9 +43,9 @@ def read_annotations(
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt in ("qvhighlights", "lighthouse"):
-        return [_qvh_sample(rec, path, n) for n, rec in iter_jsonl(path)]
+        return [_qvh_sample(rec, f"{path}:{n}") for n, rec in iter_jsonl(path)]
     if fmt == "tvr":
-        return [_tvr_sample(rec, path, n) for n, rec in iter_jsonl(path)]
+        return [_tvr_sample(rec, f"{path}:{n}") for n, rec in iter_jsonl(path)]
     if fmt == "charades_sta":
         return _read_charades_txt(path, _load_durations(durations))
     if fmt == "activitynet":
@@ -92,43 +92,43 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             yield n, rec
 
 
-def _require(rec: dict, keys: tuple[str, ...], path: Path, n: int) -> None:
+def _require(rec: dict, keys: tuple[str, ...], where: str) -> None:
     missing = [k for k in keys if k not in rec]
     if missing:
-        raise InputError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+        raise InputError(f"{where}: missing field(s) {', '.join(missing)}")
 
 
-def _number(value, what: str, path: Path, n: int) -> float:
+def _number(value, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{path}:{n}: {what} must be a number, got {value!r}")
+        raise InputError(f"{where}: {what} must be a number, got {value!r}")
     x = float(value)
     if not math.isfinite(x):
-        raise InputError(f"{path}:{n}: {what} is not finite ({value!r})")
+        raise InputError(f"{where}: {what} is not finite ({value!r})")
     return x
 
 
-def parse_windows(value, path: Path, n: int, field: str = "relevant_windows") -> list[list[float]]:
+def parse_windows(value, where: str, field: str = "relevant_windows") -> list[list[float]]:
     """Validate ``[[start, end], ...]`` (seconds): numbers, ``start <= end``, ``start >= 0``."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InputError(f"{path}:{n}: {field} must be a list of [start, end], got {value!r}")
+        raise InputError(f"{where}: {field} must be a list of [start, end], got {value!r}")
     out = []
     for w in value:
         if not isinstance(w, list | tuple) or len(w) < 2:
-            raise InputError(f"{path}:{n}: {field} entry {w!r} is not [start, end]")
-        st, ed = _number(w[0], f"{field} start", path, n), _number(w[1], f"{field} end", path, n)
+            raise InputError(f"{where}: {field} entry {w!r} is not [start, end]")
+        st, ed = _number(w[0], f"{field} start", where), _number(w[1], f"{field} end", where)
         if st < 0 or ed < st:
             raise InputError(
-                f"{path}:{n}: {field} entry {list(w)} is not a valid window (need 0 <= start <= end)"
+                f"{where}: {field} entry {list(w)} is not a valid window (need 0 <= start <= end)"
             )
         out.append([st, ed])
     return out
 
 
-def _qvh_sample(rec: dict, path: Path, n: int) -> GroundingSample:
-    _require(rec, ("qid", "query", "vid", "duration"), path, n)
-    duration = _number(rec["duration"], "duration", path, n)
+def _qvh_sample(rec: dict, where: str) -> GroundingSample:
+    _require(rec, ("qid", "query", "vid", "duration"), where)
+    duration = _number(rec["duration"], "duration", where)
     extra = {k: v for k, v in rec.items() if k not in _QVH_KEYS}
     if "relevant_windows" not in rec:
         extra["unlabelled"] = True  # a test-split record, not a negative query
@@ -138,22 +138,22 @@ def _qvh_sample(rec: dict, path: Path, n: int) -> GroundingSample:
         clip_ids = rec.get("relevant_clip_ids") or []
         scores = rec.get("saliency_scores") or []
         if not isinstance(clip_ids, list) or not all(isinstance(c, int) and c >= 0 for c in clip_ids):
-            raise InputError(f"{path}:{n}: relevant_clip_ids must be a list of clip indices")
+            raise InputError(f"{where}: relevant_clip_ids must be a list of clip indices")
         if not isinstance(scores, list) or len(scores) != len(clip_ids):
             raise InputError(
-                f"{path}:{n}: saliency_scores has {len(scores) if isinstance(scores, list) else '?'} rows "
+                f"{where}: saliency_scores has {len(scores) if isinstance(scores, list) else '?'} rows "
                 f"for {len(clip_ids)} relevant_clip_ids"
             )
-        scores = [_score_row(s, path, n) for s in scores]
+        scores = [_score_row(s, where) for s in scores]
     elif rec.get("label") is not None:  # TVSum / YouTube Highlights: one row of scores for every clip
-        scores = [_score_row(s, path, n) for s in rec["label"]]
+        scores = [_score_row(s, where) for s in rec["label"]]
         clip_ids = list(range(len(scores)))
     return GroundingSample(
         qid=rec["qid"],
         query=str(rec["query"]),
         vid=str(rec["vid"]),
         duration=duration,
-        windows=parse_windows(rec.get("relevant_windows"), path, n),
+        windows=parse_windows(rec.get("relevant_windows"), where),
         saliency_clip_ids=clip_ids,
         saliency_scores=scores,
         extra=extra,
@@ -163,33 +163,33 @@ def _qvh_sample(rec: dict, path: Path, n: int) -> GroundingSample:
 _QVH_KEYS = {"qid", "query", "vid", "duration", "relevant_windows", "relevant_clip_ids", "saliency_scores"}
 
 
-def _score_row(row, path: Path, n: int) -> list[float]:
+def _score_row(row, where: str) -> list[float]:
     if not isinstance(row, list):
         row = [row]
-    return [_number(x, "saliency score", path, n) for x in row]
+    return [_number(x, "saliency score", where) for x in row]
 
 
-def _tvr_sample(rec: dict, path: Path, n: int) -> GroundingSample:
-    _require(rec, ("desc_id",), path, n)
+def _tvr_sample(rec: dict, where: str) -> GroundingSample:
+    _require(rec, ("desc_id",), where)
     if "desc" in rec:
         query = rec["desc"]
     elif isinstance(rec.get("descs"), dict) and "en" in rec["descs"]:
         query = rec["descs"]["en"]  # mTVR: English plus Chinese translations
     else:
-        raise InputError(f"{path}:{n}: missing field desc")
+        raise InputError(f"{where}: missing field desc")
     labelled = "ts" in rec
     if labelled:
-        _require(rec, ("vid_name", "duration"), path, n)
+        _require(rec, ("vid_name", "duration"), where)
     extra = {k: v for k, v in rec.items() if k not in ("desc_id", "desc", "vid_name", "duration", "ts")}
     if not labelled:
         extra["unlabelled"] = True
     ts = rec.get("ts")
-    windows = parse_windows([ts] if ts and not isinstance(ts[0], list) else ts, path, n, "ts")
+    windows = parse_windows([ts] if ts and not isinstance(ts[0], list) else ts, where, "ts")
     return GroundingSample(
         qid=rec["desc_id"],
         query=str(query),
         vid=str(rec.get("vid_name", "")),
-        duration=_number(rec["duration"], "duration", path, n) if "duration" in rec else math.nan,
+        duration=_number(rec["duration"], "duration", where) if "duration" in rec else math.nan,
         windows=windows,
         extra=extra,
     )
@@ -211,7 +211,7 @@ def _read_charades_txt(path: Path, durations: Mapping[str, float]) -> list[Groun
                 st, ed = float(parts[1]), float(parts[2])
             except ValueError:
                 raise InputError(f"{path}:{n}: start/end are not numbers in {head!r}") from None
-            windows = parse_windows([[st, ed]], path, n, "window")
+            windows = parse_windows([[st, ed]], f"{path}:{n}", "window")
             extra = {} if vid in durations else {"duration_unknown": True}
             out.append(
                 GroundingSample(
@@ -236,15 +236,15 @@ def _read_activitynet_json(path: Path) -> list[GroundingSample]:
         raise InputError(f"{path}: expected an object {{video_id: {{duration, timestamps, sentences}}}}")
     out = []
     for vid, rec in data.items():
-        where = Path(f"{path} (video {vid})")
+        where = f"{path} (video {vid})"
         if not isinstance(rec, dict):
             raise InputError(f"{where}: expected an object with duration, timestamps, sentences")
-        _require(rec, ("duration", "timestamps", "sentences"), where, 0)
+        _require(rec, ("duration", "timestamps", "sentences"), where)
         if len(rec["timestamps"]) != len(rec["sentences"]):
             raise InputError(
                 f"{where}: {len(rec['timestamps'])} timestamps but {len(rec['sentences'])} sentences"
             )
-        duration = _number(rec["duration"], "duration", where, 0)
+        duration = _number(rec["duration"], "duration", where)
         for i, (ts, sentence) in enumerate(zip(rec["timestamps"], rec["sentences"], strict=True)):
             out.append(
                 GroundingSample(
@@ -252,10 +252,19 @@ def _read_activitynet_json(path: Path) -> list[GroundingSample]:
                     query=str(sentence).strip(),
                     vid=str(vid),
                     duration=duration,
-                    windows=parse_windows([ts], where, i, "timestamps"),
+                    windows=parse_windows([ts], f"{where} sentence {i}", "timestamps"),
                 )
             )
     return out
+
+
+def sample_from_record(rec: dict, fmt: str = "qvhighlights", where: str = "record") -> GroundingSample:
+    """One already parsed JSON record (``qvhighlights``/``lighthouse`` or ``tvr``) as a sample; ``where`` prefixes errors."""
+    if fmt in ("qvhighlights", "lighthouse"):
+        return _qvh_sample(rec, where)
+    if fmt == "tvr":
+        return _tvr_sample(rec, where)
+    raise InputError(f"records of format {fmt!r} cannot be converted one by one")
 
 
 def _load_durations(durations: Mapping[str, float] | str | os.PathLike | None) -> Mapping[str, float]:

@@ -48,7 +48,7 @@ def write_submission(path: str | os.PathLike, results: Iterable[GroundingResult]
         if rec["qid"] in seen:
             raise InputError(f"duplicate qid {rec['qid']!r} in the results to write")
         seen.add(rec["qid"])
-        _check_record(rec, f"qid {rec['qid']!r}")
+        check_submission_record(rec, f"qid {rec['qid']!r}")
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise InputError(f"output directory does not exist: {path.parent}")
@@ -79,14 +79,14 @@ def read_submission(path: str | os.PathLike) -> list[dict]:
         if qid in first_line:
             raise InputError(f"{where}: duplicate qid {qid!r} (first on line {first_line[qid]})")
         first_line[qid] = n
-        _check_record(rec, where)
+        check_submission_record(rec, where)
         out.append(rec)
     if not out:
         raise InputError(f"{path}: the submission is empty")
     return out
 
 
-def _check_record(rec: dict, where: str) -> None:
+def check_submission_record(rec: dict, where: str) -> None:
     windows = rec.get("pred_relevant_windows")
     if windows is not None:
         if not isinstance(windows, list):

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.readers import _qvh_sample, read_annotations
-from ..data.submission import _check_record, read_submission
+from ..data.readers import read_annotations, sample_from_record
+from ..data.submission import check_submission_record, read_submission
 from ..errors import InputError
 from ..types import GroundingSample
 from .iou import iou_cross, iou_paired
@@ -154,7 +154,7 @@ def align(
         if not submission:
             raise InputError("the submission and the ground truth share no qid")
     for d in submission:
-        _check_record(d, f"submission qid {d['qid']!r}")
+        check_submission_record(d, f"submission qid {d['qid']!r}")
         _check_windows_in_video(d, gt_by_qid[d["qid"]], strict_windows)
 
     return submission, gt_by_qid
@@ -163,7 +163,11 @@ def align(
 def _ground_truth_samples(ground_truth) -> list[GroundingSample]:
     out = []
     for i, g in enumerate(ground_truth):
-        out.append(g if isinstance(g, GroundingSample) else _qvh_sample(g, "ground truth record", i + 1))
+        out.append(
+            g
+            if isinstance(g, GroundingSample)
+            else sample_from_record(g, where=f"ground truth record {i + 1}")
+        )
     if not out:
         raise InputError("the ground truth is empty")
     qids = [s.qid for s in out]

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..data.readers import read_annotations
+from ..data.readers import read_annotations, sample_from_record
 from ..data.submission import numeric_array
 from ..errors import InputError
 from ..types import GroundingSample
@@ -48,7 +48,7 @@ def evaluate_tvr(
 ) -> dict:
     """The official TVR metrics dict for the tasks present in ``submission``."""
     gts = [
-        g if isinstance(g, GroundingSample) else _tvr_record_sample(g, i + 1)
+        g if isinstance(g, GroundingSample) else sample_from_record(g, "tvr", f"ground truth record {i + 1}")
         for i, g in enumerate(ground_truth)
     ]
     if not gts:
@@ -129,12 +129,6 @@ def tvr_submission(
             preds.append([video2idx[vid], float(st), float(ed), float(score)])
         entries.append({"desc_id": desc_id, "desc": (queries or {}).get(desc_id, ""), "predictions": preds})
     return {"video2idx": dict(video2idx), task: entries}
-
-
-def _tvr_record_sample(rec: dict, n: int) -> GroundingSample:
-    from ..data.readers import _tvr_sample
-
-    return _tvr_sample(rec, "ground truth record", n)
 
 
 def _task_predictions(entries, task: str, gts: list[GroundingSample], match_number: bool) -> dict:

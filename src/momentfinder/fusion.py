@@ -1,8 +1,7 @@
 """Per-channel relevance curves and their fusion into one curve for the grounder.
 
 Each channel (visual frames, subtitles, later speech and sound) yields a per-clip relevance
-curve on its own scale. Curves are standardised per video, weighted, and averaged, so the
-grounder sees one curve whatever channels ran.
+curve on its own scale; :func:`fuse_curves` turns them into the one curve the grounder sees.
 """
 
 from __future__ import annotations
@@ -64,13 +63,23 @@ def standardize(values: np.ndarray) -> np.ndarray:
 
 
 def fuse_curves(curves: Sequence[ChannelCurve]) -> np.ndarray:
-    """Weighted mean of the standardised curves; equal-length curves required."""
+    """One relevance curve from equal-length channel curves.
+
+    A single channel passes through unchanged, so a grounder sees the same curve it was
+    calibrated on. Several channels are standardised and their positive parts averaged with
+    the channel weights: each channel can vouch for a moment, and one channel finding nothing
+    there (a visual model blind to speech, subtitles silent about a visual event) does not veto
+    another's clear match.
+    """
     if not curves:
         raise ValueError("no channel curve to fuse")
     lengths = {len(c.values) for c in curves}
     if len(lengths) != 1:
         raise ValueError(f"channel curves differ in length: {sorted(lengths)}")
-    total = sum(c.weight for c in curves)
-    if total <= 0:
+    active = [c for c in curves if c.weight > 0]
+    if len(active) == 1:
+        return np.asarray(active[0].values, dtype=np.float64)
+    if not active:
         return np.zeros(lengths.pop(), dtype=np.float64)
-    return sum(c.weight * standardize(c.values) for c in curves) / total
+    total = sum(c.weight for c in active)
+    return sum(c.weight * np.maximum(standardize(c.values), 0.0) for c in active) / total

@@ -152,7 +152,7 @@ class HFVisionTextEncoder:
         batch_size: int = 32,
         threads: int | None = None,
     ):
-        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
         self.name = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -162,17 +162,18 @@ class HFVisionTextEncoder:
             torch.set_num_threads(threads)
         local_only = self._check_loadable(model)
         try:
+            config = AutoConfig.from_pretrained(model, local_files_only=local_only)
+            model_type = getattr(config, "model_type", "")
+            if model_type not in SUPPORTED_MODEL_TYPES:
+                raise ModelUnavailableError(
+                    f"visual model {model!r} is a {model_type or 'unknown'!r} model; "
+                    f"momentfinder needs an image-text model ({', '.join(SUPPORTED_MODEL_TYPES)})"
+                )
             net = AutoModel.from_pretrained(model, local_files_only=local_only)
             self._tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_only)
             image_processor = AutoImageProcessor.from_pretrained(model, local_files_only=local_only)
         except (OSError, ValueError, KeyError) as err:
             raise ModelUnavailableError(f"cannot load visual model {model!r}: {_first_line(err)}") from None
-        model_type = getattr(net.config, "model_type", "")
-        if model_type not in SUPPORTED_MODEL_TYPES or not hasattr(net, "get_image_features"):
-            raise ModelUnavailableError(
-                f"visual model {model!r} is a {model_type or 'unknown'!r} model; "
-                f"momentfinder needs an image-text model ({', '.join(SUPPORTED_MODEL_TYPES)})"
-            )
         self.model_type = model_type
         self.preprocessing = ImagePreprocessing.from_image_processor(image_processor)
         self.frame_size = self.preprocessing.frame_size

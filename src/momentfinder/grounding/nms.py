@@ -12,21 +12,32 @@ def temporal_iou(window: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
-def temporal_nms(windows: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int) -> np.ndarray:
+def temporal_nms(
+    windows: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int, max_containment: float = 1.0
+) -> np.ndarray:
     """Indices of kept windows, best first.
 
     ``windows``: ``(n, 2)`` start/end; ``scores``: ``(n,)``. A window is dropped when its IoU
-    with an already kept, higher-scoring window exceeds ``iou_threshold``.
+    with an already kept, higher-scoring window exceeds ``iou_threshold``, or when more than
+    ``max_containment`` of it lies inside such a window (1.0 = IoU only), so a ranked list does
+    not repeat one moment as its sub-windows.
     """
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     suppressed = np.zeros(len(order), dtype=bool)
     windows = windows[order]
+    lengths = np.maximum(windows[:, 1] - windows[:, 0], 1e-9)
     for i in range(len(order)):
         if suppressed[i]:
             continue
         keep.append(int(order[i]))
         if len(keep) >= top_k:
             break
-        suppressed[i + 1 :] |= temporal_iou(windows[i], windows[i + 1 :]) > iou_threshold
+        rest = windows[i + 1 :]
+        suppressed[i + 1 :] |= temporal_iou(windows[i], rest) > iou_threshold
+        if max_containment < 1.0:
+            inter = np.clip(
+                np.minimum(windows[i, 1], rest[:, 1]) - np.maximum(windows[i, 0], rest[:, 0]), 0, None
+            )
+            suppressed[i + 1 :] |= inter / lengths[i + 1 :] > max_containment
     return np.asarray(keep, dtype=np.int64)

@@ -19,12 +19,13 @@ from .nms import temporal_nms
 
 @dataclass
 class WindowGrounderConfig:
-    smooth_sigma: float = 1.0  # clips; Gaussian smoothing of the curve (0 = off)
+    smooth_sigma: float = 0.5  # clips; Gaussian smoothing of the curve (0 = off)
     min_len: int = 1  # clips
     max_len_ratio: float = 0.5  # longest window as a share of the video (at least min_len)
-    scale_step: float = 1.4  # window lengths grow geometrically by this factor
+    scale_step: float = 1.25  # window lengths grow geometrically by this factor
     stride_ratio: float = 0.25  # stride = max(1, length * stride_ratio)
-    nms_iou: float = 0.5
+    nms_iou: float = 0.3
+    nms_max_containment: float = 0.75  # drop windows mostly inside a better one
 
 
 def window_lengths(n_clips: int, cfg: WindowGrounderConfig) -> list[int]:
@@ -79,7 +80,7 @@ class WindowGrounder:
         )
         spans, scores = inside_outside_scores(smoothed, window_lengths(len(curve), cfg), cfg.stride_ratio)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
-        keep = temporal_nms(seconds, scores, cfg.nms_iou, top_k)
+        keep = temporal_nms(seconds, scores, cfg.nms_iou, top_k, cfg.nms_max_containment)
         moments = [Moment(float(seconds[i, 0]), float(seconds[i, 1]), float(scores[i])) for i in keep]
         lo, hi = smoothed.min(), smoothed.max()
         saliency = (smoothed - lo) / (hi - lo) if hi > lo else np.zeros_like(smoothed)

@@ -72,14 +72,26 @@ def _stream_end(stream: av.stream.Stream) -> float | None:
 
 
 def _scan_duration(container: av.container.InputContainer) -> float:
-    """Last packet end time over all audio/video streams (demuxing only, no decoding)."""
+    """Last packet end time over all audio/video streams (demuxing only, no decoding).
+
+    Raw elementary streams carry no timestamps: there the video packet count over the frame
+    rate gives the length.
+    """
     end = 0.0
+    video = container.streams.video[0] if container.streams.video else None
+    rate = float(video.average_rate or video.guessed_rate or video.base_rate or 0) if video else 0.0
+    video_packets = 0
     streams = [s for s in container.streams if s.type in ("video", "audio")]
     for packet in container.demux(streams):
+        if packet.size == 0:
+            continue
+        if packet.stream is video:
+            video_packets += 1
         if packet.pts is None or packet.time_base is None:
             continue
-        t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-        end = max(end, t)
+        end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    if rate > 0:
+        end = max(end, video_packets / rate)
     return end
 
 

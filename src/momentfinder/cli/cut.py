@@ -1,0 +1,22 @@
+"""``momentfinder cut VIDEO --start S --end E -o OUT``: export one moment."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cut", help="export a moment of a video to its own file")
+    p.add_argument("video")
+    p.add_argument("--start", required=True, help="seconds or HH:MM:SS")
+    p.add_argument("--end", required=True, help="seconds or HH:MM:SS")
+    p.add_argument("-o", "--output", required=True, help="output file (.mp4, .mkv, ...)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..video.cut import cut_clip, parse_time
+
+    out = cut_clip(args.video, parse_time(args.start), parse_time(args.end), args.output)
+    print(out)
+    return 0

@@ -1,0 +1,99 @@
+"""Options shared by the commands that read videos (ground, extract)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..encoders.hf import DEFAULT_VISUAL_MODEL, PRECISIONS
+from ..grounding import DEFAULT_GROUNDER, GROUNDERS
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models and sampling")
+    g.add_argument(
+        "--visual-model",
+        default=DEFAULT_VISUAL_MODEL,
+        help=f"CLIP/SigLIP hub id or local directory (default {DEFAULT_VISUAL_MODEL})",
+    )
+    g.add_argument("--no-visual", action="store_true", help="turn the visual channel off")
+    g.add_argument(
+        "--text-model", default=None, help="sentence-transformers directory (default: bundled MiniLM)"
+    )
+    g.add_argument("--clip-len", type=positive_float, default=2.0, help="seconds per clip (default 2)")
+    g.add_argument(
+        "--frames-per-clip", type=positive_int, default=1, help="frames sampled per clip, mean-pooled"
+    )
+    g.add_argument("--precision", choices=PRECISIONS, default="auto", help="encoder precision (default auto)")
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    g.add_argument("--batch-size", type=positive_int, default=32, help="frames per encoder batch")
+    g.add_argument("--cache-dir", default=None, help="feature cache (default ~/.cache/momentfinder)")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
+
+
+def add_grounding_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("grounding")
+    g.add_argument("--grounder", choices=sorted(GROUNDERS), default=DEFAULT_GROUNDER, help="zero-shot method")
+    g.add_argument("--top-k", type=positive_int, default=5, help="moments to return (default 5)")
+    g.add_argument(
+        "--subtitles", default=None, help="subtitle/transcript file (default: sidecar or embedded)"
+    )
+    g.add_argument("--no-subtitles", action="store_true", help="turn the subtitle channel off")
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def finder_from_args(args: argparse.Namespace):
+    from ..finder import FinderConfig, MomentFinder
+    from ..ingest import SamplingConfig
+
+    cfg = FinderConfig(
+        visual_model=None if args.no_visual else args.visual_model,
+        text_model=args.text_model,
+        grounder=getattr(args, "grounder", DEFAULT_GROUNDER),
+        sampling=SamplingConfig(clip_len=args.clip_len, frames_per_clip=args.frames_per_clip),
+        precision=args.precision,
+        device=args.device,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        use_subtitles=not getattr(args, "no_subtitles", False),
+        progress=show_progress(args),
+    )
+    quiet_libraries()
+    return MomentFinder(config=cfg)
+
+
+def quiet_libraries() -> None:
+    """transformers and sentence-transformers print load bars and notices on every model load."""
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def warn(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(f"momentfinder: warning: {message}", file=sys.stderr)

@@ -1,0 +1,54 @@
+"""Human-readable output of grounding results: a table and a saliency plot."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .types import GroundingResult
+from .video.cut import format_time
+
+
+def format_result(result: GroundingResult) -> str:
+    """A table of ranked moments with ``HH:MM:SS`` times, or the "no matching moment" line."""
+    head = f'"{result.query}" in {os.path.basename(result.video) or "video"} ({format_time(result.duration)})'
+    channels = f"channels: {', '.join(result.channels) or 'none'}"
+    if not result.moments:
+        extra = (
+            f" (no-moment score {result.no_moment_score:.3f})" if result.no_moment_score is not None else ""
+        )
+        return f"{head}\n{channels}\nno matching moment{extra}"
+    lines = [head, channels, f"{'rank':>4}  {'start':>10}  {'end':>10}  {'length':>7}  {'score':>7}"]
+    for rank, m in enumerate(result.moments, 1):
+        lines.append(
+            f"{rank:>4}  {format_time(m.start):>10}  {format_time(m.end):>10}  {m.length:>6.1f}s  {m.score:>7.3f}"
+        )
+    return "\n".join(lines)
+
+
+def plot_saliency(result: GroundingResult, out_path: str | os.PathLike, top: int = 3) -> str:
+    """PNG of the per-clip saliency curve with the ``top`` moments shaded (darkest = best)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sal = np.asarray(result.saliency, dtype=float)
+    centers = (np.arange(len(sal)) + 0.5) * result.clip_len
+    fig, ax = plt.subplots(figsize=(10, 3), dpi=100)
+    ax.plot(np.minimum(centers, result.duration), sal, color="#1f5fa8", lw=1.5, label="saliency")
+    for rank, m in enumerate(result.moments[:top]):
+        ax.axvspan(m.start, m.end, color="#e8702a", alpha=0.45 / (rank + 1), lw=0)
+        ax.text((m.start + m.end) / 2, 1.02, f"#{rank + 1}", ha="center", va="bottom", fontsize=8)
+    ax.set_xlim(0, result.duration)
+    ax.set_ylim(min(0.0, float(sal.min(initial=0))), max(1.1, float(sal.max(initial=1)) * 1.1))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("saliency")
+    ax.set_title(f'"{result.query}"' + ("  — no matching moment" if not result.moments else ""), fontsize=10)
+    fig.tight_layout()
+    out_path = os.fspath(out_path)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path

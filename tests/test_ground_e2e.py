@@ -1,0 +1,211 @@
+"""End to end on real generated videos: real decoding, real MiniLM, tiny CLIP/SigLIP via --visual-model."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from momentfinder.cli import main
+from momentfinder.finder import MomentFinder
+from momentfinder.types import GroundingResult, Moment, SubtitleSegment
+from momentfinder.video.sample import Scene, write_sample_video
+
+from .conftest import CHARADES_MP4
+
+# A four-minute video: twelve 20 s scenes, each with one subtitle line at a known time.
+LINES = [
+    "Good morning everyone and welcome to the show.",
+    "Today we are going to repair an old bicycle.",
+    "First take the front wheel off the frame.",
+    "The tyre has a small hole, so we patch it with glue.",
+    "Now we pump air into the tyre until it is firm.",
+    "The chain is rusty and needs a good amount of oil.",
+    "Let us adjust the brakes so they stop quickly.",
+    "My dog is barking because the mail carrier arrived.",
+    "Next we raise the seat to the right height.",
+    "A quick ride around the park to test everything.",
+    "It started raining, so we went back inside.",
+    "Thank you for watching and see you next time.",
+]
+PARAPHRASES = {
+    3: "fixing a puncture in the tire",
+    7: "the puppy barks at the postman",
+    10: "rain begins to fall outside",
+}
+
+
+@pytest.fixture(scope="module")
+def talk_video(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("talk")
+    rng = np.random.default_rng(1)
+    scenes = [Scene(20.0, tuple(int(c) for c in rng.integers(0, 256, 3))) for _ in LINES]
+    subs = [SubtitleSegment(20.0 * i + 4.0, 20.0 * i + 12.0, text) for i, text in enumerate(LINES)]
+    return write_sample_video(str(folder / "bicycle.mp4"), scenes, size=(96, 64), fps=5, subtitles=subs)
+
+
+def overlaps_line(moment: Moment, index: int) -> bool:
+    start, end = 20.0 * index + 4.0, 20.0 * index + 12.0
+    return moment.start < end and moment.end > start
+
+
+@pytest.mark.parametrize("line", sorted(PARAPHRASES))
+def test_paraphrased_query_finds_its_subtitle_line(talk_video, tiny_clip, tmp_path, line):
+    finder = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False)
+    result = finder.ground(talk_video, PARAPHRASES[line], top_k=5)
+    assert isinstance(result, GroundingResult)
+    assert result.channels == ["visual", "subtitles"]
+    assert overlaps_line(result.moments[0], line), (result.moments[0], line)
+    assert len(result.saliency) == 120  # 240 s / 2 s clips
+    assert int(np.argmax(result.saliency)) // 10 == line  # the curve peaks in that scene too
+
+
+def test_second_query_reuses_cached_features(talk_video, tiny_clip, tmp_path, monkeypatch):
+    finder = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False)
+    first = finder.ground(talk_video, "the dog barks")
+    import momentfinder.finder as finder_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(finder_module, "extract_visual_features", no_decoding)
+    fresh = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False)
+    again = fresh.ground(talk_video, "the dog barks")
+    assert again.moments == first.moments
+    with pytest.raises(AssertionError, match="decoded again"):
+        MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False, clip_len=1.0).ground(
+            talk_video, "the dog barks"
+        )
+
+
+def test_charades_video_json(tiny_clip, tmp_path, capsys):
+    if not os.path.exists(CHARADES_MP4):
+        pytest.skip(f"shared data not found: {CHARADES_MP4}")
+    rc = main(
+        [
+            "ground",
+            CHARADES_MP4,
+            "a person opens a door",
+            "--visual-model",
+            tiny_clip,
+            "--json",
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["query"] == "a person opens a door"
+    assert out["duration"] == pytest.approx(30.74, abs=0.05)
+    assert out["channels"] == ["visual"]
+    assert 1 <= len(out["pred_relevant_windows"]) <= 5
+    for start, end, score in out["pred_relevant_windows"]:
+        assert 0.0 <= start < end <= out["duration"] and np.isfinite(score)
+    assert len(out["pred_saliency_scores"]) == 16
+
+
+def test_cli_table_plot_export_and_siglip(talk_video, tiny_siglip, tmp_path, capsys):
+    plot, export = tmp_path / "curve.png", tmp_path / "clips"
+    args = ["ground", talk_video, PARAPHRASES[7], "--visual-model", tiny_siglip, "--top-k", "2"]
+    rc = main(args + ["--plot", str(plot), "--export", str(export), "--cache-dir", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "channels: visual, subtitles" in out and "00:02:" in out  # line 7 is at 2:24-2:32
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    clips = sorted(os.listdir(export))
+    assert len(clips) == 2 and clips[0].startswith("bicycle_01_")
+
+
+def test_several_queries_give_a_json_list(talk_video, tiny_clip, tmp_path, capsys):
+    rc = main(
+        [
+            "ground",
+            talk_video,
+            "the dog barks",
+            "it rains",
+            "--visual-model",
+            tiny_clip,
+            "--json",
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [o["query"] for o in out] == ["the dog barks", "it rains"]
+
+
+def test_subtitles_only_when_the_visual_model_is_unavailable(talk_video, tmp_path, capsys):
+    rc = main(
+        [
+            "ground",
+            talk_video,
+            PARAPHRASES[10],
+            "--visual-model",
+            "no-such-org/no-model",
+            "--json",
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert "visual channel off: cannot load visual model 'no-such-org/no-model'" in captured.err
+    assert "continuing with subtitles" in captured.err
+    out = json.loads(captured.out)
+    assert out["channels"] == ["subtitles"]
+    start, end, _ = out["pred_relevant_windows"][0]
+    assert start < 212.0 and end > 204.0
+
+
+def test_extract_writes_the_moment_detr_layout(talk_video, tiny_clip, tmp_path, capsys):
+    out = tmp_path / "feats"
+    rc = main(
+        [
+            "extract",
+            talk_video,
+            "--out",
+            str(out),
+            "--query",
+            "the dog barks",
+            "--query",
+            "it rains",
+            "--visual-model",
+            tiny_clip,
+            "--cache-dir",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    with np.load(out / "clip_features" / "bicycle.npz") as f:
+        assert f["features"].shape == (120, 16)
+    with np.load(out / "clip_text_features" / "qid1.npz") as f:
+        assert f["pooler_output"].shape == (16,) and f["last_hidden_state"].shape[1] == 16
+    manifest = [json.loads(line) for line in (out / "videos.jsonl").read_text().splitlines()]
+    assert manifest[0]["vid"] == "bicycle" and manifest[0]["n_clips"] == 120
+
+
+def test_demo_runs_offline(tmp_path, capsys):
+    from momentfinder.demo import main as demo_main
+
+    assert (
+        demo_main(
+            [
+                "--out",
+                str(tmp_path),
+                "--visual-model",
+                "no-such-org/no-model",
+                "--video",
+                str(tmp_path / "none.mp4"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "channels: subtitles" in out
+    results = json.loads((tmp_path / "result.json").read_text())
+    first = results[0]["pred_relevant_windows"][0]
+    assert first[0] < 47 and first[1] > 31  # the spaghetti line, 31-47 s
+    assert "skipped" in out and "no such file" in out

@@ -170,15 +170,18 @@ def test_empty_range_gives_null_and_empty_prediction_scores_zero():
     assert "HL-min-Fair" not in got
 
 
-def test_negative_queries_are_left_out_of_moment_retrieval(caplog):
-    gt = [_gt(1, [[0, 50]]), _gt(2, [])]
+def test_negative_queries_are_left_out_of_moment_retrieval_and_highlights(caplog):
+    gt = [_gt(1, [[0, 50]], clip_ids=[0, 1], scores=[[4, 4, 4], [0, 0, 0]]), _gt(2, [])]
+    sal = [1.0, 0.5] + [0.0] * 73
     sub = [
-        {"qid": 1, "pred_relevant_windows": [[0, 50, 1.0]]},
-        {"qid": 2, "pred_relevant_windows": [[0, 5, 0.1]]},
+        {"qid": 1, "pred_relevant_windows": [[0, 50, 1.0]], "pred_saliency_scores": sal},
+        {"qid": 2, "pred_relevant_windows": [[0, 5, 0.1]], "pred_saliency_scores": sal[::-1]},
     ]
     got = evaluate(sub, gt)
     assert got["full"]["MR-mAP"]["average"] == 100.0
-    assert "negative" in caplog.text
+    assert got["HL-min-VeryGood"] == {"HL-mAP": 100.0, "HL-Hit1": 100.0}  # qid 1 only
+    assert "1 ground-truth queries have no relevant window" in caplog.text
+    assert "1 of 2 ground-truth queries have no saliency labels" in caplog.text
 
 
 # -- bad input ------------------------------------------------------------------------------

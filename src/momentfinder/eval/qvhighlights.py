@@ -9,14 +9,14 @@ mAP and HIT@1 of the per-clip saliency scores at the Fair / Good / VeryGood mini
 value a percentage rounded with ``"{:.2f}"``); ``extended=True`` gives CG-DETR's layout, which adds
 R@1 at IoU 0.30-0.45 and the mean IoU of the top-1 window (``MR-mIoU``).
 
-All arrays are padded to the longest query and computed at once with numpy; the per-query Python
-loops of the official script are only reproduced in ``bench/eval_speed.py`` for timing.
+All arrays are padded to the longest query and computed at once with numpy; the official script's
+per-query Python loops live on only in :mod:`.reference`, to cross-check this module and to time it.
 
 Where the official script crashes or silently mis-scores, this one decides, and says so here:
 
 * a query whose submission line has no windows scores AP 0 and R@1 0 (the official script crashes);
-* a ground-truth query with no windows (a negative query) is left out of moment retrieval and
-  logged (the official script crashes); highlight detection still scores it;
+* a ground-truth query with no windows (a negative query) is left out of moment retrieval, and
+  one without saliency labels out of highlight detection, with a warning (the official script crashes);
 * two zero-length windows have IoU 0 (the official script gets NaN and counts it as a match);
 * the ``long`` range is ``> 30 s`` without the official upper bound of 150 s (identical on
   QVHighlights, whose videos are at most 150 s, and correct on longer videos).
@@ -96,16 +96,20 @@ def evaluate(
             mr_brief["MR-full-mIoU"] = mr["full"]["MR-mIoU"]
         brief.update(sorted(mr_brief.items()))
     if _has_field(submission, "pred_saliency_scores"):
-        if all(gt_by_qid[d["qid"]].saliency_clip_ids for d in submission):
-            hl = _highlight_detection(submission, gt_by_qid, clip_len)
+        labelled = [d for d in submission if gt_by_qid[d["qid"]].saliency_clip_ids]
+        if len(labelled) < len(submission):
+            log.warning(
+                "%d of %d ground-truth queries have no saliency labels (relevant_clip_ids); "
+                "highlight detection leaves them out",
+                len(submission) - len(labelled),
+                len(submission),
+            )
+        if labelled:
+            hl = _highlight_detection(labelled, gt_by_qid, clip_len)
             metrics.update(hl)
             for name, table in hl.items():
                 for key, value in table.items():
                     brief[f"{name}-{key.split('-')[1]}"] = value
-        else:
-            log.warning(
-                "the ground truth has no saliency labels (relevant_clip_ids); highlight detection skipped"
-            )
     if not metrics:
         raise InputError("the submission has neither pred_relevant_windows nor pred_saliency_scores")
     return {"brief": brief, **dict(sorted(metrics.items()))}

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "cut",
     "eval",
     "data",
+    "train",
 ]
 
 

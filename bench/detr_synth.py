@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Benchmark the trainable DETR grounder on synthetic QVHighlights-layout data (issue #6).
+
+For a seed: generate data with ``../shared/bench/synth_qvh.py`` (cached), train on
+``train.jsonl`` (model selection on ``val.jsonl``) for each supervision mode, and report on
+``test.jsonl``: R1@0.5, R1@0.7, mAP, HL mAP / HIT@1, beside the zero-shot grounder and the plain
+cosine baseline; the share of ``test_negative.jsonl`` queries rejected and of positives rejected
+at the val-calibrated threshold; CPU seconds per training epoch; single-core inference latency
+per query; the parameter count. Runs are kept and resumed (``--runs``), so an interrupted
+benchmark continues where it stopped.
+
+    python bench/detr_synth.py --seed 0                         # full, point, weak
+    python bench/detr_synth.py --seed 0 --modes full --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from momentfinder.data.features import FeatureDirectory
+from momentfinder.data.readers import read_annotations
+from momentfinder.data.submission import submission_record
+from momentfinder.eval.qvhighlights import evaluate
+from momentfinder.grounding.detr import load_config, load_grounder
+from momentfinder.grounding.detr.train import train_detector
+from momentfinder.types import GroundingResult, Moment
+
+GENERATOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "synth_qvh.py"
+CLIP_LEN = 2.0
+
+
+def ensure_data(root: Path, seed: int, n_videos: int) -> Path:
+    """The generated set (same cache layout as bench/zeroshot_synth.py, so both share it)."""
+    out = root / f"seed{seed}_n{n_videos}"
+    if not (out / "test_negative.jsonl").is_file():
+        if not GENERATOR.is_file():
+            sys.exit(f"generator not found: {GENERATOR} (the shared/ folder must sit beside the repo)")
+        print(f"generating {out} ...", file=sys.stderr)
+        cmd = [sys.executable, str(GENERATOR), str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+class PlainBaseline:
+    """Cosine of every clip to the pooled query; runs above mean + 1 std, ranked by mean similarity."""
+
+    def ground(self, clips, query, top_k: int = 10) -> GroundingResult:
+        sim = clips.features @ (query.pooled / np.linalg.norm(query.pooled))
+        above = np.concatenate([[False], sim > sim.mean() + sim.std(), [False]])
+        edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+        spans = (
+            edges.reshape(-1, 2) if len(edges) else np.array([[int(np.argmax(sim)), int(np.argmax(sim)) + 1]])
+        )
+        means = np.array([sim[s:e].mean() for s, e in spans])
+        moments = [
+            Moment(
+                spans[i, 0] * clips.clip_len,
+                min(spans[i, 1] * clips.clip_len, clips.duration),
+                float(means[i]),
+            )
+            for i in np.argsort(-means)[:top_k]
+        ]
+        return GroundingResult(query.text, clips.duration, clips.clip_len, moments, sim)
+
+
+def zero_shot_grounder():
+    """The project's zero-shot grounder (``zero-shot`` when registered, else the v1 ``windows``)."""
+    from momentfinder.grounding import GROUNDERS, make_grounder
+
+    name = "zero-shot" if "zero-shot" in GROUNDERS else "windows"
+    return name, make_grounder(name)
+
+
+def load_pairs(fd: FeatureDirectory, ann: Path, cache: dict) -> list:
+    pairs = []
+    for s in read_annotations(ann):
+        if s.vid not in cache:
+            cache[s.vid] = fd.clip_features(s.vid, CLIP_LEN, duration=s.duration)
+        pairs.append((s, cache[s.vid], fd.query_features(s.qid, s.query)))
+    return pairs
+
+
+def metrics_of(results: list[GroundingResult], pairs: list) -> dict:
+    for r, (s, _, _) in zip(results, pairs, strict=True):
+        r.qid, r.video = s.qid, s.vid
+    brief = evaluate([submission_record(r) for r in results], [s for s, _, _ in pairs])["brief"]
+    return {
+        "R1@0.5": brief["MR-full-R1@0.5"],
+        "R1@0.7": brief["MR-full-R1@0.7"],
+        "mAP": brief["MR-full-mAP"],
+        "HL-mAP": brief["HL-min-VeryGood-mAP"],
+        "HL-HIT@1": brief["HL-min-VeryGood-Hit1"],
+    }
+
+
+def bench_baseline(name: str, grounder, test_pos: list) -> dict:
+    t0 = time.perf_counter()
+    results = [grounder.ground(c, q) for _, c, q in test_pos]
+    ms = 1000 * (time.perf_counter() - t0) / len(test_pos)
+    return {"method": name, **metrics_of(results, test_pos), "ms_per_query": round(ms, 2)}
+
+
+def bench_detr(mode: str, run: Path, test_pos: list, test_neg: list) -> dict:
+    grounder = load_grounder(run / "best.ckpt")
+    pairs = [(c, q) for _, c, q in test_pos]
+    results = grounder.ground_batch(pairs, 10, reject=False)
+    row = {"method": f"detr ({mode})", **metrics_of(results, test_pos)}
+    thr = grounder.no_moment_threshold
+    pos_scores = np.array([r.no_moment_score for r in results])
+    neg_scores = np.array(
+        [r.no_moment_score for r in grounder.ground_batch([(c, q) for _, c, q in test_neg], 1, reject=False)]
+    )
+    row["neg_rejected%"] = round(100 * float(np.mean(neg_scores > thr)), 1)
+    row["pos_rejected%"] = round(100 * float(np.mean(pos_scores > thr)), 1)
+    gated = [
+        r if s <= thr else GroundingResult(r.query, r.duration, r.clip_len, [], r.saliency)
+        for r, s in zip(results, pos_scores, strict=True)
+    ]
+    row["R1@0.5_gated"] = metrics_of(gated, test_pos)["R1@0.5"]
+    # single-query latency on one core: feature checks + forward + decoding
+    torch.set_num_threads(1)
+    times = []
+    for _, c, q in test_pos[:200]:
+        t0 = time.perf_counter()
+        grounder.ground(c, q)
+        times.append(time.perf_counter() - t0)
+    row["ms_per_query"] = round(1000 * float(np.median(times)), 2)
+    log = json.loads((run / "log.json").read_text())
+    row["s_per_epoch"] = round(float(np.mean([r["train_seconds"] for r in log])), 1)
+    row["epochs"] = len(log)
+    row["best_epoch"] = json.loads((run / "summary.json").read_text())["best_epoch"] + 1
+    row["params"] = sum(p.numel() for p in grounder.model.parameters())
+    return row
+
+
+def train_run(mode: str, data: Path, run: Path, args) -> float:
+    """Train (or resume, or reuse) one run; return wall-clock seconds spent now."""
+    if (run / "summary.json").is_file() and not args.retrain:
+        return 0.0
+    cfg = load_config(args.config)
+    cfg.supervision.mode = mode
+    if args.epochs:
+        cfg.train.epochs = args.epochs
+    fd = FeatureDirectory(data, normalize=True)
+    t0 = time.perf_counter()
+    train_detector(
+        cfg,
+        fd,
+        read_annotations(data / "train.jsonl"),
+        read_annotations(data / "val.jsonl"),
+        run,
+        seed=args.seed,
+        resume=(run / "last.ckpt").is_file(),
+        val_negatives=read_annotations(data / "val_negative.jsonl"),
+        progress=sys.stderr.isatty(),
+        on_epoch=lambda r: print(
+            f"[{mode}] epoch {r['epoch'] + 1}: loss {r['loss']:.3f} {r['train_seconds']:.0f}s "
+            f"val R1@0.5 {r.get('val_MR-full-R1@0.5', float('nan')):.2f} mAP {r.get('val_MR-full-mAP', float('nan')):.2f}",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=0, help="generator and training seed (below 1000)")
+    ap.add_argument("--n-videos", type=int, default=2000)
+    ap.add_argument(
+        "--modes", nargs="+", default=["full", "point", "weak"], choices=["full", "point", "weak"]
+    )
+    ap.add_argument("--config", default="detr", help="YAML config or built-in name")
+    ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads for training")
+    ap.add_argument(
+        "--data-root", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "momentfinder-synth"
+    )
+    ap.add_argument(
+        "--runs", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "momentfinder-detr-runs"
+    )
+    ap.add_argument("--retrain", action="store_true", help="train again even when a finished run exists")
+    ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
+    args = ap.parse_args()
+
+    data = ensure_data(args.data_root, args.seed, args.n_videos)
+    fd = FeatureDirectory(data, normalize=True)
+    cache: dict = {}
+    test_pos = load_pairs(fd, data / "test.jsonl", cache)
+    test_neg = load_pairs(fd, data / "test_negative.jsonl", cache)
+    rows, walls = [], {}
+    for mode in args.modes:
+        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}"
+        torch.set_num_threads(args.threads)
+        walls[mode] = train_run(mode, data, run, args)
+        rows.append(bench_detr(mode, run, test_pos, test_neg))
+        rows[-1]["train_wall_s"] = round(walls[mode], 1) or None
+    name, zs = zero_shot_grounder()
+    rows.append(bench_baseline(f"zero-shot ({name})", zs, test_pos))
+    rows.append(bench_baseline("plain cosine", PlainBaseline(), test_pos))
+    columns = [
+        "method",
+        "R1@0.5",
+        "R1@0.7",
+        "mAP",
+        "HL-mAP",
+        "HL-HIT@1",
+        "neg_rejected%",
+        "pos_rejected%",
+        "R1@0.5_gated",
+    ]
+    columns += ["ms_per_query", "s_per_epoch", "epochs", "best_epoch", "train_wall_s", "params"]
+    print(
+        f"\nseed {args.seed}, {len(test_pos)} test queries, {len(test_neg)} negatives, threads {args.threads}\n"
+    )
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for r in rows:
+        print("| " + " | ".join("" if r.get(c) is None else str(r[c]) for c in columns) + " |")
+    if args.out:
+        args.out.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

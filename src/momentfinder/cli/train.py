@@ -1,0 +1,125 @@
+"""``momentfinder train``: train the DETR-style grounder on a feature directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the DETR-style grounder on pre-extracted features",
+        description="Train the moment detector (Moment-DETR / QD-DETR line) on a Moment-DETR/Lighthouse "
+        "feature directory. Validates every epoch with the official QVHighlights metrics, keeps "
+        "RUN/best.ckpt (best val mAP, with the calibrated no-moment threshold) and RUN/last.ckpt "
+        "(for --resume), and writes RUN/log.csv, RUN/log.json and RUN/curves.png.",
+    )
+    p.add_argument(
+        "--features", required=True, help="feature directory (clip_features/, clip_text_features/)"
+    )
+    p.add_argument(
+        "--train", required=True, help="training annotations (QVHighlights jsonl or any `data` format)"
+    )
+    p.add_argument("--val", required=True, help="validation annotations (model selection and calibration)")
+    p.add_argument("--out", required=True, help="run directory to create (or continue with --resume)")
+    p.add_argument(
+        "--config", default=None, help="YAML config or built-in name: detr (default), detr_qd, detr_moment"
+    )
+    p.add_argument(
+        "--supervision", choices=("full", "point", "weak"), default=None, help="label type (default: config)"
+    )
+    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
+    p.add_argument(
+        "--seed", type=int, default=2018, help="random seed (runs are deterministic per seed and device)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last finished epoch"
+    )
+    p.add_argument("--val-negative", default=None, help="val queries that do not happen (calibration report)")
+    p.add_argument(
+        "--visual-dirs",
+        default="clip_features",
+        help="comma-separated visual sub-directories, concatenated (e.g. slowfast_features,clip_features)",
+    )
+    p.add_argument("--text-dir", default="clip_text_features", help="query feature sub-directory")
+    p.add_argument(
+        "--no-normalize", action="store_true", help="do not L2-normalise features (Moment-DETR does)"
+    )
+    p.add_argument("--clip-len", type=float, default=2.0, help="seconds per clip (default 2)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from ..data.features import FeatureDirectory
+    from ..data.readers import read_annotations
+    from ..errors import InputError
+    from ..grounding.detr.checkpoint import load_checkpoint
+    from ..grounding.detr.config import DetrConfig, load_config
+    from ..grounding.detr.train import train_detector
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    last = Path(args.out) / "last.ckpt"
+    if args.resume and args.config is None and last.exists():
+        cfg = DetrConfig.from_dict(load_checkpoint(last)["config"], str(last))
+    else:
+        cfg = load_config(args.config)
+    if args.supervision:
+        cfg.supervision.mode = args.supervision
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise InputError("--epochs must be at least 1")
+        cfg.train.epochs = args.epochs
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise InputError("--batch-size must be at least 1")
+        cfg.train.batch_size = args.batch_size
+    features = FeatureDirectory(
+        args.features,
+        clip_feat_dirs=[d.strip() for d in args.visual_dirs.split(",") if d.strip()],
+        text_feat_dir=args.text_dir,
+        normalize=not args.no_normalize,
+    )
+    train = read_annotations(args.train)
+    val = read_annotations(args.val)
+    val_negative = read_annotations(args.val_negative) if args.val_negative else None
+    progress = not args.quiet and sys.stderr.isatty()
+
+    def report(row: dict) -> None:
+        if args.quiet:
+            return
+        line = f"epoch {row['epoch'] + 1}/{cfg.train.epochs}: loss {row['loss']:.3f} ({row['train_seconds']:.0f} s)"
+        if "val_MR-full-mAP" in row:
+            line += (
+                f"  val R1@0.5 {row['val_MR-full-R1@0.5']:.2f} R1@0.7 {row['val_MR-full-R1@0.7']:.2f}"
+                f" mAP {row['val_MR-full-mAP']:.2f} HL-mAP {row['val_HL-min-VeryGood-mAP']:.2f}"
+            )
+        print(line, file=sys.stderr, flush=True)
+
+    summary = train_detector(
+        cfg,
+        features,
+        train,
+        val,
+        args.out,
+        seed=args.seed,
+        device=device,
+        resume=args.resume,
+        val_negatives=val_negative,
+        clip_len=args.clip_len,
+        progress=progress,
+        on_epoch=report,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0

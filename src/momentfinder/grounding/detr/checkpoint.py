@@ -1,0 +1,99 @@
+"""Checkpoints: model weights + config + feature specification + no-moment calibration.
+
+A checkpoint is a ``torch.save`` dict of plain Python values and tensors (loadable with
+``weights_only=True``)::
+
+    format       "momentfinder-detr/1"
+    config       DetrConfig.to_dict()
+    spec         FeatureSpec.to_dict(): what inputs the model expects
+    calibration  {"no_moment_threshold": float | None, ...val statistics}
+    model        state_dict
+    train_state  optimizer / scheduler / RNG / epoch / history (last.ckpt; omitted in best.ckpt
+                 when ``keep_train_state=False``)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from ...errors import InputError, ModelUnavailableError
+from ...types import ClipFeatures, QueryFeatures
+
+FORMAT = "momentfinder-detr/1"
+
+
+@dataclass
+class FeatureSpec:
+    """The inputs a trained detector expects.
+
+    ``visual_model``: the clip feature channel(s), ``+``-joined (Moment-DETR directory names such
+    as ``clip_features+slowfast_features``, or an encoder id from ``momentfinder extract``);
+    ``visual_dim``: total clip feature width; ``text_model`` / ``text_dim``: the query encoder;
+    ``clip_len``: seconds per clip; ``text_tokens``: trained on per-token text features (the
+    pooled vector alone works too, but worse); ``normalize``: rows were L2-normalised per channel.
+    """
+
+    visual_model: str
+    visual_dim: int
+    text_model: str
+    text_dim: int
+    clip_len: float
+    text_tokens: bool = True
+    normalize: bool = True
+    visual_dirs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSpec:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def check(self, clips: ClipFeatures, query: QueryFeatures) -> None:
+        """Raise :class:`InputError` when the features do not fit this checkpoint."""
+        if clips.dim != self.visual_dim:
+            raise InputError(
+                f"clip features have dim {clips.dim} ({clips.model or 'unknown model'}) but the checkpoint "
+                f"expects {self.visual_dim} ({self.visual_model})"
+            )
+        dim = query.tokens.shape[1] if query.tokens is not None else query.pooled.shape[0]
+        if dim != self.text_dim:
+            raise InputError(
+                f"query features have dim {dim} ({query.model or 'unknown model'}) but the checkpoint "
+                f"expects {self.text_dim} ({self.text_model})"
+            )
+        if abs(clips.clip_len - self.clip_len) > 1e-6:
+            raise InputError(
+                f"clips are {clips.clip_len:g} s long but the checkpoint was trained on {self.clip_len:g} s clips"
+            )
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+    """Write atomically (temp file + rename), so a killed process never leaves a torn checkpoint."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, **payload}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # pickle/zip errors vary by torch version
+        raise ModelUnavailableError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelUnavailableError(f"{path}: not a momentfinder DETR checkpoint")
+    return ckpt
+
+
+def feature_spec(path: str | os.PathLike) -> FeatureSpec:
+    """The feature specification stored in a checkpoint (what ``ground`` must extract)."""
+    return FeatureSpec.from_dict(load_checkpoint(path)["spec"])

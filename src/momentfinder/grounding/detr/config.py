@@ -1,0 +1,144 @@
+"""Detector configuration: YAML files loaded into dataclasses.
+
+A YAML file holds any subset of the sections below; missing fields keep their defaults.
+Variants (Moment-DETR, QD-DETR, CG-DETR-style dummies) are settings of one model:
+``t2v_layers: 0`` concatenates video and text in the encoder (Moment-DETR); ``t2v_layers > 0``
+builds a query-dependent video representation first (QD-DETR); ``num_dummies > 0`` adds
+learnable dummy tokens to that cross-attention (CG-DETR); ``negative_pairs`` trains on
+mismatched query-video pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ...errors import InputError
+
+
+@dataclass
+class ModelConfig:
+    hidden_dim: int = 256
+    num_queries: int = 10  # learnable moment queries (detection slots)
+    enc_layers: int = 2
+    dec_layers: int = 2
+    t2v_layers: int = 2  # text-to-video cross-attention layers; 0 = Moment-DETR concatenation
+    num_dummies: int = 3  # dummy tokens in the text-to-video attention; 0 = none
+    nheads: int = 8
+    dim_feedforward: int = 1024
+    dropout: float = 0.1
+    input_dropout: float = 0.5
+    n_input_proj: int = 2
+    use_tef: bool = True  # append temporal endpoint features [start, end] / n_clips to each clip
+
+
+@dataclass
+class LossConfig:
+    span_coef: float = 10.0  # L1 on (centre, width)
+    giou_coef: float = 1.0
+    label_coef: float = 4.0  # foreground / background cross-entropy
+    eos_coef: float = 0.1  # weight of the background class
+    saliency_coef: float = 1.0  # pairwise hinge on per-clip saliency
+    saliency_margin: float = 0.2
+    negative_pairs: bool = True  # mismatched query-video pairs (QD-DETR)
+    negative_coef: float = 1.0  # saliency of a mismatched pair pushed to 0
+    match_coef: float = 1.0  # video-level "query happens" head (drives the no-moment score)
+    attention_coef: float = 0.5  # clips inside the moment attend to words, the rest to dummies
+    aux_loss: bool = True  # losses on every decoder layer
+    cost_span: float = 10.0
+    cost_giou: float = 1.0
+    cost_class: float = 4.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    lr_drop: int = 0  # epoch at which the learning rate drops 10x; 0 = never
+    grad_clip: float = 0.1
+    max_windows: int = 5  # ground-truth windows kept per query (Moment-DETR)
+    eval_every: int = 1  # epochs between validations
+    precision: str = "auto"  # auto (bf16 autocast where the CPU/GPU has fast bf16) | bf16 | fp32
+
+
+@dataclass
+class InferenceConfig:
+    top_k: int = 10
+    nms_iou: float = 0.7  # temporal NMS on the predicted windows; <= 0 disables
+    positive_reject_rate: float = 0.02  # share of val positives the calibrated no-moment threshold rejects
+
+
+@dataclass
+class SupervisionConfig:
+    mode: str = "full"  # full | point | weak
+    warmup_epochs: int = 8  # point/weak: epochs of saliency-only training before pseudo windows
+    refresh_every: int = 4  # point/weak: epochs between pseudo-window refreshes
+    expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
+
+
+@dataclass
+class DetrConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> DetrConfig:
+        cfg = cls()
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        for section, values in data.items():
+            if section not in {f.name for f in dataclasses.fields(cls)}:
+                raise InputError(f"{source}: unknown section {section!r}")
+            target = getattr(cfg, section)
+            known = {f.name: f for f in dataclasses.fields(target)}
+            for key, value in (values or {}).items():
+                if key not in known:
+                    raise InputError(f"{source}: unknown setting {section}.{key}")
+                default = getattr(target, key)
+                if isinstance(default, bool) and not isinstance(value, bool):
+                    raise InputError(f"{source}: {section}.{key} must be true or false")
+                if isinstance(default, (int, float)) and not isinstance(default, bool):
+                    try:
+                        value = type(default)(value)
+                    except (TypeError, ValueError):
+                        raise InputError(f"{source}: {section}.{key} must be a number") from None
+                setattr(target, key, value)
+        if cfg.supervision.mode not in SUPERVISION_MODES:
+            raise InputError(f"{source}: supervision.mode must be one of {', '.join(SUPERVISION_MODES)}")
+        return cfg
+
+
+SUPERVISION_MODES = ("full", "point", "weak")
+BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd")
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # package data: momentfinder/configs
+
+
+def load_config(path_or_name: str | Path | None = None) -> DetrConfig:
+    """A config from a YAML file, or a built-in one by name (``detr``, ``detr_moment``, ``detr_qd``)."""
+    if path_or_name is None:
+        path_or_name = "detr"
+    name = str(path_or_name)
+    if name in BUILTIN_CONFIGS:
+        text = (CONFIG_DIR / f"{name}.yaml").read_text()
+        source = f"built-in config {name}"
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(f"config {name!r} is neither a file nor one of: {', '.join(BUILTIN_CONFIGS)}")
+        text, source = path.read_text(), str(path)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise InputError(f"{source}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return DetrConfig.from_dict(data, source)

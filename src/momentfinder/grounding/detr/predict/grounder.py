@@ -1,0 +1,100 @@
+"""A trained detector behind the :class:`~momentfinder.grounding.base.Grounder` protocol."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ....types import ClipFeatures, GroundingResult, Moment, QueryFeatures
+from ...nms import temporal_nms
+from ..checkpoint import FeatureSpec, load_checkpoint
+from ..config import DetrConfig
+from ..dataset import pad, query_tokens
+from ..model import MomentDetr
+from ..span_utils import span_cxw_to_xx
+
+
+class DetrGrounder:
+    """Ground queries with a trained :class:`MomentDetr`.
+
+    ``no_moment_threshold``: reject a query (empty ``moments``) when its no-moment score
+    (``1 - P(query happens)``) exceeds it; None never rejects.
+    """
+
+    def __init__(
+        self,
+        model: MomentDetr,
+        config: DetrConfig,
+        spec: FeatureSpec,
+        no_moment_threshold: float | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        self.model = model.to(device).eval()
+        self.config, self.spec = config, spec
+        self.no_moment_threshold = no_moment_threshold
+        self.device = torch.device(device)
+
+    def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
+        self.spec.check(clips, query)
+        return self.ground_batch([(clips, query)], top_k)[0]
+
+    @torch.no_grad()
+    def ground_batch(
+        self, pairs: list[tuple[ClipFeatures, QueryFeatures]], top_k: int = 10, reject: bool = True
+    ) -> list[GroundingResult]:
+        """Ground many pairs in one forward pass (features already checked and normalised like in training)."""
+        clips = [np.asarray(c.features, dtype=np.float32) for c, _ in pairs]
+        tokens = [query_tokens(q) for _, q in pairs]
+        vid, vid_mask = pad(clips)
+        txt, txt_mask = pad(tokens)
+        out = self.model(
+            vid.to(self.device), vid_mask.to(self.device), txt.to(self.device), txt_mask.to(self.device)
+        )
+        probs = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
+        spans = span_cxw_to_xx(out["pred_spans"]).clamp(0, 1).cpu().numpy()
+        saliency = out["saliency"].cpu().numpy()
+        no_moment = (1 - torch.sigmoid(out["match_logit"])).cpu().numpy()
+        results = []
+        for i, (c, q) in enumerate(pairs):
+            n = c.n_clips
+            seconds = np.minimum(spans[i] * n * c.clip_len, c.duration)
+            moments = self._moments(seconds, probs[i], top_k)
+            score = float(no_moment[i])
+            if reject and self.no_moment_threshold is not None and score > self.no_moment_threshold:
+                moments = []
+            results.append(
+                GroundingResult(
+                    query=q.text,
+                    duration=c.duration,
+                    clip_len=c.clip_len,
+                    moments=moments,
+                    saliency=saliency[i, :n].astype(np.float64),
+                    no_moment_score=score,
+                    video=c.video_id,
+                )
+            )
+        return results
+
+    def _moments(self, seconds: np.ndarray, scores: np.ndarray, top_k: int) -> list[Moment]:
+        nms_iou = self.config.inference.nms_iou
+        if nms_iou > 0:
+            keep = temporal_nms(seconds, scores, nms_iou, top_k)
+        else:
+            keep = np.argsort(-scores, kind="stable")[:top_k]
+        return [
+            Moment(float(seconds[k, 0]), float(max(seconds[k, 1], seconds[k, 0])), float(scores[k]))
+            for k in keep
+        ]
+
+
+def load_grounder(checkpoint_path: str | os.PathLike, device: str | torch.device = "cpu") -> DetrGrounder:
+    """A ready :class:`DetrGrounder` from ``RUN/best.ckpt`` (config, weights, calibration)."""
+    ckpt = load_checkpoint(checkpoint_path, map_location=device)
+    config = DetrConfig.from_dict(ckpt["config"], str(checkpoint_path))
+    spec = FeatureSpec.from_dict(ckpt["spec"])
+    model = MomentDetr(config.model, spec.visual_dim, spec.text_dim)
+    model.load_state_dict(ckpt["model"])
+    threshold = (ckpt.get("calibration") or {}).get("no_moment_threshold")
+    return DetrGrounder(model, config, spec, threshold, device)

@@ -1,0 +1,369 @@
+"""Training loop: per-epoch validation, best checkpoint by val mAP, logs, plot, exact resume.
+
+``RUN/last.ckpt`` holds everything needed to continue (weights, optimiser, scheduler, RNG
+states, pseudo labels, history) and is written atomically after every epoch, so a killed run
+resumes with ``resume=True`` and reproduces the uninterrupted run. ``RUN/best.ckpt`` holds the
+weights with the best val ``MR-full-mAP`` plus the no-moment calibration.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ...data.submission import submission_record
+from ...errors import InputError
+from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures
+from .calibration import calibrate_no_moment, mismatched_pairs
+from .checkpoint import FeatureSpec, load_checkpoint, save_checkpoint
+from .config import DetrConfig
+from .dataset import Example, FeatureSource, build_examples, collate, to_device
+from .losses import SetCriterion
+from .model import MomentDetr
+from .predict.grounder import DetrGrounder
+from .supervision import apply_supervision, pseudo_label_state, refresh_pseudo_windows, restore_pseudo_labels
+
+log = logging.getLogger(__name__)
+SELECT_METRIC = "MR-full-mAP"
+
+
+def predict_examples(
+    grounder: DetrGrounder, examples: list[Example], top_k: int, reject: bool, batch_size: int = 64
+):
+    """:class:`GroundingResult` for every example (features already in memory)."""
+    results = []
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i : i + batch_size]
+        pairs = [
+            (
+                ClipFeatures(e.clips, e.clip_len, e.sample.duration, video_id=e.sample.vid),
+                QueryFeatures(e.sample.query, e.tokens[0], e.tokens),
+            )
+            for e in chunk
+        ]
+        for e, r in zip(chunk, grounder.ground_batch(pairs, top_k, reject=reject), strict=True):
+            r.qid = e.sample.qid
+            results.append(r)
+    return results
+
+
+def evaluate_results(results: list[GroundingResult], samples: list[GroundingSample]) -> dict:
+    """Official QVHighlights metrics (``momentfinder eval``) of ``results``."""
+    from ...eval.qvhighlights import evaluate
+
+    return evaluate([submission_record(r) for r in results], samples)
+
+
+def validate(
+    grounder: DetrGrounder, val: list[Example], negatives: list[Example], cfg: DetrConfig, seed: int
+) -> tuple[dict, dict]:
+    """Val metrics (brief) and the no-moment calibration."""
+    results = predict_examples(grounder, val, cfg.inference.top_k, reject=False)
+    metrics = evaluate_results(results, [e.sample for e in val])["brief"]
+    if negatives:
+        neg_scores = [r.no_moment_score for r in predict_examples(grounder, negatives, 1, reject=False)]
+    else:  # each val query against another val video
+        partner = mismatched_pairs([e.sample.vid for e in val], seed)
+        swapped = [
+            Example(val[j].sample, val[j].clips, e.tokens, val[j].clip_len, e.spans, e.saliency)
+            for e, j in zip(val, partner, strict=True)
+        ]
+        neg_scores = [r.no_moment_score for r in predict_examples(grounder, swapped, 1, reject=False)]
+    calibration = calibrate_no_moment(
+        np.array([r.no_moment_score for r in results]),
+        np.array(neg_scores),
+        cfg.inference.positive_reject_rate,
+    )
+    return metrics, calibration
+
+
+def _split(out: dict, n: int) -> tuple[dict, dict]:
+    """Split a model output over a ``[positives; negatives]`` batch."""
+
+    def part(d: dict, sl: slice) -> dict:
+        return {
+            k: (
+                v[sl]
+                if isinstance(v, torch.Tensor)
+                else [part(a, sl) for a in v]
+                if isinstance(v, list)
+                else v
+            )
+            for k, v in d.items()
+        }
+
+    return part(out, slice(0, n)), part(out, slice(n, None))
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to train under bf16 autocast: ``auto`` picks it where bf16 matrix products are fast."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise InputError(f"train.precision must be auto, bf16 or fp32, not {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _float(out: dict) -> dict:
+    """Model outputs in float32 (the losses are computed outside autocast)."""
+    return {
+        k: (
+            v.float() if isinstance(v, torch.Tensor) else [_float(a) for a in v] if isinstance(v, list) else v
+        )
+        for k, v in out.items()
+    }
+
+
+def train_step(
+    model, criterion, batch: dict, cfg: DetrConfig, bf16: bool = False
+) -> tuple[torch.Tensor, dict]:
+    vid, vid_mask, txt, txt_mask = batch["vid"], batch["vid_mask"], batch["txt"], batch["txt_mask"]
+    n = len(vid)
+    autocast = torch.autocast(vid.device.type, dtype=torch.bfloat16, enabled=bf16)
+    if not (cfg.loss.negative_pairs and n > 1):
+        with autocast:
+            out = model(vid, vid_mask, txt, txt_mask)
+        return criterion(_float(out), batch["targets"])
+    # QD-DETR negative pairs: every video with the next sample's query (skipped when the video is the same)
+    vids = batch["vids"]
+    valid = torch.tensor([vids[i] != vids[(i - 1) % n] for i in range(n)], device=vid.device)
+    with autocast:
+        out = model(
+            torch.cat([vid, vid]),
+            torch.cat([vid_mask, vid_mask]),
+            torch.cat([txt, txt.roll(1, 0)]),
+            torch.cat([txt_mask, txt_mask.roll(1, 0)]),
+        )
+    pos, neg = _split(_float(out), n)
+    return criterion(pos, batch["targets"], {"out": neg, "vid_mask": vid_mask, "valid": valid})
+
+
+def feature_spec_of(
+    examples: list[Example], features: FeatureSource, clip_len: float, text_model: str = ""
+) -> FeatureSpec:
+    dirs = list(getattr(features, "clip_feat_dirs", []))
+    return FeatureSpec(
+        visual_model="+".join(dirs) or "unknown",
+        visual_dim=int(examples[0].clips.shape[1]),
+        text_model=text_model or str(getattr(features, "text_feat_dir", "") or "unknown"),
+        text_dim=int(examples[0].tokens.shape[1]),
+        clip_len=float(clip_len),
+        text_tokens=any(e.tokens.shape[0] > 1 for e in examples[:100]),
+        normalize=bool(getattr(features, "normalize", False)),
+        visual_dirs=dirs,
+    )
+
+
+def train_detector(
+    cfg: DetrConfig,
+    features: FeatureSource,
+    train_samples: list[GroundingSample],
+    val_samples: list[GroundingSample],
+    out_dir: str | Path,
+    *,
+    seed: int = 2018,
+    device: str = "cpu",
+    resume: bool = False,
+    val_negatives: list[GroundingSample] | None = None,
+    clip_len: float = 2.0,
+    progress: bool = True,
+    stop_after: int | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict:
+    """Train, validate every ``cfg.train.eval_every`` epochs, keep ``best.ckpt``; return the summary.
+
+    ``stop_after``: return after that many epochs of this call (tests of resume).
+    """
+    out_dir = Path(out_dir)
+    last_path, best_path = out_dir / "last.ckpt", out_dir / "best.ckpt"
+    if last_path.exists() and not resume:
+        raise InputError(
+            f"{out_dir} already holds a training run; pass --resume to continue it or choose another --out"
+        )
+    if resume and not last_path.exists():
+        raise InputError(f"nothing to resume: {last_path} does not exist")
+    if not train_samples or not val_samples:
+        raise InputError("training needs at least one training and one validation query")
+    train_samples = [s for s in train_samples if s.windows]  # negatives come from mismatched pairs
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device_t = torch.device(device)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+
+    train_ex = build_examples(train_samples, features, clip_len, cfg.train.max_windows)
+    val_ex = build_examples(val_samples, features, clip_len, cfg.train.max_windows)
+    neg_ex = build_examples(val_negatives, features, clip_len, 0) if val_negatives else []
+    apply_supervision(train_ex, cfg.supervision.mode, seed, cfg.train.max_windows)
+    spec = feature_spec_of(train_ex, features, clip_len)
+
+    model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
+    criterion = SetCriterion(cfg.loss)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.lr_drop or 10**9, gamma=0.1)
+    history: list[dict] = []
+    best = {"epoch": -1, "metric": -math.inf}
+    start_epoch = 0
+    if resume:
+        ckpt = load_checkpoint(last_path, map_location=device_t)
+        if _without_epochs(ckpt["config"]) != _without_epochs(cfg.to_dict()):
+            raise InputError(
+                f"{last_path} was trained with a different config; resume with the same --config"
+            )
+        state = ckpt["train_state"]
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        generator.set_state(state["generator"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
+        if state.get("pseudo_labels"):
+            restore_pseudo_labels(train_ex, state["pseudo_labels"])
+
+    sup = cfg.supervision
+    bf16 = use_bf16(cfg.train.precision, device_t)
+    epochs_run = 0
+    for epoch in range(start_epoch, cfg.train.epochs):
+        t0 = time.perf_counter()
+        row: dict = {"epoch": epoch}
+        if (
+            sup.mode != "full"
+            and epoch >= sup.warmup_epochs
+            and (epoch - sup.warmup_epochs) % sup.refresh_every == 0
+        ):
+            row["pseudo_window_clips"] = refresh_pseudo_windows(
+                model, train_ex, sup, device_t, cfg.train.max_windows
+            )
+        model.train()
+        order = torch.randperm(len(train_ex), generator=generator).tolist()
+        bs = cfg.train.batch_size
+        sums: dict[str, float] = {}
+        n_batches = math.ceil(len(order) / bs)
+        bar = tqdm(
+            range(n_batches), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not progress, leave=False
+        )
+        for b in bar:
+            batch = to_device(collate([train_ex[i] for i in order[b * bs : (b + 1) * bs]]), device_t)
+            loss, parts = train_step(model, criterion, batch, cfg, bf16)
+            optimizer.zero_grad()
+            loss.backward()
+            if cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            optimizer.step()
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in parts.items():
+                sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
+            bar.set_postfix(loss=f"{sums['loss'] / (b + 1):.3f}")
+        bar.close()
+        scheduler.step()
+        row.update({k: v / n_batches for k, v in sums.items()})
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["train_seconds"] = time.perf_counter() - t0
+        last_epoch = epoch == cfg.train.epochs - 1
+        calibration = None
+        if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
+            grounder = DetrGrounder(model, cfg, spec, device=device_t)
+            metrics, calibration = validate(grounder, val_ex, neg_ex, cfg, seed)
+            model.train()
+            row.update({f"val_{k}": v for k, v in metrics.items()})
+            row["val_negative_reject"] = calibration.get("val_negative_reject")
+            row["no_moment_threshold"] = calibration.get("no_moment_threshold")
+            if metrics[SELECT_METRIC] > best["metric"]:
+                best = {"epoch": epoch, "metric": float(metrics[SELECT_METRIC])}
+                save_checkpoint(best_path, _payload(model, cfg, spec, calibration, epoch, metrics))
+        history.append(row)
+        train_state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "generator": generator.get_state(),
+            "epoch": epoch,
+            "history": history,
+            "best": best,
+            "pseudo_labels": pseudo_label_state(train_ex) if sup.mode != "full" else None,
+        }
+        save_checkpoint(
+            last_path, {**_payload(model, cfg, spec, calibration, epoch, None), "train_state": train_state}
+        )
+        write_logs(out_dir, history)
+        if on_epoch is not None:
+            on_epoch(row)
+        epochs_run += 1
+        if stop_after is not None and epochs_run >= stop_after:
+            break
+    summary = {
+        "run": str(out_dir),
+        "best_epoch": best["epoch"],
+        f"best_val_{SELECT_METRIC}": best["metric"],
+        "epochs": len(history),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _without_epochs(config: dict) -> dict:
+    """A config minus ``train.epochs``, which a resumed run may extend."""
+    return {**config, "train": {k: v for k, v in config["train"].items() if k != "epochs"}}
+
+
+def _payload(
+    model, cfg: DetrConfig, spec: FeatureSpec, calibration: dict | None, epoch: int, metrics: dict | None
+) -> dict:
+    return {
+        "config": cfg.to_dict(),
+        "spec": spec.to_dict(),
+        "calibration": calibration or {},
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "epoch": epoch,
+        "val_metrics": metrics or {},
+    }
+
+
+def write_logs(out_dir: Path, history: list[dict]) -> None:
+    """``log.json``, ``log.csv`` (one row per epoch) and ``curves.png`` (losses and val metrics)."""
+    (out_dir / "log.json").write_text(json.dumps(history, indent=1) + "\n")
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    with open(out_dir / "log.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    plot_history(history, out_dir / "curves.png")
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [r["epoch"] + 1 for r in history]
+    for key in ("loss", "loss_span", "loss_giou", "loss_label", "loss_saliency", "loss_match"):
+        if any(key in r for r in history):
+            ax_loss.plot(epochs, [r.get(key, np.nan) for r in history], label=key)
+    ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log")
+    ax_loss.legend(fontsize=7)
+    for key in ("val_MR-full-R1@0.5", "val_MR-full-R1@0.7", "val_MR-full-mAP", "val_HL-min-VeryGood-mAP"):
+        pts = [(r["epoch"] + 1, r[key]) for r in history if r.get(key) is not None]
+        if pts:
+            ax_val.plot(*zip(*pts, strict=True), marker=".", label=key[4:])
+    ax_val.set(xlabel="epoch", ylabel="val metric (%)")
+    ax_val.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

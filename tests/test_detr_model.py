@@ -1,0 +1,130 @@
+"""The detector's parts: spans, matching, config, model shapes and masking, losses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from momentfinder.errors import InputError
+from momentfinder.grounding.detr.config import DetrConfig, load_config
+from momentfinder.grounding.detr.losses import SetCriterion
+from momentfinder.grounding.detr.matcher import HungarianMatcher
+from momentfinder.grounding.detr.model import MomentDetr
+from momentfinder.grounding.detr.span_utils import (
+    generalized_temporal_iou,
+    span_cxw_to_xx,
+    span_xx_to_cxw,
+    temporal_iou,
+)
+
+torch.set_num_threads(1)
+
+
+def tiny(name: str = "detr") -> DetrConfig:
+    cfg = load_config(name)
+    cfg.model.hidden_dim, cfg.model.dim_feedforward, cfg.model.nheads = 32, 64, 4
+    return cfg
+
+
+def test_span_conversions_and_iou():
+    xx = torch.tensor([[0.1, 0.3], [0.5, 0.9]])
+    assert torch.allclose(span_cxw_to_xx(span_xx_to_cxw(xx)), xx)
+    a, b = torch.tensor([[0.0, 0.4]]), torch.tensor([[0.2, 0.6], [0.5, 0.7]])
+    iou, _ = temporal_iou(a, b)
+    assert torch.allclose(iou, torch.tensor([[0.2 / 0.6, 0.0]]))
+    giou = generalized_temporal_iou(a, b)
+    # disjoint spans: IoU 0, hull [0, 0.7], union 0.6 -> gIoU = -(0.1 / 0.7)
+    assert torch.allclose(giou[0, 1], torch.tensor(-0.1 / 0.7))
+    assert torch.allclose(giou[0, 0], iou[0, 0])
+
+
+def test_matcher_recovers_permutation():
+    targets = torch.tensor([[0.2, 0.1], [0.7, 0.3], [0.5, 0.05]])
+    preds = torch.tensor([[[0.7, 0.3], [0.1, 0.1], [0.5, 0.05], [0.2, 0.1]]])
+    logits = torch.zeros(1, 4, 2)
+    ((rows, cols),) = HungarianMatcher()(preds, logits, [targets])
+    assert dict(zip(cols.tolist(), rows.tolist(), strict=True)) == {0: 3, 1: 0, 2: 2}
+
+
+def test_config_yaml_layers_and_errors(tmp_path):
+    assert load_config("detr_moment").model.t2v_layers == 0
+    assert load_config("detr_qd").model.num_dummies == 0
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  hidden_dim: 64\ntrain:\n  epochs: 3\n")
+    cfg = load_config(f)
+    assert (cfg.model.hidden_dim, cfg.train.epochs, cfg.model.num_queries) == (64, 3, 10)
+    f.write_text("model:\n  hiden_dim: 64\n")
+    with pytest.raises(InputError, match="model.hiden_dim"):
+        load_config(f)
+    f.write_text("supervision:\n  mode: glance\n")
+    with pytest.raises(InputError, match="supervision.mode"):
+        load_config(f)
+    with pytest.raises(InputError, match="neither a file"):
+        load_config("no-such-config")
+    assert DetrConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("name", ["detr", "detr_qd", "detr_moment"])
+def test_model_shapes_without_length_cap(name):
+    cfg = tiny(name)
+    model = MomentDetr(cfg.model, vid_dim=12, txt_dim=8).eval()
+    vid_mask = torch.ones(2, 300, dtype=torch.bool)  # 10 minutes of 2 s clips: no built-in maximum
+    vid_mask[1, 40:] = False
+    out = model(torch.randn(2, 300, 12), vid_mask, torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool))
+    assert out["pred_logits"].shape == (2, 10, 2)
+    assert out["pred_spans"].shape == (2, 10, 2)
+    assert ((out["pred_spans"] >= 0) & (out["pred_spans"] <= 1)).all()
+    assert out["saliency"].shape == (2, 300) and (out["saliency"][1, 40:] == 0).all()
+    assert out["match_logit"].shape == (2,)
+    assert len(out["aux"]) == cfg.model.dec_layers - 1
+    assert (out["word_share"] is not None) == (cfg.model.t2v_layers > 0 and cfg.model.num_dummies > 0)
+
+
+@pytest.mark.parametrize("name", ["detr", "detr_moment"])
+def test_padding_does_not_change_predictions(name):
+    torch.manual_seed(0)
+    model = MomentDetr(tiny(name).model, vid_dim=12, txt_dim=8).eval()
+    vid, txt = torch.randn(1, 20, 12), torch.randn(1, 4, 8)
+    alone = model(vid, torch.ones(1, 20, dtype=torch.bool), txt, torch.ones(1, 4, dtype=torch.bool))
+    vid_p = torch.cat([vid, torch.randn(1, 15, 12)], dim=1)
+    txt_p = torch.cat([txt, torch.randn(1, 3, 8)], dim=1)
+    vm = torch.zeros(1, 35, dtype=torch.bool)
+    vm[0, :20] = True
+    tm = torch.zeros(1, 7, dtype=torch.bool)
+    tm[0, :4] = True
+    padded = model(vid_p, vm, txt_p, tm)
+    assert torch.allclose(alone["pred_spans"], padded["pred_spans"], atol=1e-5)
+    assert torch.allclose(alone["saliency"], padded["saliency"][:, :20], atol=1e-5)
+    assert torch.allclose(alone["match_logit"], padded["match_logit"], atol=1e-5)
+
+
+def _fake_output(spans: torch.Tensor, fg: float, saliency: torch.Tensor) -> dict:
+    q = spans.shape[1]
+    logits = torch.stack([torch.full((1, q), fg), torch.zeros(1, q)], dim=-1)
+    return {
+        "pred_logits": logits,
+        "pred_spans": spans,
+        "aux": [],
+        "saliency": saliency,
+        "match_logit": torch.tensor([3.0]),
+        "word_share": None,
+    }
+
+
+def test_losses_prefer_correct_predictions():
+    crit = SetCriterion(load_config("detr").loss)
+    targets = {
+        "spans": [torch.tensor([[0.5, 0.2]])],
+        "span_valid": torch.tensor([True]),
+        "saliency": torch.tensor([[0.0, 0.0, 2.0, 3.0, 0.0]]),
+        "clip_mask": torch.ones(1, 5, dtype=torch.bool),
+    }
+    good_sal = torch.tensor([[-3.0, -3.0, 2.0, 3.0, -3.0]])
+    good, parts = crit(_fake_output(torch.tensor([[[0.5, 0.2], [0.1, 0.05]]]), 2.0, good_sal), targets)
+    bad, _ = crit(_fake_output(torch.tensor([[[0.2, 0.4], [0.1, 0.05]]]), 2.0, -good_sal), targets)
+    assert parts["span"] < 1e-6 and parts["giou"] < 1e-6
+    assert good < bad
+    # weak labels (nothing known): no span loss, multiple-instance saliency loss instead
+    weak = dict(targets, span_valid=torch.tensor([False]), saliency=torch.full((1, 5), -1.0))
+    _, parts = crit(_fake_output(torch.tensor([[[0.2, 0.4], [0.1, 0.05]]]), 2.0, good_sal), weak)
+    assert parts["span"] == 0 and parts["clip"] > 0

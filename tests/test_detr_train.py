@@ -1,0 +1,155 @@
+"""Training end to end on a tiny synthetic set: checkpoints, logs, exact resume, CLI, grounder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from momentfinder.cli import main
+from momentfinder.data.features import FeatureDirectory
+from momentfinder.data.readers import read_annotations
+from momentfinder.errors import InputError
+from momentfinder.grounding.base import Grounder
+from momentfinder.grounding.detr import feature_spec, load_grounder
+from momentfinder.grounding.detr.config import load_config
+from momentfinder.grounding.detr.supervision import apply_supervision, grow_window
+from momentfinder.grounding.detr.train import train_detector
+from momentfinder.types import ClipFeatures, QueryFeatures
+
+from .conftest import SHARED
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    script = f"{SHARED}/bench/synth_qvh.py"
+    try:
+        open(script).close()
+    except OSError:
+        pytest.skip(f"synthetic generator not found: {script}")
+    out = tmp_path_factory.mktemp("synth")
+    subprocess.run(
+        [sys.executable, script, str(out), "--seed", "3", "--n-videos", "40", "--dim", "24"],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def tiny_config(tmp_path, **train):
+    cfg = load_config("detr")
+    cfg.model.hidden_dim, cfg.model.dim_feedforward, cfg.model.nheads = 32, 64, 4
+    cfg.train.batch_size, cfg.train.epochs = 8, 2
+    for k, v in train.items():
+        setattr(cfg.train, k, v)
+    return cfg
+
+
+def run(cfg, synth, out, **kw):
+    fd = FeatureDirectory(synth, normalize=True)
+    return train_detector(
+        cfg,
+        fd,
+        read_annotations(synth / "train.jsonl"),
+        read_annotations(synth / "val.jsonl"),
+        out,
+        seed=7,
+        progress=False,
+        **kw,
+    )
+
+
+def test_train_writes_run_and_resumes_exactly(synth, tmp_path):
+    cfg = tiny_config(tmp_path)
+    straight = run(cfg, synth, tmp_path / "a")
+    for name in ("best.ckpt", "last.ckpt", "log.csv", "log.json", "curves.png", "summary.json"):
+        assert (tmp_path / "a" / name).is_file(), name
+    log = json.loads((tmp_path / "a" / "log.json").read_text())
+    assert [r["epoch"] for r in log] == [0, 1] and "val_MR-full-mAP" in log[0] and "loss_span" in log[0]
+    assert straight["epochs"] == 2
+
+    run(cfg, synth, tmp_path / "b", stop_after=1)  # as if killed after the first epoch
+    with pytest.raises(InputError, match="--resume"):
+        run(cfg, synth, tmp_path / "b")
+    run(cfg, synth, tmp_path / "b", resume=True)
+    a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "b" / "log.json").read_text())[1]["loss"] == log[1]["loss"]
+
+
+def test_grounder_from_checkpoint(synth, tmp_path):
+    run(tiny_config(tmp_path, epochs=1), synth, tmp_path / "r")
+    ckpt = tmp_path / "r" / "best.ckpt"
+    spec = feature_spec(ckpt)
+    assert (spec.visual_dim, spec.text_dim, spec.clip_len, spec.text_tokens) == (24, 24, 2.0, True)
+    grounder = load_grounder(ckpt)
+    assert isinstance(grounder, Grounder)
+    fd = FeatureDirectory(synth, normalize=True)
+    s = read_annotations(synth / "test.jsonl")[0]
+    clips, query = fd.clip_features(s.vid, duration=s.duration), fd.query_features(s.qid, s.query)
+    res = grounder.ground(clips, query, top_k=3)
+    assert 0 <= len(res.moments) <= 3 and res.saliency.shape == (clips.n_clips,)
+    assert res.no_moment_score is not None and 0 <= res.no_moment_score <= 1
+    assert all(0 <= m.start <= m.end <= s.duration for m in res.moments)
+    grounder.no_moment_threshold = -1.0  # everything is "no moment"
+    assert grounder.ground(clips, query).moments == []
+    with pytest.raises(InputError, match="dim 5"):
+        grounder.ground(ClipFeatures(np.ones((4, 5), np.float32), 2.0, 8.0), query)
+    with pytest.raises(InputError, match="1 s clips|trained on 2 s"):
+        grounder.ground(ClipFeatures(clips.features, 1.0, clips.duration), query)
+    with pytest.raises(InputError, match="query features"):
+        grounder.ground(clips, QueryFeatures("x", np.ones(7, np.float32)))
+
+
+def test_point_and_weak_labels(synth, tmp_path):
+    from momentfinder.grounding.detr.dataset import build_examples
+
+    fd = FeatureDirectory(synth, normalize=True)
+    samples = read_annotations(synth / "train.jsonl")[:10]
+    ex = build_examples(samples, fd, 2.0)
+    apply_supervision(ex, "point", seed=1)
+    for e in ex:
+        assert not e.span_valid and len(e.extra["points"]) == min(len(e.sample.windows), 5)
+        assert all(w[0] <= t <= w[1] for t, w in zip(e.extra["points"], e.sample.windows, strict=False))
+        assert set(np.unique(e.saliency)) <= {-1.0, 1.0} and (e.saliency == 1).sum() >= 1
+    apply_supervision(ex, "weak", seed=1)
+    assert all((e.saliency == -1).all() and not e.span_valid for e in ex)
+    assert grow_window(np.array([0.1, 0.6, 0.9, 0.7, 0.2, 0.8]), 2, 0.5) == (1, 4)
+
+
+@pytest.mark.parametrize("mode", ["point", "weak"])
+def test_point_and_weak_training_make_pseudo_windows(synth, tmp_path, mode):
+    cfg = tiny_config(tmp_path)
+    cfg.supervision.mode, cfg.supervision.warmup_epochs, cfg.supervision.refresh_every = mode, 1, 1
+    run(cfg, synth, tmp_path / mode)
+    log = json.loads((tmp_path / mode / "log.json").read_text())
+    assert "pseudo_window_clips" not in log[0] and log[1]["pseudo_window_clips"] >= 1
+    assert log[1]["loss_span"] > 0 and log[0]["loss_span"] == 0
+
+
+def test_cli_train(synth, tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model: {hidden_dim: 32, dim_feedforward: 64, nheads: 4}\ntrain: {batch_size: 8}\n")
+    args = [
+        "train",
+        "--features",
+        str(synth),
+        "--train",
+        str(synth / "train.jsonl"),
+        "--val",
+        str(synth / "val.jsonl"),
+    ]
+    args += ["--out", str(tmp_path / "run"), "--config", str(cfg), "--epochs", "1", "-q"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 1
+    assert main(args) == 2  # the run exists: refuse without --resume
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args[:-3], "--epochs", "2", "--resume", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 2

@@ -107,6 +107,18 @@ def test_grounder_from_checkpoint(synth, tmp_path):
     with pytest.raises(InputError, match="query features"):
         grounder.ground(clips, QueryFeatures("x", np.ones(7, np.float32)))
 
+    # a whole annotation file → QVHighlights submission, layout taken from the checkpoint
+    from momentfinder.data.submission import read_submission
+    from momentfinder.eval.qvhighlights import evaluate
+    from momentfinder.grounding.detr.predict import predict_annotations
+
+    predict_annotations(ckpt, synth, synth / "test.jsonl", tmp_path / "pred.jsonl")
+    sub = read_submission(tmp_path / "pred.jsonl")
+    gt = read_annotations(synth / "test.jsonl")
+    assert [r["qid"] for r in sub] == [g.qid for g in gt]
+    assert all(len(r["pred_relevant_windows"]) <= 10 and "no_moment_score" in r for r in sub)
+    assert "MR-full-mAP" in evaluate(sub, gt)["brief"]
+
 
 def test_point_and_weak_labels(synth, tmp_path):
     from momentfinder.grounding.detr.dataset import build_examples

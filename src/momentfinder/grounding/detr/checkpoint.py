@@ -34,7 +34,8 @@ class FeatureSpec:
     as ``clip_features+slowfast_features``, or an encoder id from ``momentfinder extract``);
     ``visual_dim``: total clip feature width; ``text_model`` / ``text_dim``: the query encoder;
     ``clip_len``: seconds per clip; ``text_tokens``: trained on per-token text features (the
-    pooled vector alone works too, but worse); ``normalize``: rows were L2-normalised per channel.
+    pooled vector alone works too, but worse); ``normalize``: rows were L2-normalised per channel;
+    ``visual_dirs`` / ``text_dir``: the feature directory layout used in training (for ``predict``).
     """
 
     visual_model: str
@@ -44,7 +45,8 @@ class FeatureSpec:
     clip_len: float
     text_tokens: bool = True
     normalize: bool = True
-    visual_dirs: list[str] = field(default_factory=list)
+    visual_dirs: list[str] = field(default_factory=list)  # feature sub-directories, in concatenation order
+    text_dir: str = ""  # query feature sub-directory
 
     def to_dict(self) -> dict:
         return asdict(self)

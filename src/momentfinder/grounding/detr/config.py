@@ -120,7 +120,7 @@ class DetrConfig:
 
 
 SUPERVISION_MODES = ("full", "point", "weak")
-BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd")
+BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # package data: momentfinder/configs
 
 

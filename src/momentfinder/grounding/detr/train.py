@@ -152,19 +152,30 @@ def train_step(
     return criterion(pos, batch["targets"], {"out": neg, "vid_mask": vid_mask, "valid": valid})
 
 
-def feature_spec_of(
-    examples: list[Example], features: FeatureSource, clip_len: float, text_model: str = ""
-) -> FeatureSpec:
+def feature_spec_of(examples: list[Example], features: FeatureSource, clip_len: float) -> FeatureSpec:
+    """What the model is trained on. A ``momentfinder extract`` directory names its encoder in
+    ``videos.jsonl``, so a checkpoint trained on it can run on raw videos with that encoder."""
     dirs = list(getattr(features, "clip_feat_dirs", []))
+    visual_model, text_model = (
+        "+".join(dirs) or "unknown",
+        str(getattr(features, "text_feat_dir", "") or "unknown"),
+    )
+    manifest = Path(getattr(features, "root", "")) / "videos.jsonl"
+    if dirs == ["clip_features"] and manifest.is_file():
+        first = manifest.read_text().splitlines()[0] if manifest.stat().st_size else "{}"
+        row = json.loads(first or "{}")
+        visual_model = row.get("model") or visual_model
+        text_model = row.get("text_model") or text_model
     return FeatureSpec(
-        visual_model="+".join(dirs) or "unknown",
+        visual_model=visual_model,
         visual_dim=int(examples[0].clips.shape[1]),
-        text_model=text_model or str(getattr(features, "text_feat_dir", "") or "unknown"),
+        text_model=text_model,
         text_dim=int(examples[0].tokens.shape[1]),
         clip_len=float(clip_len),
         text_tokens=any(e.tokens.shape[0] > 1 for e in examples[:100]),
         normalize=bool(getattr(features, "normalize", False)),
         visual_dirs=dirs,
+        text_dir=str(getattr(features, "text_feat_dir", "") or ""),
     )
 
 

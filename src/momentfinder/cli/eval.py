@@ -10,6 +10,8 @@ PROTOCOLS = ("auto", "qvhighlights", "recall", "tvr", "tvsum", "youtube")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..data.readers import FORMATS
+
     p = sub.add_parser(
         "eval",
         help="score a submission against ground truth (QVHighlights, R@n IoU=m, TVR, TVSum)",
@@ -22,7 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--submission", required=True, help="predictions (.jsonl; TVR: .json)")
     p.add_argument("--gt", required=True, help="ground truth (any format `momentfinder data` reads)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="auto", help="metrics to compute (default auto)")
-    p.add_argument("--gt-format", default="auto", help="ground-truth format (default: detect)")
+    p.add_argument(
+        "--gt-format",
+        default="auto",
+        choices=("auto", *FORMATS),
+        help="ground-truth format (default: detect)",
+    )
     p.add_argument(
         "--extended",
         action="store_true",

@@ -197,6 +197,9 @@ def test_qid_sets_must_match():
         evaluate(sub, gt)
     got = evaluate(sub, gt, match_number=False)
     assert got["full"]["MR-mAP"]["average"] == 100.0
+    as_strings = [{**d, "qid": str(d["qid"])} for d in sub[:1]] + [{**sub[0], "qid": "2"}]
+    with pytest.raises(InputError, match="differ only in type"):
+        evaluate(as_strings, gt)
 
 
 def test_windows_outside_the_video_and_nan_scores_are_rejected():

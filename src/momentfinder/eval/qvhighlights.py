@@ -188,6 +188,8 @@ def _qid_mismatch_message(pred: set, gt: set) -> str:
         parts.append(f"{len(only_gt)} ground-truth qid(s) missing from the submission (e.g. {only_gt[:3]})")
     if only_pred:
         parts.append(f"{len(only_pred)} submission qid(s) not in the ground truth (e.g. {only_pred[:3]})")
+    if {str(q) for q in pred} == {str(q) for q in gt}:
+        parts.append("they differ only in type: numbers in one file, strings in the other")
     return (
         "qids differ: "
         + "; ".join(parts)

@@ -87,6 +87,22 @@ def test_tvr_fields():
     assert t.extra["unlabelled"] and t.vid == "" and math.isnan(t.duration)
 
 
+def test_byte_order_mark_and_blank_lines_are_tolerated(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    rec = {"qid": 1, "query": "q", "duration": 10, "vid": "v", "relevant_windows": [[0, 1]]}
+    p.write_bytes(b"\xef\xbb\xbf" + (json.dumps(rec) + "\n\n").encode())
+    assert [s.qid for s in read_annotations(p)] == [1]
+    txt = tmp_path / "c.txt"
+    txt.write_bytes(b"\xef\xbb\xbfABC 1.0 2.0##a person sits.\n")
+    assert read_annotations(txt)[0].vid == "ABC"
+    other = tmp_path / "charades_sta_test"  # no extension: the '##' line tells
+    other.write_text("\nABC 1.0 2.0##a person sits.\n")
+    assert detect_format(other) == "charades_sta"
+    other.write_text("just some text\n")
+    with pytest.raises(InputError, match="cannot tell the annotation format"):
+        read_annotations(other)
+
+
 def test_negative_query_file(tmp_path):
     p = tmp_path / "val_negative.jsonl"
     p.write_text(

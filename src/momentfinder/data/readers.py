@@ -53,22 +53,26 @@ def read_annotations(
     raise InputError(f"unknown annotation format {fmt!r}; choose one of: auto, {', '.join(FORMATS)}")
 
 
-def detect_format(path: Path) -> str:
-    """Guess the format from the extension and the first record."""
+def detect_format(path: str | os.PathLike) -> str:
+    """Guess the format from the extension and the first non-blank line."""
+    path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".txt":
         return "charades_sta"
     if suffix == ".json":
         return "activitynet"
-    for _, rec in iter_jsonl(path):
+    with open(path, encoding="utf-8-sig") as f:
+        first = next((line for line in f if line.strip()), "")
+    try:
+        rec = json.loads(first)
+    except json.JSONDecodeError:
+        rec = None
+    if isinstance(rec, dict):
         if "desc_id" in rec or "vid_name" in rec:
             return "tvr"
         if "qid" in rec:
             return "qvhighlights"
-        break
-    with open(path, encoding="utf-8") as f:
-        first = f.readline()
-    if "##" in first:
+    elif "##" in first:
         return "charades_sta"
     raise InputError(f"{path}: cannot tell the annotation format; pass it explicitly ({', '.join(FORMATS)})")
 
@@ -76,7 +80,7 @@ def detect_format(path: Path) -> str:
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """``(line_number, object)`` for every non-blank line of a JSON-lines file (1-based numbers)."""
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, encoding="utf-8-sig")  # tolerate a byte-order mark
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror}") from None
     with f:
@@ -197,7 +201,7 @@ def _tvr_sample(rec: dict, where: str) -> GroundingSample:
 
 def _read_charades_txt(path: Path, durations: Mapping[str, float]) -> list[GroundingSample]:
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -228,7 +232,7 @@ def _read_charades_txt(path: Path, durations: Mapping[str, float]) -> list[Groun
 
 def _read_activitynet_json(path: Path) -> list[GroundingSample]:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None

@@ -170,3 +170,18 @@ def test_tvsum_is_detected_from_per_clip_labels(capsys, tmp_path):
     )
     got = json.loads(capsys.readouterr().out)
     assert got["videos"] == 10 and len(got["by_domain"]) == 10 and 0 <= got["mAP"] < 100
+
+
+def test_per_query_rows_average_to_the_official_numbers(tmp_path, capsys):
+    rows_path = tmp_path / "per_query.jsonl"
+    args = ["eval", "--submission", str(SAMPLE), "--gt", str(VAL_GT), "--json", "--per-query", str(rows_path)]
+    assert main(args) == 0
+    brief = json.loads(capsys.readouterr().out)["brief"]
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert len(rows) == 1550 and rows[0]["qid"] == 2579
+    mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    assert float(f"{100 * mean('MR-AP'):.2f}") == brief["MR-full-mAP"]
+    assert float(f"{100 * mean('MR-AP@0.5'):.2f}") == brief["MR-full-mAP@0.5"]
+    assert float(f"{100 * sum(r['MR-top1-IoU'] >= 0.7 for r in rows) / 1550:.2f}") == brief["MR-full-R1@0.7"]
+    assert float(f"{100 * mean('HL-min-VeryGood-AP'):.2f}") == brief["HL-min-VeryGood-mAP"]
+    assert float(f"{100 * mean('HL-min-Good-Hit1'):.2f}") == brief["HL-min-Good-Hit1"]

@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON (the official file layout)")
     p.add_argument("-o", "--output", default=None, help="also write the metrics JSON to this file")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="draw the metrics into a PNG")
+    p.add_argument(
+        "--per-query",
+        default=None,
+        metavar="OUT.jsonl",
+        help="qvhighlights: write each query's AP, top-1 IoU and highlight scores (for error analysis)",
+    )
     p.set_defaults(func=run)
 
 
@@ -91,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
                 match_number=match_number,
                 strict_windows=args.strict_windows,
             )
+            if args.per_query:
+                from ..eval.qvhighlights import per_query
+
+                _write_jsonl(args.per_query, per_query(submission, gt, match_number=match_number))
+    if args.per_query and protocol != "qvhighlights":
+        raise InputError("--per-query is only available for the qvhighlights protocol")
     text = json.dumps(metrics, indent=4)
     if args.output:
         try:
@@ -106,6 +118,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_metrics(metrics, protocol))
     return 0
+
+
+def _write_jsonl(path: str, rows: list[dict]) -> None:
+    from ..errors import InputError
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror}") from None
 
 
 def format_metrics(metrics: dict, protocol: str) -> str:

@@ -120,6 +120,49 @@ def evaluate_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike, **k
     return evaluate(read_submission(pred_path), read_annotations(gt_path), **kwargs)
 
 
+def per_query(
+    submission: Sequence[dict],
+    ground_truth: Sequence[dict] | Sequence[GroundingSample],
+    *,
+    match_number: bool = True,
+    max_pred_windows: int = 10,
+    clip_len: float = 2.0,
+) -> list[dict]:
+    """One row per query for error analysis (fractions, not percentages), in submission order.
+
+    Keys: ``qid``; ``MR-AP`` (mean over the 10 IoU thresholds), ``MR-AP@0.5``, ``MR-AP@0.75``,
+    ``MR-top1-IoU``; per highlight threshold ``HL-min-{name}-AP`` (mean over annotators) and
+    ``HL-min-{name}-Hit1``. A metric a query cannot have (a negative query has no MR) is absent.
+    """
+    submission, gt_by_qid = align(submission, ground_truth, match_number=match_number)
+    rows = {d["qid"]: {"qid": d["qid"]} for d in submission}
+    if _has_field(submission, "pred_relevant_windows"):
+        positives = [d for d in submission if gt_by_qid[d["qid"]].windows]
+        if positives:
+            pred, pred_mask, gt, gt_mask = moment_arrays(positives, gt_by_qid, max_pred_windows)
+            ap = detection_ap(pred, pred_mask, gt, gt_mask, MAP_IOU_THRESHOLDS)
+            top1 = top1_iou_with_best_gt(pred, pred_mask, gt, gt_mask)
+            i50, i75 = MAP_IOU_THRESHOLDS.index(0.5), MAP_IOU_THRESHOLDS.index(0.75)
+            for d, a, iou in zip(positives, ap, top1, strict=True):
+                rows[d["qid"]].update(
+                    {
+                        "MR-AP": float(a.mean()),
+                        "MR-AP@0.5": float(a[i50]),
+                        "MR-AP@0.75": float(a[i75]),
+                        "MR-top1-IoU": float(iou),
+                    }
+                )
+    if _has_field(submission, "pred_saliency_scores"):
+        labelled = [d for d in submission if gt_by_qid[d["qid"]].saliency_clip_ids]
+        if labelled:
+            hl_ap, hit = highlight_arrays(labelled, gt_by_qid, clip_len)
+            for i, d in enumerate(labelled):
+                for k, name in enumerate(HL_MIN_SCORES):
+                    rows[d["qid"]][f"HL-min-{name}-AP"] = float(hl_ap[i, k].mean())
+                    rows[d["qid"]][f"HL-min-{name}-Hit1"] = float(hit[i, k])
+    return list(rows.values())
+
+
 # -- input checks -----------------------------------------------------------------------------
 
 
@@ -381,6 +424,20 @@ def top1_iou_with_best_gt(
 
 
 def _highlight_detection(submission: list[dict], gt_by_qid: dict, clip_len: float) -> dict:
+    ap, hit = highlight_arrays(submission, gt_by_qid, clip_len)
+    out = {}
+    for k, name in enumerate(HL_MIN_SCORES):
+        out[f"HL-min-{name}"] = {
+            "HL-mAP": _pct(np.mean(np.ascontiguousarray(ap[:, k]))),
+            "HL-Hit1": _pct(np.mean(hit[:, k])),
+        }
+    return out
+
+
+def highlight_arrays(
+    submission: list[dict], gt_by_qid: dict, clip_len: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query highlight AP ``(Q, S, A)`` and HIT@1 ``(Q, S)`` for the ``S`` thresholds of :data:`HL_MIN_SCORES`."""
     labels, lengths = [], []
     for d in submission:
         s = gt_by_qid[d["qid"]]
@@ -410,13 +467,7 @@ def _highlight_detection(submission: list[dict], gt_by_qid: dict, clip_len: floa
     ap = saliency_ap(scores, valid, positive.reshape(n, -1, longest)).reshape(n, len(min_scores), n_ann)
     top_labels = positive[np.arange(n), :, :, np.minimum(top_clip, longest - 1)]  # (Q, S, A)
     hit = (top_labels & top_in_video[:, None, None]).max(axis=-1)  # (Q, S): any annotator
-    out = {}
-    for k, name in enumerate(HL_MIN_SCORES):
-        out[f"HL-min-{name}"] = {
-            "HL-mAP": _pct(np.mean(np.ascontiguousarray(ap[:, k]))),
-            "HL-Hit1": _pct(np.mean(hit[:, k])),
-        }
-    return out
+    return ap, hit
 
 
 def _full_saliency(s: GroundingSample, clip_len: float) -> np.ndarray:

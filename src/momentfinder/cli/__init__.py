@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "eval",
     "data",
     "train",
+    "predict",
 ]
 
 

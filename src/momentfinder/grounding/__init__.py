@@ -9,10 +9,12 @@ from __future__ import annotations
 from .base import CurveGrounder, Grounder, cosine_curve
 from .nms import temporal_iou, temporal_nms
 from .windows import WindowGrounder, WindowGrounderConfig
+from .zeroshot import ZeroShotConfig, ZeroShotGrounder
 
 # name -> factory; the first entry is the default.
 GROUNDERS = {
     "windows": WindowGrounder,
+    "zero-shot": ZeroShotGrounder,
 }
 DEFAULT_GROUNDER = "windows"
 
@@ -33,6 +35,8 @@ __all__ = [
     "DEFAULT_GROUNDER",
     "WindowGrounder",
     "WindowGrounderConfig",
+    "ZeroShotConfig",
+    "ZeroShotGrounder",
     "cosine_curve",
     "make_grounder",
     "temporal_iou",

@@ -1,0 +1,366 @@
+"""Zero-shot grounder: query similarity curves -> ranked moments, saliency, and a "no moment" decision.
+
+Training-free, from one vision-language encoder. The steps, each switchable in
+:class:`ZeroShotConfig` (``docs/zeroshot.md`` gives what each one is worth on the benchmark):
+
+1. **Curves.** Cosine of every clip with the pooled query and, with query token features, with
+   every token (sub-queries). Scores use them above the null level (the cosine of the query
+   with the calibration videos' mean clip) in units of each curve's clip-to-clip noise: a
+   span's level then does not change with what else the video holds, so a 3-hour video and a
+   150 s one score a moment alike.
+2. **Sub-queries.** A clip's level is the pooled level plus ``subquery_weight`` x the
+   ``subquery_parts``-th largest token level: a moment must match every part of the query
+   ("the man" *and* "opens the door"), not just the strongest one. This separates the moment
+   from look-alikes that share only the subject or only the action.
+3. **Proposals** (TAG / VTG-GPT style): runs of the smoothed, standardised level curve above
+   several levels. Low levels give whole events and merge nearby runs, high levels give their
+   cores and split events that touch.
+4. **Scoring** (TFVTG style, one span against the rest): (mean level - ``level_offset``) x
+   length ** ``length_exponent``; whole events beat their noisy cores, long barely-relevant
+   stretches score low. Temporal NMS keeps several ranked moments when the query happens more
+   than once. Saliency is the standardised level curve, smoothed.
+5. **No moment.** Evidence = best excess of the pooled and of the weakest matched sub-query
+   curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free). At or below
+   the calibrated threshold the query is rejected: no moments, ``no_moment_score`` > 0.5.
+6. **Long videos** (coarse-to-fine): beyond ``window_clips`` clips, proposals are made in
+   overlapping windows of that size (each standardised on its own, as a short video would be)
+   and scored on the whole-video curves, then merged with NMS; linear time in the video length.
+
+Units: spans are clip indices inside this module, :class:`~momentfinder.types.Moment` is seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from ..errors import InputError
+from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures
+from .calibration import NoMomentCalibration, calibrate_threshold, no_moment_score
+from .curve_ops import (
+    best_excess,
+    gaussian_smooth,
+    kth_largest,
+    noise_scale,
+    segment_means,
+    standardize,
+    threshold_proposals,
+)
+from .nms import temporal_nms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ZeroShotConfig:
+    """Hyper-parameters of :class:`ZeroShotGrounder`; the defaults were selected on the synthetic val split."""
+
+    smooth_sigma: float = 1.0  # clips; Gaussian smoothing before proposals (0 = off)
+    levels: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)  # proposal thresholds, std of the curve
+    length_exponent: float = 0.6  # score = (level - level_offset) * length ** this
+    level_offset: float = 2.5  # noise units (std units with score_units="std")
+    subquery_weight: float = 3.0  # weight of the sub-query (token) level; 0 = pooled query only
+    subquery_parts: int = 2  # a moment must match this many query tokens
+    nms_iou: float = 0.5
+    max_moment_clips: int | None = None  # longest proposal; None = unbounded
+    evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
+    window_clips: int = 150  # longer videos are grounded in windows of this many clips
+    window_stride: float = 0.5  # window step as a share of window_clips
+    saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
+    relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
+    score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ZeroShotConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown zero-shot option(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "levels" in data:
+            data["levels"] = tuple(float(v) for v in data["levels"])
+        return cls(**data)
+
+
+@dataclass
+class SimilarityCurves:
+    """Raw cosine curves of one query in one video: pooled ``(n_clips,)``, tokens ``(n_clips, n_tokens)``
+    or None, and the null level of each (the cosine the same query has with an unrelated clip)."""
+
+    pooled: np.ndarray
+    tokens: np.ndarray | None = None
+    null_pooled: float = 0.0
+    null_tokens: np.ndarray | None = field(default=None)
+
+
+class ZeroShotGrounder:
+    """Training-free grounder (see module docstring); implements both grounder protocols.
+
+    ``calibration``: thresholds for the no-moment decision; by default the one shipped with the
+    package (calibrated on the synthetic benchmark's val split, see ``docs/zeroshot.md``).
+    """
+
+    def __init__(self, config: ZeroShotConfig | None = None, calibration: NoMomentCalibration | None = None):
+        self.config = config or ZeroShotConfig()
+        self.calibration = calibration if calibration is not None else default_calibration()
+
+    # -- public protocols ------------------------------------------------------------------
+    def ground_curve(
+        self, curve: np.ndarray, clip_len: float, duration: float, query: str = "", top_k: int = 10
+    ) -> GroundingResult:
+        """Ground a per-clip relevance curve ``(n_clips,)`` (any channel or a fusion of channels)."""
+        curve = _check_curve(curve)
+        cal = self.calibration
+        curves = SimilarityCurves(pooled=curve, null_pooled=cal.curve_null)
+        return self._ground(curves, clip_len, duration, query, top_k, cal.curve_threshold)
+
+    def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
+        """Ground query features in clip features; token features, when present, add sub-queries."""
+        curves = self.curves(clips, query)
+        result = self._ground(
+            curves, clips.clip_len, clips.duration, query.text, top_k, self.calibration.feature_threshold
+        )
+        result.video = clips.video_id
+        return result
+
+    def curves(self, clips: ClipFeatures, query: QueryFeatures) -> SimilarityCurves:
+        """Cosine curves of the pooled query and (when used) of each token, with their null levels."""
+        feats = clips.features.astype(np.float32, copy=False)
+        if query.pooled.shape[-1] != feats.shape[1]:
+            raise InputError(
+                f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
+            )
+        feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8)
+        q = _unit(query.pooled.astype(np.float32, copy=False))
+        mean = self.calibration.null_feature(feats.shape[1])
+        out = SimilarityCurves(pooled=feats @ q, null_pooled=float(mean @ q) if mean is not None else 0.0)
+        use_tokens = (
+            self.config.subquery_weight > 0
+            and query.tokens is not None
+            and query.tokens.ndim == 2
+            and query.tokens.shape[0] >= self.config.subquery_parts
+        )
+        if use_tokens:
+            toks = _unit(query.tokens.astype(np.float32, copy=False))
+            out.tokens = feats @ toks.T
+            out.null_tokens = mean @ toks.T if mean is not None else np.zeros(toks.shape[0])
+        return out
+
+    def evidence(self, curves: SimilarityCurves) -> float:
+        """Scale-free evidence that the query happens at all (higher = more), see module docstring."""
+        tau = self.config.evidence_level
+        pooled = curves.pooled - curves.null_pooled
+        value = best_excess(pooled / noise_scale(pooled), tau)
+        if curves.tokens is not None:
+            toks = curves.tokens - curves.null_tokens
+            per_token = best_excess(toks / noise_scale(toks), tau)
+            value += float(kth_largest(per_token[None, :], self.config.subquery_parts)[0])
+        return float(value)
+
+    def calibrate(
+        self,
+        positives: Sequence[tuple[ClipFeatures, QueryFeatures]],
+        negatives: Sequence[tuple[ClipFeatures, QueryFeatures]] = (),
+        target_rejection: float = 0.92,
+        max_positive_loss: float = 0.05,
+        source: str = "",
+    ) -> NoMomentCalibration:
+        """Calibrate the no-moment decision on validation (clips, query) pairs; returns, does not install it.
+
+        ``positives`` are queries that happen in their video, ``negatives`` queries that do not
+        (optional: without them the threshold keeps ``1 - max_positive_loss`` of the positives).
+        The null levels come from the same videos (see :mod:`.calibration`).
+        """
+        if not positives:
+            raise InputError("calibration needs at least one positive (video, query) pair")
+        videos = {c.video_id or id(c.features): c.features for c, _ in [*positives, *negatives]}
+        total = sum(_unit(f.astype(np.float64)).sum(axis=0) for f in videos.values())
+        mean = total / sum(len(f) for f in videos.values())
+        probe = ZeroShotGrounder(self.config, NoMomentCalibration(feature_mean=[float(v) for v in mean]))
+        feature_scores, curve_scores, pooled_values = [], [], []
+        for group in (positives, negatives):
+            fs, cs = [], []
+            for clips, query in group:
+                curves = probe.curves(clips, query)
+                fs.append(probe.evidence(curves))
+                cs.append(curves.pooled)
+            feature_scores.append(np.array(fs))
+            curve_scores.append(cs)
+            pooled_values.extend(cs)
+        curve_null = float(np.mean(np.concatenate(pooled_values)))
+        curve_probe = ZeroShotGrounder(self.config, NoMomentCalibration(curve_null=curve_null))
+        curve_evidence = [
+            np.array(
+                [curve_probe.evidence(SimilarityCurves(pooled=c, null_pooled=curve_null)) for c in group]
+            )
+            for group in curve_scores
+        ]
+        f_thr, f_rates = calibrate_threshold(
+            feature_scores[0], feature_scores[1] if negatives else None, target_rejection, max_positive_loss
+        )
+        c_thr, c_rates = calibrate_threshold(
+            curve_evidence[0], curve_evidence[1] if negatives else None, target_rejection, max_positive_loss
+        )
+        report = {
+            "source": source,
+            "target_rejection": target_rejection if negatives else None,
+            "max_positive_loss": None if negatives else max_positive_loss,
+            "features": f_rates,
+            "curve": c_rates,
+            "config": {
+                "evidence_level": self.config.evidence_level,
+                "subquery_parts": self.config.subquery_parts,
+            },
+        }
+        return NoMomentCalibration(
+            feature_threshold=f_thr,
+            curve_threshold=c_thr,
+            feature_mean=[round(float(v), 6) for v in mean],
+            curve_null=round(curve_null, 6),
+            report=report,
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+    def _ground(
+        self,
+        curves: SimilarityCurves,
+        clip_len: float,
+        duration: float,
+        query: str,
+        top_k: int,
+        threshold: float | None,
+    ) -> GroundingResult:
+        if top_k < 1:
+            raise InputError(f"top-k must be at least 1, got {top_k}")
+        if clip_len <= 0:
+            raise InputError(f"clip length must be positive, got {clip_len}")
+        n = len(curves.pooled)
+        pooled_lv, tokens_lv = self._level_curves(curves)
+        relevance = self._relevance(curves.pooled, pooled_lv, tokens_lv, self.config.smooth_sigma)
+        spans, scores = self._windowed_moments(relevance, pooled_lv, tokens_lv, top_k)
+        seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
+        valid = seconds[:, 1] > seconds[:, 0]
+        moments = [
+            Moment(float(s), float(e), float(sc))
+            for (s, e), sc, ok in zip(seconds, scores, valid, strict=True)
+            if ok
+        ]
+        evidence = self.evidence(curves)
+        reject_score = no_moment_score(evidence, threshold)
+        if reject_score is not None and reject_score > 0.5:
+            moments = []
+        if self.config.saliency_sigma != self.config.smooth_sigma:
+            relevance = self._relevance(curves.pooled, pooled_lv, tokens_lv, self.config.saliency_sigma)
+        lo, hi = relevance.min(), relevance.max()
+        saliency = (relevance - lo) / (hi - lo) if hi > lo else np.zeros(n)
+        return GroundingResult(
+            query=query,
+            duration=duration,
+            clip_len=clip_len,
+            moments=moments,
+            saliency=saliency,
+            no_moment_score=reject_score,
+        )
+
+    def _relevance(
+        self, pooled: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, sigma: float
+    ) -> np.ndarray:
+        """Smoothed (``sigma`` clips), standardised per-clip relevance: proposals and saliency."""
+        cfg = self.config
+        if cfg.relevance == "pooled" or tokens_lv is None:
+            return standardize(gaussian_smooth(standardize(pooled), sigma))
+        parts = kth_largest(gaussian_smooth(tokens_lv, sigma), cfg.subquery_parts)
+        return standardize(gaussian_smooth(pooled_lv, sigma) + cfg.subquery_weight * parts)
+
+    def _level_curves(self, curves: SimilarityCurves) -> tuple[np.ndarray, np.ndarray | None]:
+        """The curves whose span means score proposals: standardised over the video, or in noise
+        units above the null level (the same for a span whatever else the video holds)."""
+        if self.config.score_units == "std":
+            toks = standardize(curves.tokens) if curves.tokens is not None else None
+            return standardize(curves.pooled), toks
+        pooled = curves.pooled - curves.null_pooled
+        pooled = pooled / noise_scale(pooled)
+        if curves.tokens is None:
+            return pooled, None
+        toks = curves.tokens - curves.null_tokens
+        return pooled, toks / noise_scale(toks)
+
+    def _windowed_moments(
+        self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Moments of a whole video (clip spans, scores), window by window when it is long."""
+        cfg = self.config
+        n = len(relevance)
+        if n <= cfg.window_clips:
+            return self._moments(relevance, pooled_lv, tokens_lv, top_k)
+        size = cfg.window_clips
+        step = max(1, int(size * cfg.window_stride))
+        starts = list(range(0, n - size + 1, step))
+        if starts[-1] != n - size:
+            starts.append(n - size)
+        all_spans, all_scores = [], []
+        for s in starts:
+            sl = slice(s, s + size)
+            spans, scores = self._moments(
+                standardize(relevance[sl]),
+                pooled_lv[sl],
+                tokens_lv[sl] if tokens_lv is not None else None,
+                top_k,
+            )
+            all_spans.append(spans + s)
+            all_scores.append(scores)
+        spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
+        keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
+        return spans[keep], scores[keep]
+
+    def _moments(
+        self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Proposals, scored and suppressed: ``(m, 2)`` clip spans and ``(m,)`` scores, best first."""
+        cfg = self.config
+        spans = threshold_proposals(relevance, np.asarray(cfg.levels), cfg.max_moment_clips)
+        level = segment_means(pooled_lv, spans)
+        if tokens_lv is not None:
+            level = level + cfg.subquery_weight * kth_largest(
+                segment_means(tokens_lv, spans), cfg.subquery_parts
+            )
+        length = (spans[:, 1] - spans[:, 0]).astype(np.float64)
+        scores = (level - cfg.level_offset) * length**cfg.length_exponent
+        keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
+        return spans[keep], scores[keep]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def _check_curve(curve: np.ndarray) -> np.ndarray:
+    curve = np.asarray(curve, dtype=np.float64)
+    if curve.ndim != 1 or len(curve) == 0:
+        raise InputError(f"the relevance curve must be a non-empty 1-D array, got shape {curve.shape}")
+    if not np.isfinite(curve).all():
+        raise InputError("the relevance curve contains NaN or infinite values")
+    return curve
+
+
+@cache
+def _default_calibration_dict() -> dict:
+    import yaml
+
+    text = resources.files("momentfinder").joinpath("configs/zeroshot_calibration.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def default_calibration() -> NoMomentCalibration:
+    """The calibration shipped with the package (synthetic benchmark, val split); see docs/zeroshot.md."""
+    try:
+        data = _default_calibration_dict()
+    except FileNotFoundError:
+        log.warning("no default zero-shot calibration shipped; the no-moment decision is off")
+        return NoMomentCalibration()
+    return NoMomentCalibration.from_dict(data, "default zero-shot calibration")

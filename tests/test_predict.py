@@ -1,0 +1,120 @@
+"""``momentfinder predict`` on a small synthetic Moment-DETR-layout feature directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from momentfinder.cli import main
+from momentfinder.eval.qvhighlights import evaluate_files
+from momentfinder.grounding.calibration import NoMomentCalibration
+
+GENERATOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "synth_qvh.py"
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    if not GENERATOR.is_file():
+        pytest.skip(f"synthetic generator not found at {GENERATOR} (../shared is absent)")
+    out = tmp_path_factory.mktemp("synth")
+    cmd = [sys.executable, str(GENERATOR), str(out), "--seed", "7", "--n-videos", "200"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_predict_calibrate_and_score(synth, tmp_path, capsys):
+    out, cal = tmp_path / "pred.jsonl", tmp_path / "cal.json"
+    args = [
+        "predict",
+        "--grounder",
+        "zero-shot",
+        "--features",
+        str(synth),
+        "--annotations",
+        str(synth / "test.jsonl"),
+    ]
+    calib = ["--calibrate-on", str(synth / "val.jsonl"), str(synth / "val_negative.jsonl")]
+    assert main([*args, "--out", str(out), *calib, "--save-calibration", str(cal)]) == 0
+    assert "calibrated on" in capsys.readouterr().err
+    preds, gts = read_jsonl(out), read_jsonl(synth / "test.jsonl")
+    assert [p["qid"] for p in preds] == [g["qid"] for g in gts]
+    for p, g in zip(preds, gts, strict=True):
+        assert len(p["pred_saliency_scores"]) == int(g["duration"] / 2)
+        scores = [w[2] for w in p["pred_relevant_windows"]]
+        assert scores == sorted(scores, reverse=True) and len(scores) <= 10
+        assert all(0 <= w[0] < w[1] <= g["duration"] for w in p["pred_relevant_windows"])
+        assert 0 <= p["no_moment_score"] <= 1
+    calibration = NoMomentCalibration.load(cal)
+    assert calibration.report["features"]["negatives_rejected"] >= 0.92
+    # the submission scores well above the plain baseline's ~10-15 R1@0.5 on this data
+    brief = evaluate_files(out, synth / "test.jsonl")["brief"]
+    assert brief["MR-full-R1@0.5"] > 40
+
+    neg_out = tmp_path / "neg.jsonl"
+    neg_args = [
+        *args[:-1],
+        str(synth / "test_negative.jsonl"),
+        "--out",
+        str(neg_out),
+        "--calibration",
+        str(cal),
+    ]
+    assert main(neg_args) == 0
+    negs = read_jsonl(neg_out)
+    rejected = [not p["pred_relevant_windows"] for p in negs]
+    assert np.mean(rejected) >= 0.6
+    assert all((p["no_moment_score"] > 0.5) == r for p, r in zip(negs, rejected, strict=True))
+    assert "with no matching moment" in capsys.readouterr().err
+
+
+def test_predict_with_the_windows_grounder(synth, tmp_path):
+    out = tmp_path / "pred.jsonl"
+    ann = synth / "val.jsonl"
+    assert (
+        main(
+            [
+                "predict",
+                "--grounder",
+                "windows",
+                "--features",
+                str(synth),
+                "--annotations",
+                str(ann),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    preds = read_jsonl(out)
+    assert len(preds) == len(read_jsonl(ann)) and all(p["pred_relevant_windows"] for p in preds)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--save-calibration", "x.json"], "--save-calibration needs --calibrate-on"),
+        (["--calibrate-on", "a", "b", "c"], "one or two files"),
+        (["--target-rejection", "1.5"], "between 0 and 1"),
+    ],
+)
+def test_predict_option_errors(tmp_path, capsys, extra, message):
+    args = ["predict", "--features", str(tmp_path), "--annotations", "a.jsonl", "--out", "p.jsonl", *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_predict_missing_feature_directory(tmp_path, capsys):
+    args = ["predict", "--features", str(tmp_path / "nope"), "--annotations", "a.jsonl", "--out", "p.jsonl"]
+    assert main(args) == 2
+    assert "feature directory not found" in capsys.readouterr().err

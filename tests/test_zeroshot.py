@@ -1,0 +1,241 @@
+"""Zero-shot grounder: curve operations, grounding, sub-queries, rejection, long videos."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from momentfinder.errors import InputError
+from momentfinder.grounding import GROUNDERS, make_grounder
+from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold, no_moment_score
+from momentfinder.grounding.curve_ops import (
+    best_excess,
+    kth_largest,
+    noise_scale,
+    runs_above,
+    segment_means,
+    threshold_proposals,
+)
+from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder, default_calibration
+from momentfinder.types import ClipFeatures, QueryFeatures
+
+DIM = 48
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class World:
+    """Tiny latent world: clips = scene + events (subject + action) + noise; queries = tokens."""
+
+    def __init__(self, seed=0):
+        rng = np.random.default_rng(seed)
+        self.rng = rng
+        self.subj = unit(rng.standard_normal((6, DIM)))
+        self.act = unit(rng.standard_normal((6, DIM)))
+        self.act[1] = unit(0.75 * self.act[0] + 0.66 * self.act[1])  # look-alike of action 0
+        self.fill = unit(rng.standard_normal((3, DIM)))
+
+    def video(self, n, events, noise=1.0, vid="v"):
+        """``events``: list of (start, end, subject, action) in clips."""
+        x = 0.5 * unit(self.rng.standard_normal(DIM)) + noise * self.rng.standard_normal((n, DIM)) / np.sqrt(
+            DIM
+        )
+        for s, e, su, ac in events:
+            x[s:e] += self.subj[su] + self.act[ac]
+        return ClipFeatures(unit(x).astype(np.float32), 2.0, n * 2.0, video_id=vid)
+
+    def query(self, su, ac):
+        toks = unit(np.stack([self.subj[su], self.act[ac], self.fill[0]])).astype(np.float32)
+        return QueryFeatures(f"subject {su} does action {ac}", unit(toks.sum(0)), toks)
+
+
+OPEN = NoMomentCalibration()  # never rejects, null level 0
+
+
+# -- curve operations --------------------------------------------------------------------------
+
+
+def test_runs_above_and_proposals():
+    curve = np.array([0, 2, 2, 0, 3, 0, 0, 1.5])
+    assert runs_above(curve, 1.0).tolist() == [[1, 3], [4, 5], [7, 8]]
+    assert runs_above(np.zeros(4), 1.0).shape == (0, 2)
+    spans = threshold_proposals(curve, np.array([1.0, 2.5]))
+    assert spans.tolist() == [[1, 3], [4, 5], [7, 8]]  # the 2.5 run duplicates [4, 5]
+    assert threshold_proposals(curve, np.array([1.0]), max_len=1).tolist() == [[4, 5], [7, 8]]
+    # never empty: the maximum clip when nothing exceeds a level
+    assert threshold_proposals(curve, np.array([10.0])).tolist() == [[4, 5]]
+
+
+def test_segment_means_and_kth_largest():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((20, 3))
+    spans = np.array([[0, 5], [3, 4], [10, 20]])
+    want = np.stack([x[s:e].mean(0) for s, e in spans])
+    np.testing.assert_allclose(segment_means(x, spans), want)
+    np.testing.assert_allclose(segment_means(x[:, 0], spans), want[:, 0])
+    np.testing.assert_allclose(kth_largest(want, 2), np.sort(want, axis=1)[:, -2])
+    np.testing.assert_allclose(kth_largest(want, 9), want.min(axis=1))
+
+
+def test_best_excess_matches_brute_force():
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        x = rng.standard_normal(15) * 2
+        brute = max([0.0] + [float((x[i:j] - 0.5).sum()) for i in range(15) for j in range(i + 1, 16)])
+        assert best_excess(x, 0.5) == pytest.approx(brute)
+    cols = rng.standard_normal((15, 2))
+    assert best_excess(cols, 0.3) == pytest.approx(
+        [best_excess(cols[:, 0], 0.3), best_excess(cols[:, 1], 0.3)]
+    )
+
+
+def test_noise_scale_ignores_steps_and_scales_with_the_curve():
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(400)
+    step = noise + np.where(np.arange(400) > 200, 5.0, 0.0)  # a long moment barely moves it
+    assert noise_scale(noise) == pytest.approx(1.0, rel=0.15)
+    assert noise_scale(step) == pytest.approx(noise_scale(noise), rel=0.05)
+    assert noise_scale(3 * noise) == pytest.approx(3 * noise_scale(noise))
+
+
+# -- grounding ---------------------------------------------------------------------------------
+
+
+def test_ground_curve_ranks_two_bumps_and_clips_to_duration():
+    rng = np.random.default_rng(4)
+    curve = 0.3 * rng.standard_normal(75)
+    curve[10:20] += 3.0
+    curve[50:54] += 2.0
+    g = ZeroShotGrounder(calibration=OPEN)
+    res = g.ground_curve(curve, clip_len=2.0, duration=149.0, query="q", top_k=5)
+    first, second = res.moments[0], res.moments[1]
+    assert abs(first.start - 20.0) <= 2 and abs(first.end - 40.0) <= 2
+    assert abs(second.start - 100.0) <= 2 and abs(second.end - 108.0) <= 2
+    assert [m.score for m in res.moments] == sorted((m.score for m in res.moments), reverse=True)
+    assert all(0 <= m.start < m.end <= 149.0 for m in res.moments)
+    assert res.saliency.shape == (75,) and res.saliency.min() == 0.0 and res.saliency.max() == 1.0
+    assert np.argmax(res.saliency) in range(10, 20)
+    assert res.no_moment_score is None and len(res.moments) <= 5
+
+
+def test_ground_curve_rejects_bad_input():
+    g = ZeroShotGrounder(calibration=OPEN)
+    with pytest.raises(InputError):
+        g.ground_curve(np.zeros((3, 2)), 2.0, 6.0)
+    with pytest.raises(InputError):
+        g.ground_curve(np.array([0.0, np.nan]), 2.0, 4.0)
+    with pytest.raises(InputError):
+        g.ground_curve(np.zeros(5), 2.0, 10.0, top_k=0)
+
+
+def test_subqueries_prefer_the_moment_that_matches_every_part():
+    """The pooled query leans on its subject (as text encoders often do), so a long event with the
+    right subject but another action beats the short true moment on the pooled query alone;
+    requiring both query parts finds the true one."""
+    wins = {0.0: 0, 3.0: 0}
+    for seed in range(16):
+        w = World(seed)
+        clips = w.video(75, [(10, 16, 0, 0), (40, 70, 0, 2)], noise=1.0)
+        q = w.query(0, 0)
+        q.pooled = unit(2 * w.subj[0] + w.act[0] + w.fill[0]).astype(np.float32)
+        for weight in wins:
+            g = ZeroShotGrounder(ZeroShotConfig(subquery_weight=weight), OPEN)
+            wins[weight] += g.ground(clips, q).moments[0].start < 40.0
+    assert wins[3.0] >= 14
+    assert wins[0.0] <= 11
+
+
+def test_query_dim_mismatch_is_an_input_error():
+    w = World()
+    clips = w.video(30, [(5, 10, 0, 0)])
+    bad = QueryFeatures("q", np.ones(DIM + 1, dtype=np.float32))
+    with pytest.raises(InputError, match="dim"):
+        ZeroShotGrounder(calibration=OPEN).ground(clips, bad)
+
+
+def test_calibrated_rejection_of_queries_that_do_not_happen():
+    w = World(5)
+    pos, neg = [], []
+    for i in range(90):
+        clips = w.video(60, [(10 + i % 20, 18 + i % 20, 0, 0), (40, 50, 2, 3)], noise=2.0, vid=f"v{i}")
+        pos.append((clips, w.query(0, 0)))
+        neg.append((clips, w.query(4, 5)))
+    cal = ZeroShotGrounder().calibrate(pos[:60], neg[:60], target_rejection=0.97)
+    assert cal.report["features"]["negatives_rejected"] >= 0.97
+    assert len(cal.feature_mean) == DIM and cal.curve_threshold is not None
+    g = ZeroShotGrounder(calibration=cal)
+    neg_results = [g.ground(c, q) for c, q in neg[60:]]
+    pos_results = [g.ground(c, q) for c, q in pos[60:]]
+    assert np.mean([not r.moments for r in neg_results]) >= 0.85
+    assert np.mean([bool(r.moments) for r in pos_results]) >= 0.9
+    for r in neg_results + pos_results:
+        assert (r.no_moment_score > 0.5) == (not r.moments)
+        if not r.moments:
+            assert r.to_json()["pred_relevant_windows"] == []
+
+
+def test_calibration_round_trip_and_errors(tmp_path):
+    cal = NoMomentCalibration(feature_threshold=3.5, feature_mean=[0.0, 1.0], report={"a": 1})
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    back = NoMomentCalibration.load(path)
+    assert back == cal
+    assert back.null_feature(2).tolist() == [0.0, 1.0] and back.null_feature(3) is None
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="JSON"):
+        NoMomentCalibration.load(path)
+    path.write_text(json.dumps({"feature_threshold": "high"}))
+    with pytest.raises(InputError, match="finite"):
+        NoMomentCalibration.load(path)
+    path.write_text(json.dumps({"format_version": 1, "thresold": 1}))
+    with pytest.raises(InputError, match="unknown"):
+        NoMomentCalibration.load(path)
+    with pytest.raises(InputError, match="not found"):
+        NoMomentCalibration.load(tmp_path / "missing.json")
+
+
+def test_calibrate_threshold_quantiles():
+    pos, neg = np.arange(100.0), np.arange(100.0) - 50
+    thr, rates = calibrate_threshold(pos, neg, target_rejection=0.9)
+    assert rates["negatives_rejected"] >= 0.9 and rates["positives_rejected"] < 0.5
+    thr, rates = calibrate_threshold(pos, None, max_positive_loss=0.05)
+    assert rates["positives_rejected"] == pytest.approx(0.05, abs=0.011) and "negatives_rejected" not in rates
+    assert no_moment_score(1.0, None) is None
+    assert no_moment_score(0.0, 2.0) > 0.5 > no_moment_score(4.0, 2.0)
+
+
+def test_default_calibration_is_shipped_and_loaded():
+    cal = default_calibration()
+    assert cal.feature_threshold is not None and cal.curve_threshold is None
+    assert len(cal.feature_mean) == 512
+    assert ZeroShotGrounder().calibration == cal
+
+
+def test_registry_keeps_windows_selectable():
+    assert "windows" in GROUNDERS and "zero-shot" in GROUNDERS
+    assert isinstance(make_grounder("zero-shot"), ZeroShotGrounder)
+
+
+def test_long_video_moment_is_found_like_in_a_short_one():
+    """The same video, alone and hidden in a 3-hour stretch of unrelated clips: same moment, fast."""
+    w = World(6)
+    short = w.video(75, [(30, 40, 0, 0), (5, 20, 3, 4)])
+    filler = w.video(5400 - 75, [(s, s + 12, 3, 4) for s in range(100, 5300, 300)], vid="f")
+    at = 2700
+    feats = np.concatenate([filler.features[:at], short.features, filler.features[at:]])
+    long = ClipFeatures(feats, 2.0, len(feats) * 2.0, video_id="long")
+    g = ZeroShotGrounder(calibration=OPEN)
+    q = w.query(0, 0)
+    top_short = g.ground(short, q).moments[0]
+    g.ground(long, q)  # warm-up
+    t0 = time.perf_counter()
+    top_long = g.ground(long, q).moments[0]
+    seconds = time.perf_counter() - t0
+    assert top_long.start - at * 2.0 == pytest.approx(top_short.start, abs=2.0)
+    assert top_long.end - at * 2.0 == pytest.approx(top_short.end, abs=2.0)
+    assert seconds < 1.0  # the benchmark measures ~30 ms on one core; this only catches blow-ups

@@ -9,7 +9,7 @@ checking that they agree. Prints a table and writes JSON.
 
 Usage: bench/eval_speed.py [--pred ../shared/data/moment_detr/sample_val_preds.jsonl]
                            [--gt ../shared/data/qvhighlights/highlight_val_release.jsonl]
-                           [--repeats 5] [--out eval_speed.json]
+                           [--repeats 5] [--out bench/results/eval_speed.json]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> int:
     ap.add_argument("--pred", default=str(DATA / "moment_detr" / "sample_val_preds.jsonl"))
     ap.add_argument("--gt", default=str(DATA / "qvhighlights" / "highlight_val_release.jsonl"))
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default="eval_speed.json")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "eval_speed.json"))
     args = ap.parse_args()
     if not Path(args.gt).is_file() or not Path(args.pred).is_file():
         print(f"skipped: {args.pred} or {args.gt} is absent (../shared/data is not beside the repo)")
@@ -102,6 +102,7 @@ def main() -> int:
     ):
         print(f"{label:<32} {t['wall_median']:>9.3f} s {t['wall_min']:>8.3f} s {t['cpu_median']:>10.3f} s")
     print(f"speed-up (CPU time)              {result['speedup_cpu']}x")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

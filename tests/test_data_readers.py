@@ -167,6 +167,7 @@ def test_malformed_jsonl_lines_name_file_and_line(tmp_path):
         json.dumps({"qid": 2, "query": "q", "vid": "v"}): r"ann\.jsonl:2: missing field\(s\) duration",
         json.dumps({**good, "relevant_windows": [[5, 1]]}): r"ann\.jsonl:2: relevant_windows entry \[5, 1\]",
         json.dumps({**good, "duration": "long"}): r"ann\.jsonl:2: duration must be a number",
+        json.dumps({**good, "qid": [1]}): r"ann\.jsonl:2: a query id must be an integer or a string",
         json.dumps(
             {**good, "relevant_clip_ids": [0, 1], "saliency_scores": [[1, 1, 1]]}
         ): r":2: saliency_scores has 1 rows",
@@ -179,3 +180,21 @@ def test_malformed_jsonl_lines_name_file_and_line(tmp_path):
         read_annotations(p, fmt="didemo")
     with pytest.raises(InputError, match="annotation file not found"):
         read_annotations(tmp_path / "missing.jsonl")
+
+
+def test_tvr_malformed_records(tmp_path):
+    p = tmp_path / "tvr.jsonl"
+    rec = {"vid_name": "a", "duration": 60.0, "ts": [1.0, 2.0], "desc": "x", "type": "v", "desc_id": 1}
+    for bad, pattern in {
+        json.dumps({**rec, "ts": 5}): r"tvr\.jsonl:1: ts must be a list",
+        json.dumps({**rec, "ts": [3.0, 2.0]}): r"tvr\.jsonl:1: ts entry \[3\.0, 2\.0\] is not a valid window",
+        json.dumps({k: v for k, v in rec.items() if k != "desc"}): r"tvr\.jsonl:1: missing field desc",
+        json.dumps(
+            {k: v for k, v in rec.items() if k != "vid_name"}
+        ): r"tvr\.jsonl:1: missing field\(s\) vid_name",
+    }.items():
+        p.write_text(bad + "\n")
+        with pytest.raises(InputError, match=pattern):
+            read_annotations(p, fmt="tvr")
+    p.write_text(json.dumps({**rec, "ts": [[0, 5], [0, 5], [1, 6], [20, 25]]}) + "\n")  # DiDeMo-style
+    assert read_annotations(p)[0].windows == [[0, 5], [0, 5], [1, 6], [20, 25]]

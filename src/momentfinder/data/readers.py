@@ -102,6 +102,11 @@ def _require(rec: dict, keys: tuple[str, ...], where: str) -> None:
         raise InputError(f"{where}: missing field(s) {', '.join(missing)}")
 
 
+def _check_qid(qid, where: str) -> None:
+    if isinstance(qid, bool) or not isinstance(qid, int | str):
+        raise InputError(f"{where}: a query id must be an integer or a string, got {qid!r}")
+
+
 def _number(value, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InputError(f"{where}: {what} must be a number, got {value!r}")
@@ -132,6 +137,7 @@ def parse_windows(value, where: str, field: str = "relevant_windows") -> list[li
 
 def _qvh_sample(rec: dict, where: str) -> GroundingSample:
     _require(rec, ("qid", "query", "vid", "duration"), where)
+    _check_qid(rec["qid"], where)
     duration = _number(rec["duration"], "duration", where)
     extra = {k: v for k, v in rec.items() if k not in _QVH_KEYS}
     if "relevant_windows" not in rec:
@@ -175,6 +181,7 @@ def _score_row(row, where: str) -> list[float]:
 
 def _tvr_sample(rec: dict, where: str) -> GroundingSample:
     _require(rec, ("desc_id",), where)
+    _check_qid(rec["desc_id"], where)
     if "desc" in rec:
         query = rec["desc"]
     elif isinstance(rec.get("descs"), dict) and "en" in rec["descs"]:
@@ -188,7 +195,10 @@ def _tvr_sample(rec: dict, where: str) -> GroundingSample:
     if not labelled:
         extra["unlabelled"] = True
     ts = rec.get("ts")
-    windows = parse_windows([ts] if ts and not isinstance(ts[0], list) else ts, where, "ts")
+    single = (
+        isinstance(ts, list) and ts and not isinstance(ts[0], list)
+    )  # [st, ed] rather than [[st, ed], ...]
+    windows = parse_windows([ts] if single else ts, where, "ts")
     return GroundingSample(
         qid=rec["desc_id"],
         query=str(query),

@@ -52,9 +52,12 @@ def write_submission(path: str | os.PathLike, results: Iterable[GroundingResult]
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise InputError(f"output directory does not exist: {path.parent}")
-    with open(path, "w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec) + "\n")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec) + "\n")
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror}") from None
     return len(records)
 
 

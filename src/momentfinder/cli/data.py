@@ -79,7 +79,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from ..data.readers import samples_to_records
+    from ..data.readers import samples_to_records, write_jsonl
     from ..errors import InputError
 
     samples = _read(args)
@@ -89,12 +89,7 @@ def run_convert(args: argparse.Namespace) -> int:
             f"{len(unknown)} queries have no video duration (e.g. {unknown[0]}); pass --durations"
         )
     records = samples_to_records(samples)
-    try:
-        with open(args.output, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec) + "\n")
-    except OSError as err:
-        raise InputError(f"cannot write {args.output}: {err.strerror}") from None
+    write_jsonl(args.output, records)
     if args.json:
         print(json.dumps({"records": len(records), "output": args.output}))
     else:

@@ -98,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
                 strict_windows=args.strict_windows,
             )
             if args.per_query:
+                from ..data.readers import write_jsonl
                 from ..eval.qvhighlights import per_query
 
-                _write_jsonl(args.per_query, per_query(submission, gt, match_number=match_number))
+                write_jsonl(args.per_query, per_query(submission, gt, match_number=match_number))
     if args.per_query and protocol != "qvhighlights":
         raise InputError("--per-query is only available for the qvhighlights protocol")
     text = json.dumps(metrics, indent=4)
@@ -118,17 +119,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_metrics(metrics, protocol))
     return 0
-
-
-def _write_jsonl(path: str, rows: list[dict]) -> None:
-    from ..errors import InputError
-
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror}") from None
 
 
 def format_metrics(metrics: dict, protocol: str) -> str:

@@ -19,7 +19,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from ..errors import InputError
@@ -94,6 +94,19 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             if not isinstance(rec, dict):
                 raise InputError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
             yield n, rec
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
+    """Write one JSON object per line; return the count. An unwritable path raises :class:`InputError`."""
+    n = 0
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+                n += 1
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror}") from None
+    return n
 
 
 def _require(rec: dict, keys: tuple[str, ...], where: str) -> None:

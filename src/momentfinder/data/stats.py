@@ -116,6 +116,13 @@ def plot_dataset(samples: Sequence[GroundingSample], path: str | os.PathLike, ti
     ax.set_xlabel("moments per query")
     ax.set_ylabel("queries")
     fig.suptitle(title or f"{len(samples)} queries, {a['durations'].size} videos")
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Lay out, write (PNG by extension) and close a matplotlib figure; an unwritable path is an InputError."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=100)

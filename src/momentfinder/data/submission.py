@@ -8,7 +8,6 @@ project writes its predictions with :func:`write_submission`; the evaluators rea
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import GroundingResult
-from .readers import iter_jsonl
+from .readers import iter_jsonl, write_jsonl
 
 
 def submission_record(result: GroundingResult) -> dict:
@@ -52,13 +51,7 @@ def write_submission(path: str | os.PathLike, results: Iterable[GroundingResult]
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise InputError(f"output directory does not exist: {path.parent}")
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec) + "\n")
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror}") from None
-    return len(records)
+    return write_jsonl(path, records)
 
 
 def read_submission(path: str | os.PathLike) -> list[dict]:

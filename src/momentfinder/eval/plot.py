@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..data.stats import save_figure
 from ..errors import InputError
 
 _RANGES = ("full", "short", "middle", "long")
@@ -28,13 +29,7 @@ def plot_metrics(metrics: dict, path: str | os.PathLike, protocol: str, title: s
         raise InputError(f"no plot for protocol {protocol!r}")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=100)
-    except OSError as err:
-        raise InputError(f"cannot write the plot {path}: {err.strerror}") from None
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def _curve(ax, table: dict, label: str) -> None:

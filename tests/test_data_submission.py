@@ -48,6 +48,9 @@ def test_round_trip(tmp_path):
     ]
     got = evaluate(read_submission(path), gt)
     assert got["full"]["MR-R1"]["0.5"] == 50.0
+    # GroundingResult objects are scored exactly as their submission lines
+    results = [_result(1, [(0.0, 4.0, 0.91234), (2.0, 6.0, 0.5)]), _result(2, [], no_moment=0.8)]
+    assert evaluate(results, gt) == got
 
 
 def test_writer_rejects_bad_results(tmp_path):

@@ -32,9 +32,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data.readers import read_annotations, sample_from_record
-from ..data.submission import check_submission_record, read_submission
+from ..data.submission import check_submission_record, read_submission, submission_record
 from ..errors import InputError
-from ..types import GroundingSample
+from ..types import GroundingResult, GroundingSample
 from .iou import iou_cross, iou_paired
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def evaluate(
 
     ``submission``: dicts with ``qid`` and ``pred_relevant_windows`` ``[[start_s, end_s, score], ...]``
     (ranked: the first row is the top-1 for R@1) and/or ``pred_saliency_scores`` (one per
-    ``clip_len`` s clip). ``ground_truth``: QVHighlights dicts or :class:`GroundingSample`.
+    ``clip_len`` s clip), or :class:`GroundingResult` objects with a ``qid`` (scored as written by
+    :func:`~momentfinder.data.submission.write_submission`). ``ground_truth``: QVHighlights dicts or :class:`GroundingSample`.
     ``match_number``: the qid sets must be equal (else only shared qids are scored).
     ``strict_windows``: also reject windows that end after the video (released Moment-DETR-style
     predictions overshoot short videos up to 150 s, so by default only windows that start after
@@ -185,7 +186,7 @@ def align(
             f"the ground truth has no labels for {len(unlabelled)} queries (e.g. qid {unlabelled[0]!r}): "
             "a test split without relevant_windows cannot be scored"
         )
-    submission = list(submission)
+    submission = [submission_record(d) if isinstance(d, GroundingResult) else d for d in submission]
     if not submission:
         raise InputError("the submission is empty")
     gt_by_qid = {s.qid: s for s in gts}

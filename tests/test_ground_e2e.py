@@ -209,3 +209,73 @@ def test_demo_runs_offline(tmp_path, capsys):
     first = results[0]["pred_relevant_windows"][0]
     assert first[0] < 47 and first[1] > 31  # the spaghetti line, 31-47 s
     assert "skipped" in out and "no such file" in out
+
+
+def test_trained_model_grounds_a_raw_video(talk_video, tiny_clip, tiny_siglip, tmp_path, capsys):
+    """extract → train → ground --model: the checkpoint names its encoder, and a different one is refused."""
+    ann = tmp_path / "ann.jsonl"
+    with open(ann, "w") as f:
+        for i, text in enumerate(LINES):
+            f.write(
+                json.dumps(
+                    {
+                        "qid": i,
+                        "query": text,
+                        "vid": "bicycle",
+                        "duration": 240,
+                        "relevant_windows": [[20 * i, 20 * i + 20]],
+                    }
+                )
+                + "\n"
+            )
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "model: {hidden_dim: 16, dim_feedforward: 32, nheads: 2, num_queries: 4}\ntrain: {epochs: 1, batch_size: 4}\n"
+    )
+    feats, run = tmp_path / "feats", tmp_path / "run"
+    common = ["--cache-dir", str(tmp_path), "-q"]
+    assert (
+        main(
+            [
+                "extract",
+                talk_video,
+                "--out",
+                str(feats),
+                "--queries",
+                str(ann),
+                "--visual-model",
+                tiny_clip,
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--features",
+                str(feats),
+                "--train",
+                str(ann),
+                "--val",
+                str(ann),
+                "--out",
+                str(run),
+                "--config",
+                str(cfg),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    ckpt = str(run / "best.ckpt")
+    assert main(["ground", talk_video, LINES[3], "--model", ckpt, "--json", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["channels"] == ["visual"] and "no_moment_score" in out
+    assert len(out["pred_saliency_scores"]) == 120
+    for start, end, _ in out["pred_relevant_windows"]:
+        assert 0 <= start <= end <= 240
+    rc = main(["ground", talk_video, LINES[3], "--model", ckpt, "--visual-model", tiny_siglip, *common])
+    assert rc == 2 and "was trained on features of" in capsys.readouterr().err

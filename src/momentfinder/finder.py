@@ -38,6 +38,7 @@ class FinderConfig:
     visual_model: str | None = DEFAULT_VISUAL_MODEL  # HF hub id or local dir; None = visual channel off
     text_model: str | None = None  # sentence-transformers dir; None = bundled all-MiniLM-L6-v2
     grounder: str = DEFAULT_GROUNDER
+    checkpoint: str | None = None  # a trained model (momentfinder train): replaces the zero-shot grounder
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8
     device: str | None = None  # cpu | cuda[:N]; None = CUDA when available
@@ -91,6 +92,11 @@ class MomentFinder:
                 raise TypeError(f"unknown MomentFinder option {key!r}")
         self.config = cfg
         self.grounder = make_grounder(cfg.grounder)
+        self.trained = None
+        if cfg.checkpoint is not None:
+            from .grounding.detr import load_grounder
+
+            self.trained = load_grounder(cfg.checkpoint, device=cfg.device or "cpu")
         self.cache = FeatureCache(cfg.cache_dir) if cfg.use_cache else None
         self._visual: VisionTextEncoder | None = None
         self._visual_error: str | None = None
@@ -207,6 +213,8 @@ class MomentFinder:
         query = validate_query(query)
         if top_k < 1:
             raise InputError(f"top-k must be at least 1, got {top_k}")
+        if self.trained is not None:
+            return self._ground_trained(feats, query, top_k)
         curves = self.channel_curves(feats, query)
         if not curves:
             reasons = "; ".join(feats.notes) or "no channel available"
@@ -216,6 +224,16 @@ class MomentFinder:
             fused, feats.clip_len, feats.info.duration, query=query, top_k=top_k
         )
         result.channels = [c.name for c in curves if c.weight > 0] or [c.name for c in curves]
+        result.video = feats.info.path
+        return result
+
+    def _ground_trained(self, feats: VideoFeatures, query: str, top_k: int) -> GroundingResult:
+        """The trained model reads visual clip features and query tokens (its feature spec is checked)."""
+        if feats.visual is None:
+            reasons = "; ".join(feats.notes) or "no visual features"
+            raise ModelUnavailableError(f"the trained model needs the visual channel: {reasons}")
+        result = self.trained.ground(feats.visual, self.encode_query(query), top_k=top_k)
+        result.channels = ["visual"]
         result.video = feats.info.path
         return result
 

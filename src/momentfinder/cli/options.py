@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..encoders.hf import DEFAULT_VISUAL_MODEL, PRECISIONS
+from ..errors import InputError
 from ..grounding import DEFAULT_GROUNDER, GROUNDERS
 
 
@@ -27,14 +29,16 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models and sampling")
     g.add_argument(
         "--visual-model",
-        default=DEFAULT_VISUAL_MODEL,
-        help=f"CLIP/SigLIP hub id or local directory (default {DEFAULT_VISUAL_MODEL})",
+        default=None,
+        help=f"CLIP/SigLIP hub id or local directory (default {DEFAULT_VISUAL_MODEL}, or the one a --model was trained on)",
     )
     g.add_argument("--no-visual", action="store_true", help="turn the visual channel off")
     g.add_argument(
         "--text-model", default=None, help="sentence-transformers directory (default: bundled MiniLM)"
     )
-    g.add_argument("--clip-len", type=positive_float, default=2.0, help="seconds per clip (default 2)")
+    g.add_argument(
+        "--clip-len", type=positive_float, default=None, help="seconds per clip (default 2, or a --model's)"
+    )
     g.add_argument(
         "--frames-per-clip", type=positive_int, default=1, help="frames sampled per clip, mean-pooled"
     )
@@ -50,6 +54,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def add_grounding_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("grounding")
     g.add_argument("--grounder", choices=sorted(GROUNDERS), default=DEFAULT_GROUNDER, help="zero-shot method")
+    g.add_argument(
+        "--model",
+        metavar="CKPT",
+        default=None,
+        help="a trained model (RUN/best.ckpt from momentfinder train)",
+    )
     g.add_argument("--top-k", type=positive_int, default=5, help="moments to return (default 5)")
     g.add_argument(
         "--subtitles", default=None, help="subtitle/transcript file (default: sidecar or embedded)"
@@ -65,18 +75,36 @@ def finder_from_args(args: argparse.Namespace):
     from ..finder import FinderConfig, MomentFinder
     from ..ingest import SamplingConfig
 
+    checkpoint = getattr(args, "model", None)
+    visual_model, clip_len = args.visual_model, args.clip_len
+    if checkpoint is not None:
+        from ..grounding.detr import feature_spec
+
+        spec = feature_spec(checkpoint)
+        # Trained on `momentfinder extract` features, the spec names the encoder to use again;
+        # trained on a research feature directory ("clip_features"), the user names it.
+        names_encoder = "/" in spec.visual_model or os.path.isdir(spec.visual_model)
+        if visual_model is None and names_encoder:
+            visual_model = spec.visual_model
+        elif names_encoder and visual_model != spec.visual_model:
+            raise InputError(
+                f"{checkpoint} was trained on features of {spec.visual_model!r}, not {visual_model!r}; "
+                "leave --visual-model out to use the checkpoint's encoder"
+            )
+        clip_len = clip_len or spec.clip_len
     cfg = FinderConfig(
-        visual_model=None if args.no_visual else args.visual_model,
+        visual_model=None if args.no_visual else (visual_model or DEFAULT_VISUAL_MODEL),
         text_model=args.text_model,
         grounder=getattr(args, "grounder", DEFAULT_GROUNDER),
-        sampling=SamplingConfig(clip_len=args.clip_len, frames_per_clip=args.frames_per_clip),
+        checkpoint=checkpoint,
+        sampling=SamplingConfig(clip_len=clip_len or 2.0, frames_per_clip=args.frames_per_clip),
         precision=args.precision,
         device=args.device,
         threads=args.threads,
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
-        use_subtitles=not getattr(args, "no_subtitles", False),
+        use_subtitles=not getattr(args, "no_subtitles", False) and checkpoint is None,
         progress=show_progress(args),
     )
     quiet_libraries()
@@ -85,8 +113,6 @@ def finder_from_args(args: argparse.Namespace):
 
 def quiet_libraries() -> None:
     """transformers and sentence-transformers print load bars and notices on every model load."""
-    import os
-
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 

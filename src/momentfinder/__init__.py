@@ -1,7 +1,7 @@
 """momentfinder: find the moments in a video where a sentence happens.
 
-    from momentfinder import MomentFinder
-    result = MomentFinder(visual_model="openai/clip-vit-base-patch32").ground("movie.mp4", "a man opens the door")
+from momentfinder import MomentFinder
+result = MomentFinder(visual_model="openai/clip-vit-base-patch32").ground("movie.mp4", "a man opens the door")
 """
 
 from .types import (
@@ -17,7 +17,12 @@ from .types import (
 __version__ = "0.1.0"
 
 # Imported on first use: they pull in torch and transformers, which commands such as `eval` never need.
-_LAZY = {"MomentFinder": "finder", "FinderConfig": "finder", "VideoFeatures": "finder", "SamplingConfig": "ingest"}
+_LAZY = {
+    "MomentFinder": "finder",
+    "FinderConfig": "finder",
+    "VideoFeatures": "finder",
+    "SamplingConfig": "ingest",
+}
 
 
 def __getattr__(name: str):

@@ -36,6 +36,7 @@ from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
 from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold  # noqa: E402
 from momentfinder.grounding.curve_ops import runs_above  # noqa: E402
+from momentfinder.grounding.windows import WindowGrounder  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
 from momentfinder.types import ClipFeatures, GroundingResult, Moment  # noqa: E402
 
@@ -94,28 +95,17 @@ def zero_shot_evidence(grounder: ZeroShotGrounder, clips, query) -> float:
 
 
 def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, target_rejection):
-    """Metrics of one method on the test split, rejection calibrated on val."""
-    thr, _ = calibrate_threshold(
-        np.array([evidence(c, q) for _, c, q in val_pos]),
-        np.array([evidence(c, q) for _, c, q in val_neg]),
-        target_rejection,
-    )
-    records, rejected_pos = [], []
+    """Metrics of one method on the test split, rejection calibrated on val (``evidence`` None: no rejection)."""
+    records = []
     t0 = time.perf_counter()
     for s, c, q in test_pos:
         res = ground(c, q)
         res.qid, res.video = s.qid, s.vid
         records.append(submission_record(res))
-        rejected_pos.append(evidence(c, q) <= thr)
     seconds = time.perf_counter() - t0
-    rejected_neg = [evidence(c, q) <= thr for _, c, q in test_neg]
     gts = [s for s, _, _ in test_pos]
     full = evaluate(records, gts, extended=True)["brief"]
-    gated = [
-        dict(r, pred_relevant_windows=[]) if rej else r for r, rej in zip(records, rejected_pos, strict=True)
-    ]
-    r1_gated = evaluate(gated, gts, extended=True)["brief"]["MR-full-R1@0.5"]
-    return {
+    row = {
         "method": name,
         "R1@0.5": full["MR-full-R1@0.5"],
         "R1@0.7": full["MR-full-R1@0.7"],
@@ -123,12 +113,28 @@ def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, tar
         "mIoU": full["MR-full-mIoU"],
         "HL-mAP": full["HL-min-VeryGood-mAP"],
         "HL-HIT@1": full["HL-min-VeryGood-Hit1"],
-        "neg_rejected%": round(100 * float(np.mean(rejected_neg)), 1),
-        "pos_rejected%": round(100 * float(np.mean(rejected_pos)), 1),
-        "R1@0.5_gated": r1_gated,
-        "R1@0.5_lost": round(full["MR-full-R1@0.5"] - r1_gated, 2),
+        "HL-Good-mAP": full["HL-min-Good-mAP"],
         "ms_per_query": round(1000 * seconds / max(1, len(test_pos)), 2),
     }
+    if evidence is None:
+        return row
+    val_scores = [np.array([evidence(c, q) for _, c, q in split]) for split in (val_pos, val_neg)]
+    test_scores = [np.array([evidence(c, q) for _, c, q in split]) for split in (test_pos, test_neg)]
+    for target in sorted({0.8, 0.85, 0.9, 0.95, target_rejection}):
+        thr, _ = calibrate_threshold(*val_scores, target)
+        rejected_pos = test_scores[0] <= thr
+        tag = "" if target == target_rejection else f"@{target}"
+        row[f"neg_rejected%{tag}"] = round(100 * float(np.mean(test_scores[1] <= thr)), 1)
+        row[f"pos_rejected%{tag}"] = round(100 * float(np.mean(rejected_pos)), 1)
+        if not tag:
+            gated = [
+                dict(r, pred_relevant_windows=[]) if rej else r
+                for r, rej in zip(records, rejected_pos, strict=True)
+            ]
+            r1_gated = evaluate(gated, gts, extended=True)["brief"]["MR-full-R1@0.5"]
+            row["R1@0.5_gated"] = r1_gated
+            row["R1@0.5_lost"] = round(full["MR-full-R1@0.5"] - r1_gated, 2)
+    return row
 
 
 def chain_videos(test_pos: list, n_clips: int, rng: np.random.Generator) -> list:
@@ -233,6 +239,7 @@ def main() -> int:
         if not args.no_baseline:
             base = PlainBaseline()
             methods.append(("plain", base.ground, base.evidence))
+            methods.append(("windows-v1", WindowGrounder().ground, None))
         for name, ground, evidence in methods:
             row = run_method(
                 name, ground, evidence, val_pos, val_neg, test_pos, test_neg, args.target_rejection
@@ -248,9 +255,9 @@ def main() -> int:
             print(json.dumps(long_rows[-1]), flush=True)
 
     print("\nmean over seeds", args.seeds)
-    keys = [k for k in rows[0] if k not in ("method", "seed")]
     for name in dict.fromkeys(r["method"] for r in rows):
         sel = [r for r in rows if r["method"] == name]
+        keys = [k for k in sel[0] if k not in ("method", "seed")]
         stats = {k: f"{np.mean([r[k] for r in sel]):.1f}±{np.std([r[k] for r in sel]):.1f}" for k in keys}
         print(name.ljust(10), "  ".join(f"{k} {v}" for k, v in stats.items()))
     if not args.no_baseline:

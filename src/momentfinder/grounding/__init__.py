@@ -13,10 +13,10 @@ from .zeroshot import ZeroShotConfig, ZeroShotGrounder
 
 # name -> factory; the first entry is the default.
 GROUNDERS = {
-    "windows": WindowGrounder,
     "zero-shot": ZeroShotGrounder,
+    "windows": WindowGrounder,
 }
-DEFAULT_GROUNDER = "windows"
+DEFAULT_GROUNDER = "zero-shot"
 
 
 def make_grounder(name: str = DEFAULT_GROUNDER):

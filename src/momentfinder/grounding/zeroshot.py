@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
 
@@ -63,7 +63,7 @@ class ZeroShotConfig:
     smooth_sigma: float = 1.0  # clips; Gaussian smoothing before proposals (0 = off)
     levels: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)  # proposal thresholds, std of the curve
     length_exponent: float = 0.6  # score = (level - level_offset) * length ** this
-    level_offset: float = 2.5  # noise units (std units with score_units="std")
+    level_offset: float = 0.625  # noise units (std units with score_units="std")
     subquery_weight: float = 3.0  # weight of the sub-query (token) level; 0 = pooled query only
     subquery_parts: int = 2  # a moment must match this many query tokens
     nms_iou: float = 0.5
@@ -74,6 +74,7 @@ class ZeroShotConfig:
     saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
     relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
     score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units
+    null_quantile: float = 0.25  # without a calibrated null level, this quantile of the curve stands in
 
     @classmethod
     def from_dict(cls, data: dict) -> ZeroShotConfig:
@@ -94,8 +95,8 @@ class SimilarityCurves:
 
     pooled: np.ndarray
     tokens: np.ndarray | None = None
-    null_pooled: float = 0.0
-    null_tokens: np.ndarray | None = field(default=None)
+    null_pooled: float | None = None  # None: unknown, the curve's own null_quantile stands in
+    null_tokens: np.ndarray | None = None
 
 
 class ZeroShotGrounder:
@@ -116,15 +117,20 @@ class ZeroShotGrounder:
         """Ground a per-clip relevance curve ``(n_clips,)`` (any channel or a fusion of channels)."""
         curve = _check_curve(curve)
         cal = self.calibration
-        curves = SimilarityCurves(pooled=curve, null_pooled=cal.curve_null)
-        return self._ground(curves, clip_len, duration, query, top_k, cal.curve_threshold)
+        # the curve's scale and offset are unknown (the finder standardises and fuses channels):
+        # moments are scored above the curve's own null quantile, and only the no-moment decision,
+        # when calibrated on curves, uses the calibrated null level
+        calibrated = SimilarityCurves(pooled=curve, null_pooled=cal.curve_null)
+        return self._ground(
+            SimilarityCurves(pooled=curve), clip_len, duration, query, top_k, cal.curve_threshold, calibrated
+        )
 
     def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
         """Ground query features in clip features; token features, when present, add sub-queries."""
         curves = self.curves(clips, query)
-        result = self._ground(
-            curves, clips.clip_len, clips.duration, query.text, top_k, self.calibration.feature_threshold
-        )
+        # a calibration made for another feature width (another encoder) must not reject
+        threshold = self.calibration.feature_threshold if curves.null_pooled is not None else None
+        result = self._ground(curves, clips.clip_len, clips.duration, query.text, top_k, threshold, curves)
         result.video = clips.video_id
         return result
 
@@ -138,7 +144,7 @@ class ZeroShotGrounder:
         feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8)
         q = _unit(query.pooled.astype(np.float32, copy=False))
         mean = self.calibration.null_feature(feats.shape[1])
-        out = SimilarityCurves(pooled=feats @ q, null_pooled=float(mean @ q) if mean is not None else 0.0)
+        out = SimilarityCurves(pooled=feats @ q, null_pooled=float(mean @ q) if mean is not None else None)
         use_tokens = (
             self.config.subquery_weight > 0
             and query.tokens is not None
@@ -148,19 +154,30 @@ class ZeroShotGrounder:
         if use_tokens:
             toks = _unit(query.tokens.astype(np.float32, copy=False))
             out.tokens = feats @ toks.T
-            out.null_tokens = mean @ toks.T if mean is not None else np.zeros(toks.shape[0])
+            out.null_tokens = mean @ toks.T if mean is not None else None
         return out
 
     def evidence(self, curves: SimilarityCurves) -> float:
         """Scale-free evidence that the query happens at all (higher = more), see module docstring."""
-        tau = self.config.evidence_level
-        pooled = curves.pooled - curves.null_pooled
-        value = best_excess(pooled / noise_scale(pooled), tau)
-        if curves.tokens is not None:
-            toks = curves.tokens - curves.null_tokens
-            per_token = best_excess(toks / noise_scale(toks), tau)
+        return self._evidence(*self._above_null(curves))
+
+    def _evidence(self, pooled: np.ndarray, toks: np.ndarray | None) -> float:
+        value = best_excess(pooled, self.config.evidence_level)
+        if toks is not None:
+            per_token = best_excess(toks, self.config.evidence_level)
             value += float(kth_largest(per_token[None, :], self.config.subquery_parts)[0])
         return float(value)
+
+    def _above_null(self, curves: SimilarityCurves) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pooled and token curves above their null level, in units of their clip-to-clip noise."""
+        q = self.config.null_quantile
+
+        def scaled(x: np.ndarray, null) -> np.ndarray:
+            x = x - (np.quantile(x, q, axis=0) if null is None else null)
+            return x / noise_scale(x)
+
+        pooled = scaled(curves.pooled, curves.null_pooled)
+        return pooled, None if curves.tokens is None else scaled(curves.tokens, curves.null_tokens)
 
     def calibrate(
         self,
@@ -234,7 +251,10 @@ class ZeroShotGrounder:
         query: str,
         top_k: int,
         threshold: float | None,
+        calibrated: SimilarityCurves,
     ) -> GroundingResult:
+        """Moments and saliency from ``curves``; the no-moment decision (when ``threshold`` is
+        set) from the evidence of ``calibrated`` (the same curves with calibrated null levels)."""
         if top_k < 1:
             raise InputError(f"top-k must be at least 1, got {top_k}")
         if clip_len <= 0:
@@ -250,10 +270,13 @@ class ZeroShotGrounder:
             for (s, e), sc, ok in zip(seconds, scores, valid, strict=True)
             if ok
         ]
-        evidence = self.evidence(curves)
-        reject_score = no_moment_score(evidence, threshold)
-        if reject_score is not None and reject_score > 0.5:
-            moments = []
+        reject_score = None
+        if threshold is not None:
+            reuse = calibrated is curves and self.config.score_units == "noise"
+            evidence = self._evidence(pooled_lv, tokens_lv) if reuse else self.evidence(calibrated)
+            reject_score = no_moment_score(evidence, threshold)
+            if reject_score > 0.5:
+                moments = []
         if self.config.saliency_sigma != self.config.smooth_sigma:
             relevance = self._relevance(curves.pooled, pooled_lv, tokens_lv, self.config.saliency_sigma)
         lo, hi = relevance.min(), relevance.max()
@@ -283,12 +306,7 @@ class ZeroShotGrounder:
         if self.config.score_units == "std":
             toks = standardize(curves.tokens) if curves.tokens is not None else None
             return standardize(curves.pooled), toks
-        pooled = curves.pooled - curves.null_pooled
-        pooled = pooled / noise_scale(pooled)
-        if curves.tokens is None:
-            return pooled, None
-        toks = curves.tokens - curves.null_tokens
-        return pooled, toks / noise_scale(toks)
+        return self._above_null(curves)
 
     def _windowed_moments(
         self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
@@ -326,9 +344,8 @@ class ZeroShotGrounder:
         spans = threshold_proposals(relevance, np.asarray(cfg.levels), cfg.max_moment_clips)
         level = segment_means(pooled_lv, spans)
         if tokens_lv is not None:
-            level = level + cfg.subquery_weight * kth_largest(
-                segment_means(tokens_lv, spans), cfg.subquery_parts
-            )
+            parts = kth_largest(segment_means(tokens_lv, spans), cfg.subquery_parts)
+            level = (level + cfg.subquery_weight * parts) / (1.0 + cfg.subquery_weight)
         length = (spans[:, 1] - spans[:, 0]).astype(np.float64)
         scores = (level - cfg.level_offset) * length**cfg.length_exponent
         keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)

@@ -33,6 +33,7 @@ class ModelConfig:
     input_dropout: float = 0.5
     n_input_proj: int = 2
     use_tef: bool = True  # append temporal endpoint features [start, end] / n_clips to each clip
+    similarity_prior: bool = True  # clip-word similarities through a learned alignment (identity at start)
 
 
 @dataclass

@@ -129,3 +129,35 @@ def span_embedding(spans: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat(
         [sine_embedding(spans[..., 0], dim // 2), sine_embedding(spans[..., 1], dim // 2)], dim=-1
     )
+
+
+class SimilarityPrior(nn.Module):
+    """Per-clip summary of clip-word similarities, as an extra clip embedding.
+
+    Words are mapped into the clip feature space by a learned linear alignment that starts as the
+    identity (onto the last ``txt_dim`` clip dimensions when the widths differ, where Moment-DETR
+    layouts put CLIP), so the zero-shot cosine signal is there from the first step and the
+    modality gap is learned away. Summary per clip: the two best word similarities and the mean.
+    """
+
+    def __init__(self, vid_dim: int, txt_dim: int, hidden_dim: int, scale: float = 10.0):
+        super().__init__()
+        self.align = nn.Linear(txt_dim, vid_dim, bias=False)
+        with torch.no_grad():
+            self.align.weight.zero_()
+            n = min(vid_dim, txt_dim)
+            self.align.weight[vid_dim - n :, :n] = torch.eye(n)
+        self.embed = nn.Linear(3, hidden_dim)
+        self.scale = scale
+
+    def forward(self, vid: torch.Tensor, txt: torch.Tensor, txt_mask: torch.Tensor) -> torch.Tensor:
+        clips = nn.functional.normalize(vid, dim=-1)
+        words = nn.functional.normalize(self.align(txt), dim=-1)
+        sim = torch.einsum("bld,btd->blt", clips, words)  # (B, L_v, L_t) cosine
+        masked = sim.masked_fill(~txt_mask[:, None], -2.0)
+        top = masked.topk(min(2, sim.shape[-1]), dim=-1).values
+        if top.shape[-1] < 2:
+            top = torch.cat([top, top], dim=-1)
+        top = torch.where(top < -1.5, top[..., :1], top)  # one-word queries: repeat the best
+        mean = (sim * txt_mask[:, None]).sum(-1) / txt_mask.sum(-1, keepdim=True).clamp(min=1)
+        return self.embed(self.scale * torch.cat([top, mean[..., None]], dim=-1))

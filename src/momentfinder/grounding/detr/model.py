@@ -16,6 +16,7 @@ from .config import ModelConfig
 from .layers import (
     MLP,
     AnchorDecoderLayer,
+    SimilarityPrior,
     TextToVideoLayer,
     input_projection,
     inverse_sigmoid,
@@ -42,6 +43,7 @@ class MomentDetr(nn.Module):
         d = cfg.hidden_dim
         self.vid_proj = input_projection(vid_dim + 2 * cfg.use_tef, d, cfg.n_input_proj, cfg.input_dropout)
         self.txt_proj = input_projection(txt_dim, d, cfg.n_input_proj, cfg.input_dropout)
+        self.similarity = SimilarityPrior(vid_dim, txt_dim, d) if cfg.similarity_prior else None
         self.global_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         self.dummies = nn.Parameter(torch.randn(1, cfg.num_dummies, d) * 0.02) if cfg.t2v_layers else None
         self.t2v = nn.ModuleList(
@@ -75,9 +77,12 @@ class MomentDetr(nn.Module):
         mass on words rather than dummies; None without dummies)."""
         cfg = self.cfg
         B, Lv = vid_mask.shape
+        raw = vid
         if cfg.use_tef:
             vid = torch.cat([vid, temporal_endpoint_features(vid_mask)], dim=-1)
         clips = self.vid_proj(vid)
+        if self.similarity is not None:
+            clips = clips + self.similarity(raw, txt, txt_mask)
         words = self.txt_proj(txt)
         pos = sine_embedding(relative_positions(vid_mask), cfg.hidden_dim)
         pos = torch.cat([pos.new_zeros(B, 1, cfg.hidden_dim), pos], dim=1)

@@ -125,6 +125,20 @@ def test_greedy_matching_takes_the_best_free_gt():
     assert _ap(preds, gts).tolist() == [1.0]
 
 
+def test_equal_ious_are_visited_in_numpy_argsort_order():
+    # three copies of one window: which copy a prediction locks decides later matches, and the
+    # official script takes them in np.argsort(iou)[::-1] order (not stable on AVX-512 CPUs)
+    from momentfinder.eval.reference import query_ap
+
+    gts = [[6, 10], [0, 16], [4, 20], [10, 20], [8, 10], [10, 20], [10, 20], [6, 20]]
+    preds = [
+        [2.0, 18.0, 0.1], [4.0, 20.0, 0.5], [4.0, 14.0, 0.95], [16.0, 20.0, 0.1], [10.0, 20.0, 0.14],
+        [0.0, 20.0, 0.9], [0.0, 18.0, 0.1], [12.0, 18.0, 0.9], [4.0, 20.0, 0.1],
+    ]  # fmt: skip
+    thresholds = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+    np.testing.assert_array_equal(_ap(preds, gts, thresholds), query_ap(preds, gts, thresholds))
+
+
 def test_saliency_ap_ties_form_one_rank():
     # scores: clip0 and clip1 tie; labels 1, 0, 1  -> ranks: {0,1} then {2}
     # group 1: tp 1 of 2 -> precision 0.5, recall 0.5; group 2: tp 2 of 3 -> 2/3, recall 1

@@ -346,8 +346,9 @@ def detection_ap(
 
     ``pred``: ``(Q, P, 3)`` ``[start, end, score]`` (seconds), ``pred_mask`` ``(Q, P)`` real rows;
     ``gt``: ``(Q, G, 2)``, ``gt_mask`` ``(Q, G)``. Predictions are visited by descending score (ties in
-    file order); each takes the unmatched ground-truth window of highest IoU >= threshold (ties: the
-    later window), as in the ActivityNet/VOC detection AP; AP is the all-point interpolated area.
+    file order); each takes the unmatched ground-truth window of highest IoU >= threshold (equal IoUs
+    in the order numpy's ``argsort`` gives, as the official script), as in the ActivityNet/VOC
+    detection AP; AP is the all-point interpolated area.
     """
     q, p = pred.shape[0], pred.shape[1]
     thr = np.asarray(thresholds, dtype=np.float64)
@@ -355,18 +356,15 @@ def detection_ap(
     pred = np.take_along_axis(pred, order[..., None], axis=1)
     pred_mask = np.take_along_axis(pred_mask, order, axis=1)
     iou = np.where(gt_mask[:, None, :], iou_cross(pred[..., :2], gt), -np.inf)  # (Q, P, G)
-    # real windows first (stable, so "later" still means later), then match queries in groups of
-    # similar window counts: most queries have 1-3 windows, a few have 25
+    # real windows first, in their order; then match the queries with the same number of windows
+    # together, so that each query's IoU row has exactly its own length (see _greedy_match)
     gt_order = np.argsort(~gt_mask, axis=1, kind="stable")
     iou = np.take_along_axis(iou, gt_order[:, None, :], axis=2)
     n_gt = gt_mask.sum(axis=1)
     tp = np.zeros((q, len(thr), p), dtype=bool)
-    lo, width = -1, 1
-    while lo < n_gt.max():
-        rows = np.flatnonzero((n_gt > lo) & (n_gt <= width))
-        if rows.size:
-            tp[rows] = _greedy_match(iou[rows, :, :width], pred_mask[rows], thr)
-        lo, width = width, width * 2
+    for n in np.unique(n_gt):
+        rows = np.flatnonzero(n_gt == n)
+        tp[rows] = _greedy_match(iou[rows, :, :n], pred_mask[rows], thr)
     fp = pred_mask[:, None, :] & ~tp
     tp_cum = np.cumsum(tp, axis=-1).astype(np.float64)
     fp_cum = np.cumsum(fp, axis=-1).astype(np.float64)
@@ -378,21 +376,28 @@ def detection_ap(
 
 
 def _greedy_match(iou: np.ndarray, pred_mask: np.ndarray, thr: np.ndarray) -> np.ndarray:
-    """True positives ``(Q, T, P)``: predictions in order each take the free window of highest IoU >= threshold."""
+    """True positives ``(Q, T, P)``: predictions in order each take the first free window, in
+    descending IoU, whose IoU reaches the threshold.
+
+    Windows are visited in ``np.argsort(iou)[::-1]`` order, as the official script does. numpy's
+    default sort is not stable on every CPU (AVX-512 builds reorder equal IoUs), so the same
+    function is called on rows of the same length to break ties the same way as the official run.
+    """
     q, p, g = iou.shape
+    order = np.argsort(iou, axis=-1)[..., ::-1]  # (Q, P, G): visiting order of the windows
+    iou_sorted = np.take_along_axis(iou, order, axis=-1)
     locked = np.zeros((q, len(thr), g), dtype=bool)
     tp = np.zeros((q, len(thr), p), dtype=bool)
     rows = np.arange(q)[:, None]
     cols = np.arange(len(thr))[None, :]
     for i in range(p):
-        cand_iou = np.broadcast_to(iou[:, None, i, :], locked.shape)
-        cand = (cand_iou >= thr[None, :, None]) & ~locked
-        best = (
-            g - 1 - np.argmax(np.where(cand, cand_iou, -np.inf)[..., ::-1], axis=-1)
-        )  # ties: the later window
+        visit = np.broadcast_to(order[:, None, i, :], locked.shape)
+        cand = (iou_sorted[:, None, i, :] >= thr[None, :, None]) & ~np.take_along_axis(locked, visit, axis=-1)
+        first = np.argmax(cand, axis=-1)  # (Q, T): the first free window above the threshold
         hit = cand.any(axis=-1) & pred_mask[:, None, i]
         tp[:, :, i] = hit
-        locked[rows, cols, best] |= hit
+        chosen = np.take_along_axis(order[:, i, :], first, axis=1)
+        locked[rows, cols, chosen] |= hit
     return tp
 
 

@@ -29,7 +29,7 @@ def query_ap(preds: list, gts: list, thresholds=MAP_IOU_THRESHOLDS) -> list[floa
         for p in preds:
             ious = [_iou(p, g) for g in gts]
             hit = False
-            for j in sorted(range(len(gts)), key=lambda j: (-ious[j], -j)):
+            for j in np.argsort(ious)[::-1]:  # numpy's tie order, as the official script
                 if ious[j] < thd:
                     break
                 if not locked[j]:

@@ -165,3 +165,10 @@ def test_cli_train(synth, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main([*args[:-3], "--epochs", "2", "--resume", "-q"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs"] == 2
+    pred = tmp_path / "pred.jsonl"
+    predict = ["predict", "--checkpoint", str(tmp_path / "run" / "best.ckpt"), "--features", str(synth)]
+    predict += ["--annotations", str(synth / "val_negative.jsonl"), "--out", str(pred), "--device", "cpu"]
+    assert main(predict) == 0
+    assert len(pred.read_text().splitlines()) == len(read_annotations(synth / "val_negative.jsonl"))
+    assert main([*predict[:-2], "--checkpoint", str(tmp_path / "nope.ckpt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err

@@ -35,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--grounder", choices=sorted(GROUNDERS), default=DEFAULT_GROUNDER, help=f"default {DEFAULT_GROUNDER}"
     )
+    p.add_argument(
+        "--checkpoint",
+        metavar="RUN/best.ckpt",
+        help="a trained DETR checkpoint (`momentfinder train`) instead of --grounder; its calibrated "
+        "no-moment threshold rejects queries unless --no-reject",
+    )
+    p.add_argument("--device", default=None, help="--checkpoint: cpu, cuda (default: CUDA when available)")
     p.add_argument("--top-k", type=positive_int, default=10, help="moments per query (default 10)")
     p.add_argument("--clip-len", type=positive_float, default=2.0, help="seconds per feature row (default 2)")
     cal = p.add_argument_group("no-moment decision (zero-shot grounder)")
@@ -74,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("use either --calibration or --calibrate-on, not both")
     if not 0.0 < args.target_rejection < 1.0:
         raise InputError(f"--target-rejection must be between 0 and 1, got {args.target_rejection}")
+    if args.checkpoint:
+        return _predict_checkpoint(args)
     features = FeatureDirectory(args.features)
     samples = read_annotations(args.annotations)
     if not samples:
@@ -155,3 +164,29 @@ def _clips(features, sample, clip_len: float, cache: dict):
         cache.clear()  # annotation files list a video's queries together; keep one video in memory
         cache[sample.vid] = features.clip_features(sample.vid, clip_len, duration=sample.duration)
     return cache[sample.vid]
+
+
+def _predict_checkpoint(args: argparse.Namespace) -> int:
+    """``--checkpoint``: the trained DETR grounder; feature layout and threshold come from the checkpoint."""
+    import torch
+
+    from ..grounding.detr.predict import predict_annotations
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    start = time.perf_counter()
+    results = predict_annotations(
+        args.checkpoint,
+        args.features,
+        args.annotations,
+        args.out,
+        args.top_k,
+        device,
+        reject=not args.no_reject,
+    )
+    rejected = sum(1 for r in results if not r.moments)
+    print(
+        f"wrote {len(results)} predictions to {args.out} ({rejected} with no matching moment; "
+        f"{1000 * (time.perf_counter() - start) / max(1, len(results)):.2f} ms per query)",
+        file=sys.stderr,
+    )
+    return 0

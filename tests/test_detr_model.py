@@ -128,3 +128,16 @@ def test_losses_prefer_correct_predictions():
     weak = dict(targets, span_valid=torch.tensor([False]), saliency=torch.full((1, 5), -1.0))
     _, parts = crit(_fake_output(torch.tensor([[[0.2, 0.4], [0.1, 0.05]]]), 2.0, good_sal), weak)
     assert parts["span"] == 0 and parts["clip"] > 0
+
+
+def test_feature_spec_encoder_check():
+    from momentfinder.grounding.detr.checkpoint import FeatureSpec
+
+    folder = FeatureSpec("clip_features", 512, "clip_text_features", 512, 2.0, visual_dirs=["clip_features"])
+    with pytest.raises(InputError, match="unrecorded encoder"):
+        folder.check_encoders("openai/clip-vit-base-patch32", 512, 512)
+    spec = FeatureSpec("openai/clip-vit-base-patch32", 512, "clip", 512, 2.0, visual_dirs=["clip_features"])
+    spec.check_encoders("openai/clip-vit-base-patch32", 512, 512)
+    with pytest.raises(InputError, match="available encoder is google/siglip"):
+        spec.check_encoders("google/siglip-base-patch16-224", 768, 768)
+    assert FeatureSpec.from_dict({**spec.to_dict(), "future_field": 1}) == spec

@@ -74,6 +74,29 @@ class FeatureSpec:
                 f"clips are {clips.clip_len:g} s long but the checkpoint was trained on {self.clip_len:g} s clips"
             )
 
+    @property
+    def encoder_known(self) -> bool:
+        """Whether the visual features name an encoder (a ``momentfinder extract`` directory), not just a folder."""
+        return bool(self.visual_model) and self.visual_model not in ("unknown", "+".join(self.visual_dirs))
+
+    def check_encoders(self, visual_model: str, visual_dim: int, text_dim: int) -> None:
+        """Raise :class:`InputError` unless an encoder producing these features can feed this checkpoint.
+
+        For ``ground VIDEO --model RUN/best.ckpt``: the checkpoint must have been trained on features of
+        ``visual_model`` (as recorded by ``momentfinder extract``) with the same widths.
+        """
+        if not self.encoder_known:
+            raise InputError(
+                f"this checkpoint was trained on pre-extracted features ({self.visual_model}) of an unrecorded "
+                "encoder; use `momentfinder predict --checkpoint` with such features, or train on a "
+                "`momentfinder extract` directory to ground raw videos"
+            )
+        if visual_model != self.visual_model or visual_dim != self.visual_dim or text_dim != self.text_dim:
+            raise InputError(
+                f"the checkpoint needs {self.visual_model} clip features (dim {self.visual_dim}, text dim "
+                f"{self.text_dim}); the available encoder is {visual_model} (dim {visual_dim}, text dim {text_dim})"
+            )
+
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
     """Write atomically (temp file + rename), so a killed process never leaves a torn checkpoint."""

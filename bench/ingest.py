@@ -107,7 +107,7 @@ def ingest_child(args: argparse.Namespace) -> None:
     enc = HFVisionTextEncoder(args.model, device="cpu", precision=args.precision, batch_size=32)
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     info = probe(args.video)
-    sampling = SamplingConfig(clip_len=2.0, skip_nonref=not args.full_decode)
+    sampling = SamplingConfig(clip_len=2.0, decode="all" if args.full_decode else "auto")
     t = time.perf_counter()
     feats = extract_visual_features(args.video, enc, info.duration, sampling, progress=False)
     dt = time.perf_counter() - t

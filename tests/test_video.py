@@ -41,9 +41,9 @@ def test_sample_times_stay_inside_each_clip_and_the_video():
     assert t[-1, 0] >= 4.0 and t[-1, -1] < 5.0  # the last, partial clip [4, 5)
 
 
-@pytest.mark.parametrize("skip_nonref", [True, False])
-def test_frames_follow_the_scenes(colour_video, skip_nonref):
-    clips = list(iter_clip_frames(colour_video, clip_len=2.0, size=32, skip_nonref=skip_nonref))
+@pytest.mark.parametrize("decode", ["auto", "nonref", "all"])
+def test_frames_follow_the_scenes(colour_video, decode):
+    clips = list(iter_clip_frames(colour_video, clip_len=2.0, size=32, decode=decode))
     assert [c.index for c in clips] == list(range(15))
     assert clips[0].frames[0].shape == (32, 43, 3)  # short side 32, aspect 4:3 kept
     colours = [dominant_channel(c.frames[0]) for c in clips]
@@ -52,11 +52,29 @@ def test_frames_follow_the_scenes(colour_video, skip_nonref):
         assert abs(c.times[0] - (c.index * 2.0 + 1.0)) <= 2 / 25 + 1e-6
 
 
+def test_skipping_b_frames_only_when_exact(colour_video, tmp_path):
+    from momentfinder.video.decode import frame_skip_mode
+    from momentfinder.video.sample import Scene, write_sample_video
+
+    assert frame_skip_mode(colour_video, "auto") == "BIDIR"  # x264: P-frames never reference B-frames
+    assert frame_skip_mode(colour_video, "nonref") == "NONREF"
+    assert frame_skip_mode(colour_video, "all") == "NONE"
+    intra = write_sample_video(tmp_path / "intra.mp4", [Scene(3, (9, 9, 9))], size=(32, 32), fps=10, gop=1)
+    assert frame_skip_mode(intra, "auto") == "NONREF"  # no B-frames: nothing to gain
+    with pytest.raises(InputError, match="decode mode"):
+        frame_skip_mode(colour_video, "fast")
+    # skipping B-frames samples frames within two frame periods of the exact decode
+    exact = list(iter_clip_frames(colour_video, clip_len=2.0, size=None, decode="all"))
+    fast = list(iter_clip_frames(colour_video, clip_len=2.0, size=None, decode="auto"))
+    for a, b in zip(exact, fast, strict=True):
+        assert abs(a.times[0] - b.times[0]) <= 2 / 25 + 1e-6
+
+
 def test_several_frames_per_clip_and_exact_size(colour_video):
     clips = list(iter_clip_frames(colour_video, clip_len=10.0, frames_per_clip=3, size=(24, 24)))
     assert len(clips) == 3
     assert all(len(c.frames) == 3 and c.frames[0].shape == (24, 24, 3) for c in clips)
-    np.testing.assert_allclose(clips[1].times, [10 + 10 / 6, 15, 20 - 10 / 6], atol=0.05)
+    np.testing.assert_allclose(clips[1].times, [10 + 10 / 6, 15, 20 - 10 / 6], atol=2 / 25 + 1e-6)
 
 
 def test_seeking_across_long_gaps_samples_the_same_frames(tmp_path):

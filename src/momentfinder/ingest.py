@@ -25,7 +25,7 @@ class SamplingConfig:
 
     clip_len: float = 2.0  # seconds per clip
     frames_per_clip: int = 1  # frames sampled evenly inside each clip, mean-pooled
-    skip_nonref: bool = True  # never decode non-reference frames (see video.decode)
+    decode: str = "auto"  # auto | nonref | all: which frames are decoded (see video.decode)
     seek_gap: float = 12.0  # seconds; seek instead of decoding across larger gaps
     decoder_threads: int = 0  # 0 = FFmpeg's choice
 
@@ -58,7 +58,7 @@ def extract_visual_features(
                 frames_per_clip=sampling.frames_per_clip,
                 size=encoder.frame_size,
                 duration=duration,
-                skip_nonref=sampling.skip_nonref,
+                decode=sampling.decode,
                 seek_gap=sampling.seek_gap,
                 threads=sampling.decoder_threads,
             ):

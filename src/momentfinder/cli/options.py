@@ -9,6 +9,7 @@ import sys
 from ..encoders.hf import DEFAULT_VISUAL_MODEL, PRECISIONS
 from ..errors import InputError
 from ..grounding import DEFAULT_GROUNDER, GROUNDERS
+from ..video.decode import DECODE_MODES
 
 
 def positive_float(text: str) -> float:
@@ -41,6 +42,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--frames-per-clip", type=positive_int, default=1, help="frames sampled per clip, mean-pooled"
+    )
+    g.add_argument(
+        "--decode",
+        choices=DECODE_MODES,
+        default="auto",
+        help="frames to decode: auto (skip B-frames where that is exact), nonref, all (default auto)",
     )
     g.add_argument("--precision", choices=PRECISIONS, default="auto", help="encoder precision (default auto)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
@@ -97,7 +104,9 @@ def finder_from_args(args: argparse.Namespace):
         text_model=args.text_model,
         grounder=getattr(args, "grounder", DEFAULT_GROUNDER),
         checkpoint=checkpoint,
-        sampling=SamplingConfig(clip_len=clip_len or 2.0, frames_per_clip=args.frames_per_clip),
+        sampling=SamplingConfig(
+            clip_len=clip_len or 2.0, frames_per_clip=args.frames_per_clip, decode=args.decode
+        ),
         precision=args.precision,
         device=args.device,
         threads=args.threads,

@@ -5,8 +5,11 @@ nearest to each sampling time are converted to RGB (already resized by swscale) 
 Two tricks keep decoding cheap without changing which frames are sampled by more than a
 couple of frame periods:
 
-* non-reference frames (most B-frames) are never decoded (``skip_frame = "NONREF"``); the
-  sample is the decoded frame nearest to the target time;
+* frames nothing else refers to are never decoded; the sample is the decoded frame nearest
+  to the target time. ``decode="auto"`` skips every B-frame when a check on the first seconds
+  shows that this leaves the other frames bit-identical (x264 and most H.264 encoders: P-frames
+  never reference B-frames), and otherwise only non-reference frames (``"nonref"``, always
+  safe); ``"all"`` decodes everything;
 * when the next sampling time is far ahead (long clips), the demuxer seeks to the keyframe
   before it instead of decoding everything in between.
 """
@@ -151,6 +154,55 @@ def sample_times(duration: float, clip_len: float, frames_per_clip: int = 1) -> 
     return starts[:, None] + (ends - starts)[:, None] * offsets[None, :]
 
 
+DECODE_MODES = ("auto", "nonref", "all")
+
+
+def frame_skip_mode(
+    path: str, decode: str = "auto", max_gap: float = 0.25, check_seconds: float = 4.0
+) -> str:
+    """The FFmpeg ``skip_frame`` setting for ``decode`` mode: ``BIDIR``, ``NONREF`` or ``NONE``.
+
+    ``auto`` skips B-frames only when that is exact for the other frames and leaves no gap over
+    ``max_gap`` seconds between decoded frames (so samples move by at most ``max_gap / 2``).
+    """
+    if decode not in DECODE_MODES:
+        raise InputError(f"decode mode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
+    if decode == "all":
+        return "NONE"
+    if decode == "nonref":
+        return "NONREF"
+    return "BIDIR" if _bidir_is_exact(path, check_seconds, max_gap) else "NONREF"
+
+
+def _decoded_frames(path: str, skip: str, seconds: float) -> dict[float, np.ndarray]:
+    frames: dict[float, np.ndarray] = {}
+    with open_media(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if skip != "NONE":
+            stream.codec_context.skip_frame = skip
+        for frame in container.decode(stream):
+            if frame.pts is None or (frame.time or 0.0) > seconds:
+                break
+            frames[float(frame.time)] = frame.to_ndarray(format="gray")
+    return frames
+
+
+def _bidir_is_exact(path: str, seconds: float, max_gap: float) -> bool:
+    """Whether skipping B-frames leaves every other frame of the first ``seconds`` bit-identical,
+    with no more than ``max_gap`` seconds between two of them."""
+    try:
+        skipped = _decoded_frames(path, "BIDIR", seconds)
+        full = _decoded_frames(path, "NONE", seconds)
+    except (av.FFmpegError, EOFError, ValueError):
+        return False
+    if len(skipped) < 2 or len(skipped) == len(full):  # nothing to compare, or nothing to gain
+        return False
+    if float(np.max(np.diff(sorted(skipped)))) > max_gap:
+        return False
+    return all(t in full and np.array_equal(img, full[t]) for t, img in skipped.items())
+
+
 def _target_size(width: int, height: int, size: FrameSize) -> tuple[int, int]:
     if size is None:
         return width, height
@@ -171,14 +223,15 @@ def iter_clip_frames(
     frames_per_clip: int = 1,
     size: FrameSize = 224,
     duration: float | None = None,
-    skip_nonref: bool = True,
+    decode: str = "auto",
     seek_gap: float = 12.0,
     threads: int = 0,
 ) -> Iterator[ClipFrames]:
     """Yield the sampled RGB frames of every clip, in order, decoding as a stream.
 
     ``size``: resize so the short side is this many pixels (int), to exactly ``(width, height)``
-    (tuple), or keep the native size (None). ``seek_gap``: seek instead of decoding when the next
+    (tuple), or keep the native size (None). ``decode``: ``auto`` | ``nonref`` | ``all``, which
+    frames to decode (see the module docstring). ``seek_gap``: seek instead of decoding when the next
     sample is more than this many seconds ahead. ``threads``: decoder threads (0 = FFmpeg's choice).
     A file that ends early (truncated) yields the last decoded frame for the remaining clips
     after logging a warning; one with no decodable frame raises :class:`MediaError`.
@@ -197,8 +250,9 @@ def iter_clip_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = threads
-        if skip_nonref:
-            stream.codec_context.skip_frame = "NONREF"
+        skip = frame_skip_mode(path, decode, max_gap=clip_len / 8)
+        if skip != "NONE":
+            stream.codec_context.skip_frame = skip
         frames = _nearest_frames(container, stream, targets, size, seek_gap, path)
         pending: list[np.ndarray] = []
         times: list[float] = []

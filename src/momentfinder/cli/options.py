@@ -89,14 +89,20 @@ def finder_from_args(args: argparse.Namespace):
 
         spec = feature_spec(checkpoint)
         # Trained on `momentfinder extract` features, the spec names the encoder to use again;
-        # trained on a research feature directory ("clip_features"), the user names it.
-        names_encoder = "/" in spec.visual_model or os.path.isdir(spec.visual_model)
-        if visual_model is None and names_encoder:
+        # trained on a research feature directory ("clip_features"), the user names it and the
+        # feature widths are checked when grounding.
+        if spec.encoder_known and visual_model is None:
             visual_model = spec.visual_model
-        elif names_encoder and visual_model != spec.visual_model:
+        elif spec.encoder_known and visual_model != spec.visual_model:
             raise InputError(
                 f"{checkpoint} was trained on features of {spec.visual_model!r}, not {visual_model!r}; "
                 "leave --visual-model out to use the checkpoint's encoder"
+            )
+        elif visual_model is None:
+            raise InputError(
+                f"{checkpoint} was trained on pre-extracted features ({spec.visual_model}) of an unrecorded "
+                "encoder: name the encoder that made them with --visual-model (e.g. "
+                "openai/clip-vit-base-patch32 for Moment-DETR's CLIP features)"
             )
         clip_len = clip_len or spec.clip_len
     cfg = FinderConfig(

@@ -30,7 +30,7 @@ class ModelConfig:
     nheads: int = 8
     dim_feedforward: int = 1024
     dropout: float = 0.1
-    input_dropout: float = 0.5
+    input_dropout: float = 0.1
     n_input_proj: int = 2
     use_tef: bool = True  # append temporal endpoint features [start, end] / n_clips to each clip
     similarity_prior: bool = True  # clip-word similarities through a learned alignment (identity at start)
@@ -56,11 +56,11 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 1e-4
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 5e-4
     weight_decay: float = 1e-4
-    lr_drop: int = 0  # epoch at which the learning rate drops 10x; 0 = never
+    lr_drop: int = 14  # epoch at which the learning rate drops 10x; 0 = never
     grad_clip: float = 0.1
     max_windows: int = 5  # ground-truth windows kept per query (Moment-DETR)
     eval_every: int = 1  # epochs between validations
@@ -77,8 +77,8 @@ class InferenceConfig:
 @dataclass
 class SupervisionConfig:
     mode: str = "full"  # full | point | weak
-    warmup_epochs: int = 8  # point/weak: epochs of saliency-only training before pseudo windows
-    refresh_every: int = 4  # point/weak: epochs between pseudo-window refreshes
+    warmup_epochs: int = 6  # point/weak: epochs of saliency-only training before pseudo windows
+    refresh_every: int = 3  # point/weak: epochs between pseudo-window refreshes
     expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
 
 

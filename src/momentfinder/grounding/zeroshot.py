@@ -141,20 +141,24 @@ class ZeroShotGrounder:
             raise InputError(
                 f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
             )
-        feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8)
-        q = _unit(query.pooled.astype(np.float32, copy=False))
-        mean = self.calibration.null_feature(feats.shape[1])
-        out = SimilarityCurves(pooled=feats @ q, null_pooled=float(mean @ q) if mean is not None else None)
         use_tokens = (
             self.config.subquery_weight > 0
             and query.tokens is not None
             and query.tokens.ndim == 2
             and query.tokens.shape[0] >= self.config.subquery_parts
         )
+        q = _unit(query.pooled.astype(np.float32, copy=False))[None, :]
         if use_tokens:
-            toks = _unit(query.tokens.astype(np.float32, copy=False))
-            out.tokens = feats @ toks.T
-            out.null_tokens = mean @ toks.T if mean is not None else None
+            q = np.concatenate([q, _unit(query.tokens.astype(np.float32, copy=False))])
+        # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
+        norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
+        sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
+        mean = self.calibration.null_feature(feats.shape[1])
+        null = mean @ q.T if mean is not None else None
+        out = SimilarityCurves(pooled=sims[:, 0], null_pooled=float(null[0]) if null is not None else None)
+        if use_tokens:
+            out.tokens = sims[:, 1:]
+            out.null_tokens = null[1:] if null is not None else None
         return out
 
     def evidence(self, curves: SimilarityCurves) -> float:
@@ -199,26 +203,21 @@ class ZeroShotGrounder:
         total = sum(_unit(f.astype(np.float64)).sum(axis=0) for f in videos.values())
         mean = total / sum(len(f) for f in videos.values())
         probe = ZeroShotGrounder(self.config, NoMomentCalibration(feature_mean=[float(v) for v in mean]))
-        feature_scores, curve_scores, pooled_values = [], [], []
+        feature_evidence, pooled_curves = [], []
         for group in (positives, negatives):
-            fs, cs = [], []
-            for clips, query in group:
-                curves = probe.curves(clips, query)
-                fs.append(probe.evidence(curves))
-                cs.append(curves.pooled)
-            feature_scores.append(np.array(fs))
-            curve_scores.append(cs)
-            pooled_values.extend(cs)
-        curve_null = float(np.mean(np.concatenate(pooled_values)))
-        curve_probe = ZeroShotGrounder(self.config, NoMomentCalibration(curve_null=curve_null))
+            curves = [probe.curves(clips, query) for clips, query in group]
+            feature_evidence.append(np.array([probe.evidence(c) for c in curves]))
+            pooled_curves.append([c.pooled for c in curves])
+        curve_null = float(np.mean(np.concatenate(pooled_curves[0] + pooled_curves[1])))
         curve_evidence = [
-            np.array(
-                [curve_probe.evidence(SimilarityCurves(pooled=c, null_pooled=curve_null)) for c in group]
-            )
-            for group in curve_scores
+            np.array([probe.evidence(SimilarityCurves(pooled=c, null_pooled=curve_null)) for c in group])
+            for group in pooled_curves
         ]
         f_thr, f_rates = calibrate_threshold(
-            feature_scores[0], feature_scores[1] if negatives else None, target_rejection, max_positive_loss
+            feature_evidence[0],
+            feature_evidence[1] if negatives else None,
+            target_rejection,
+            max_positive_loss,
         )
         c_thr, c_rates = calibrate_threshold(
             curve_evidence[0], curve_evidence[1] if negatives else None, target_rejection, max_positive_loss
@@ -262,7 +261,7 @@ class ZeroShotGrounder:
         n = len(curves.pooled)
         pooled_lv, tokens_lv = self._level_curves(curves)
         relevance = self._relevance(curves.pooled, pooled_lv, tokens_lv, self.config.smooth_sigma)
-        spans, scores = self._windowed_moments(relevance, pooled_lv, tokens_lv, top_k)
+        spans, scores = self._moments(relevance, pooled_lv, tokens_lv, top_k)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [
@@ -308,40 +307,31 @@ class ZeroShotGrounder:
             return standardize(curves.pooled), toks
         return self._above_null(curves)
 
-    def _windowed_moments(
-        self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Moments of a whole video (clip spans, scores), window by window when it is long."""
+    def _proposals(self, relevance: np.ndarray) -> np.ndarray:
+        """Candidate clip spans ``(m, 2)``; in a long video, from overlapping windows that are each
+        standardised on their own (thresholds relative to the neighbourhood, as in a short video)."""
         cfg = self.config
+        levels = np.asarray(cfg.levels)
         n = len(relevance)
         if n <= cfg.window_clips:
-            return self._moments(relevance, pooled_lv, tokens_lv, top_k)
+            return threshold_proposals(relevance, levels, cfg.max_moment_clips)
         size = cfg.window_clips
-        step = max(1, int(size * cfg.window_stride))
-        starts = list(range(0, n - size + 1, step))
+        starts = list(range(0, n - size + 1, max(1, int(size * cfg.window_stride))))
         if starts[-1] != n - size:
             starts.append(n - size)
-        all_spans, all_scores = [], []
-        for s in starts:
-            sl = slice(s, s + size)
-            spans, scores = self._moments(
-                standardize(relevance[sl]),
-                pooled_lv[sl],
-                tokens_lv[sl] if tokens_lv is not None else None,
-                top_k,
-            )
-            all_spans.append(spans + s)
-            all_scores.append(scores)
-        spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
-        keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
-        return spans[keep], scores[keep]
+        spans = [
+            threshold_proposals(standardize(relevance[s : s + size]), levels, cfg.max_moment_clips) + s
+            for s in starts
+        ]
+        return np.unique(np.concatenate(spans), axis=0)
 
     def _moments(
         self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Proposals, scored and suppressed: ``(m, 2)`` clip spans and ``(m,)`` scores, best first."""
+        """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
+        and ``(m,)`` scores, best first."""
         cfg = self.config
-        spans = threshold_proposals(relevance, np.asarray(cfg.levels), cfg.max_moment_clips)
+        spans = self._proposals(relevance)
         level = segment_means(pooled_lv, spans)
         if tokens_lv is not None:
             parts = kth_largest(segment_means(tokens_lv, spans), cfg.subquery_parts)

@@ -137,14 +137,14 @@ def bench_detr(mode: str, run: Path, test_pos: list, test_neg: list) -> dict:
     log = json.loads((run / "log.json").read_text())
     row["s_per_epoch"] = round(float(np.mean([r["train_seconds"] for r in log])), 1)
     row["epochs"] = len(log)
-    row["best_epoch"] = json.loads((run / "summary.json").read_text())["best_epoch"] + 1
+    row["best_epoch"] = int(torch.load(run / "best.ckpt", weights_only=True)["epoch"]) + 1
     row["params"] = sum(p.numel() for p in grounder.model.parameters())
     return row
 
 
 def train_run(mode: str, data: Path, run: Path, args) -> float:
     """Train (or resume, or reuse) one run; return wall-clock seconds spent now."""
-    if (run / "summary.json").is_file() and not args.retrain:
+    if ((run / "summary.json").is_file() and not args.retrain) or args.evaluate_only:
         return 0.0
     cfg = load_config(args.config)
     cfg.supervision.mode = mode
@@ -189,6 +189,9 @@ def main() -> int:
         "--runs", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "momentfinder-detr-runs"
     )
     ap.add_argument("--retrain", action="store_true", help="train again even when a finished run exists")
+    ap.add_argument(
+        "--evaluate-only", action="store_true", help="no training: score the runs' current best.ckpt"
+    )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 

@@ -141,3 +141,22 @@ def test_feature_spec_encoder_check():
     with pytest.raises(InputError, match="available encoder is google/siglip"):
         spec.check_encoders("google/siglip-base-patch16-224", 768, 768)
     assert FeatureSpec.from_dict({**spec.to_dict(), "future_field": 1}) == spec
+
+
+def test_saliency_proposals_and_contrast():
+    import numpy as np
+
+    from momentfinder.grounding.detr.predict.decode import (
+        contrast_scores,
+        hybrid_candidates,
+        saliency_proposals,
+    )
+
+    prob = np.array([0.05, 0.1, 0.9, 0.95, 0.8, 0.1, 0.05, 0.6, 0.7, 0.1])
+    props = saliency_proposals(prob, ratios=(0.5,), max_peaks=2)
+    assert props.tolist() == [[2, 5], [7, 9]]
+    scores = contrast_scores(prob, np.array([[2, 5], [0, 2], [0, 10]]))
+    assert scores[0] > scores[1] and abs(scores[2] - prob.mean()) < 1e-9
+    logits = np.log(prob / (1 - prob))
+    seconds, s = hybrid_candidates(np.array([[0.0, 4.0]]), logits, 2.0, 20.0)
+    assert seconds[int(np.argmax(s))].tolist() == [4.0, 10.0]

@@ -56,11 +56,11 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
+    epochs: int = 10
     batch_size: int = 16
     lr: float = 5e-4
     weight_decay: float = 1e-4
-    lr_drop: int = 14  # epoch at which the learning rate drops 10x; 0 = never
+    lr_drop: int = 8  # epoch at which the learning rate drops 10x; 0 = never
     grad_clip: float = 0.1
     max_windows: int = 5  # ground-truth windows kept per query (Moment-DETR)
     eval_every: int = 1  # epochs between validations
@@ -70,6 +70,8 @@ class TrainConfig:
 @dataclass
 class InferenceConfig:
     top_k: int = 10
+    # detr: the moment queries' windows alone; hybrid: plus saliency-grown windows (predict/decode.py)
+    decode: str = "hybrid"
     nms_iou: float = 0.7  # temporal NMS on the predicted windows; <= 0 disables
     positive_reject_rate: float = 0.02  # share of val positives the calibrated no-moment threshold rejects
 
@@ -77,8 +79,8 @@ class InferenceConfig:
 @dataclass
 class SupervisionConfig:
     mode: str = "full"  # full | point | weak
-    warmup_epochs: int = 6  # point/weak: epochs of saliency-only training before pseudo windows
-    refresh_every: int = 3  # point/weak: epochs between pseudo-window refreshes
+    warmup_epochs: int = 4  # point/weak: epochs of saliency-only training before pseudo windows
+    refresh_every: int = 2  # point/weak: epochs between pseudo-window refreshes
     expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
 
 
@@ -115,6 +117,8 @@ class DetrConfig:
                     except (TypeError, ValueError):
                         raise InputError(f"{source}: {section}.{key} must be a number") from None
                 setattr(target, key, value)
+        if cfg.inference.decode not in ("detr", "hybrid"):
+            raise InputError(f"{source}: inference.decode must be detr or hybrid")
         if cfg.supervision.mode not in SUPERVISION_MODES:
             raise InputError(f"{source}: supervision.mode must be one of {', '.join(SUPERVISION_MODES)}")
         return cfg

@@ -14,6 +14,7 @@ from ..config import DetrConfig
 from ..dataset import pad, query_tokens
 from ..model import MomentDetr
 from ..span_utils import span_cxw_to_xx
+from .decode import hybrid_candidates
 
 
 class DetrGrounder:
@@ -60,7 +61,10 @@ class DetrGrounder:
         for i, (c, q) in enumerate(pairs):
             n = c.n_clips
             seconds = np.minimum(spans[i] * n * c.clip_len, c.duration)
-            moments = self._moments(seconds, probs[i], top_k)
+            scores = probs[i]
+            if self.config.inference.decode == "hybrid":
+                seconds, scores = hybrid_candidates(seconds, saliency[i, :n], c.clip_len, c.duration)
+            moments = self._moments(seconds, scores, top_k)
             score = float(no_moment[i])
             if reject and self.no_moment_threshold is not None and score > self.no_moment_threshold:
                 moments = []

@@ -267,7 +267,7 @@ def main() -> int:
         for part in ("short", "long"):
             vals = {
                 k: np.mean([r[part][k] for r in long_rows])
-                for k in ("R1@0.5", "mIoU", "clips", "ms_per_query")
+                for k in ("R1@0.5", "R5@0.5", "mIoU", "clips", "ms_per_query")
             }
             print(f"{part:5s} videos: " + "  ".join(f"{k} {v:.1f}" for k, v in vals.items()))
     if args.out:

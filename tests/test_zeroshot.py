@@ -174,7 +174,7 @@ def test_calibrated_rejection_of_queries_that_do_not_happen():
     assert np.mean([not r.moments for r in neg_results]) >= 0.85
     assert np.mean([bool(r.moments) for r in pos_results]) >= 0.9
     for r in neg_results + pos_results:
-        assert (r.no_moment_score > 0.5) == (not r.moments)
+        assert (r.no_moment_score >= 0.5) == (not r.moments)
         if not r.moments:
             assert r.to_json()["pred_relevant_windows"] == []
 
@@ -207,6 +207,7 @@ def test_calibrate_threshold_quantiles():
     assert rates["positives_rejected"] == pytest.approx(0.05, abs=0.011) and "negatives_rejected" not in rates
     assert no_moment_score(1.0, None) is None
     assert no_moment_score(0.0, 2.0) > 0.5 > no_moment_score(4.0, 2.0)
+    assert no_moment_score(2.0, 2.0) == 0.5
 
 
 def test_default_calibration_is_shipped_and_loaded():

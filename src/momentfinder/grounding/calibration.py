@@ -124,7 +124,8 @@ def calibrate_threshold(
 
 
 def no_moment_score(evidence: float, threshold: float | None) -> float | None:
-    """Confidence in (0, 1) that the query does not happen; above 0.5 means rejected."""
+    """Confidence in (0, 1) that the query does not happen; 0.5 and above means rejected
+    (evidence at or below the threshold)."""
     if threshold is None:
         return None
     return float(1.0 / (1.0 + math.exp(min(max(evidence - threshold, -50.0), 50.0))))

@@ -21,7 +21,7 @@ Training-free, from one vision-language encoder. The steps, each switchable in
    than once. Saliency is the standardised level curve, smoothed.
 5. **No moment.** Evidence = best excess of the pooled and of the weakest matched sub-query
    curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free). At or below
-   the calibrated threshold the query is rejected: no moments, ``no_moment_score`` > 0.5.
+   the calibrated threshold the query is rejected: no moments, ``no_moment_score`` >= 0.5.
 6. **Long videos** (coarse-to-fine): beyond ``window_clips`` clips, proposals are made in
    overlapping windows of that size (each standardised on its own, as a short video would be)
    and scored on the whole-video curves, then merged with NMS; linear time in the video length.
@@ -274,7 +274,7 @@ class ZeroShotGrounder:
             reuse = calibrated is curves and self.config.score_units == "noise"
             evidence = self._evidence(pooled_lv, tokens_lv) if reuse else self.evidence(calibrated)
             reject_score = no_moment_score(evidence, threshold)
-            if reject_score > 0.5:
+            if evidence <= threshold:  # the calibration's rule; no_moment_score >= 0.5 here
                 moments = []
         if self.config.saliency_sigma != self.config.smooth_sigma:
             relevance = self._relevance(curves.pooled, pooled_lv, tokens_lv, self.config.saliency_sigma)

@@ -240,3 +240,12 @@ def test_long_video_moment_is_found_like_in_a_short_one():
     assert top_long.start - at * 2.0 == pytest.approx(top_short.start, abs=2.0)
     assert top_long.end - at * 2.0 == pytest.approx(top_short.end, abs=2.0)
     assert seconds < 1.0  # the benchmark measures ~30 ms on one core; this only catches blow-ups
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_tiny_and_flat_videos_give_one_valid_moment(n):
+    g = ZeroShotGrounder(calibration=OPEN)
+    for curve in (np.zeros(n), np.arange(n, dtype=float)):
+        res = g.ground_curve(curve, clip_len=2.0, duration=n * 2.0 - 0.5)
+        assert res.moments and all(0 <= m.start < m.end <= n * 2.0 - 0.5 for m in res.moments)
+        assert res.saliency.shape == (n,) and np.isfinite(res.saliency).all()

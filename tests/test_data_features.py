@@ -84,6 +84,16 @@ def test_concatenates_dirs_after_truncating_and_adds_tef(synth_dir, tmp_path):
     assert fd.video_ids() == [s.vid]
 
 
+def test_very_different_clip_counts_are_logged(tmp_path, caplog):
+    root = tmp_path / "f"
+    for d, n in (("clip_features", 75), ("slowfast_features", 30)):
+        (root / d).mkdir(parents=True)
+        np.savez(root / d / "v.npz", features=np.ones((n, 4), np.float32))
+    clips = FeatureDirectory(root, ("clip_features", "slowfast_features"), None).clip_features("v")
+    assert clips.n_clips == 30
+    assert "clip counts differ (clip_features: 75, slowfast_features: 30); truncating to 30" in caplog.text
+
+
 def test_missing_files_and_keys_are_named(synth_dir, tmp_path):
     fd = FeatureDirectory(synth_dir)
     with pytest.raises(InputError, match=r"feature file not found: .*clip_features/nope\.npz"):

@@ -16,6 +16,7 @@ the two temporal endpoint feature columns ``[i / n, (i + 1) / n]`` (Moment-DETR'
 
 from __future__ import annotations
 
+import logging
 import os
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import ClipFeatures, GroundingSample, QueryFeatures
+
+log = logging.getLogger(__name__)
 
 
 class FeatureDirectory:
@@ -102,6 +105,12 @@ class FeatureDirectory:
             self._check_dim(d, arr.shape[1], path)
             parts.append(arr)
         n = min(p.shape[0] for p in parts)
+        longest = max(p.shape[0] for p in parts)
+        if (
+            longest - n > 2
+        ):  # a clip or two is rounding; more suggests files from different videos or clip lengths
+            counts = ", ".join(f"{d}: {p.shape[0]}" for d, p in zip(self.clip_feat_dirs, parts, strict=True))
+            log.warning("%s: clip counts differ (%s); truncating to %d", vid, counts, n)
         if self.max_clips is not None:
             n = min(n, self.max_clips)
         if n == 0:

@@ -44,8 +44,10 @@ def _tiny_text_config(tok) -> dict:
 
 def build_tiny_clip(path: str) -> str:
     """A random CLIP (2 layers, 32 wide, 32 px images) saved with ``save_pretrained``."""
+    import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
+    torch.manual_seed(0)  # the same random weights in every run
     tok = _minilm_tokenizer()
     text = _tiny_text_config(tok) | {"eos_token_id": tok.sep_token_id, "bos_token_id": tok.cls_token_id}
     vision = dict(
@@ -66,8 +68,10 @@ def build_tiny_clip(path: str) -> str:
 
 def build_tiny_siglip(path: str) -> str:
     """A random SigLIP (2 layers, 32 wide, 32×32 images, no centre crop) saved with ``save_pretrained``."""
+    import torch
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
 
+    torch.manual_seed(0)
     tok = _minilm_tokenizer()
     vision = dict(
         hidden_size=32,

@@ -279,3 +279,80 @@ def test_trained_model_grounds_a_raw_video(talk_video, tiny_clip, tiny_siglip, t
         assert 0 <= start <= end <= 240
     rc = main(["ground", talk_video, LINES[3], "--model", ckpt, "--visual-model", tiny_siglip, *common])
     assert rc == 2 and "was trained on features of" in capsys.readouterr().err
+
+
+def test_calibrated_no_moment_decision_on_video(talk_video, tiny_clip, tmp_path, capsys):
+    """extract → predict --calibrate-on → ground --calibration: the visual-only path can reject."""
+    pos, neg = tmp_path / "val.jsonl", tmp_path / "val_negative.jsonl"
+    with open(pos, "w") as f:
+        for i, text in enumerate(LINES):
+            f.write(
+                json.dumps(
+                    {
+                        "qid": i,
+                        "query": text,
+                        "vid": "bicycle",
+                        "duration": 240,
+                        "relevant_windows": [[20 * i, 20 * i + 20]],
+                    }
+                )
+                + "\n"
+            )
+    with open(neg, "w") as f:
+        for i, text in enumerate(["a cat sleeps on the sofa", "fireworks over the harbour", "a chess game"]):
+            f.write(
+                json.dumps(
+                    {"qid": 100 + i, "query": text, "vid": "bicycle", "duration": 240, "relevant_windows": []}
+                )
+                + "\n"
+            )
+    feats, cal = tmp_path / "feats", tmp_path / "cal.json"
+    common = ["--cache-dir", str(tmp_path), "-q", "--visual-model", tiny_clip]
+    assert main(
+        ["extract", talk_video, "--out", str(feats), "--queries", str(pos), "--queries", str(neg), *common]
+    ) in (0,)
+    capsys.readouterr()
+    rc = main(
+        [
+            "predict",
+            "--features",
+            str(feats),
+            "--annotations",
+            str(pos),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--calibrate-on",
+            str(pos),
+            str(neg),
+            "--save-calibration",
+            str(cal),
+        ]
+    )
+    assert rc == 0
+    capsys.readouterr()
+    ground = [
+        "ground",
+        talk_video,
+        "a chess game",
+        "--no-subtitles",
+        "--json",
+        "--calibration",
+        str(cal),
+        *common,
+    ]
+    assert main(ground) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "no_moment_score" in out
+    # a calibration that demands overwhelming evidence rejects: empty windows, and the table says so
+    data = json.loads(cal.read_text())
+    data["feature_threshold"] = 1e9
+    cal.write_text(json.dumps(data))
+    assert main(ground) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pred_relevant_windows"] == [] and out["no_moment_score"] >= 0.5
+    assert main([a for a in ground if a != "--json"]) == 0
+    assert "no matching moment" in capsys.readouterr().out
+    # with a matching subtitle line fused in, the curve has no calibrated scale: ranked, never rejected
+    assert main(["ground", talk_video, PARAPHRASES[7], "--json", "--calibration", str(cal), *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["channels"] == ["visual", "subtitles"] and out["pred_relevant_windows"]

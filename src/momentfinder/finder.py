@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,6 +39,9 @@ class FinderConfig:
     text_model: str | None = None  # sentence-transformers dir; None = bundled all-MiniLM-L6-v2
     grounder: str = DEFAULT_GROUNDER
     checkpoint: str | None = None  # a trained model (momentfinder train): replaces the zero-shot grounder
+    calibration: str | None = (
+        None  # zero-shot no-moment calibration JSON (momentfinder predict --calibrate-on)
+    )
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8
     device: str | None = None  # cpu | cuda[:N]; None = CUDA when available
@@ -47,7 +50,9 @@ class FinderConfig:
     cache_dir: str | None = None  # None = ~/.cache/momentfinder
     use_cache: bool = True
     use_subtitles: bool = True
-    channel_weights: dict[str, float] = field(default_factory=lambda: {"visual": 1.0, "subtitles": 1.0})
+    # A line that paraphrases the query is explicit evidence, so subtitles count double a
+    # visual similarity; the subtitle weight is further scaled by how well the best line matches.
+    channel_weights: dict[str, float] = field(default_factory=lambda: {"visual": 1.0, "subtitles": 2.0})
     progress: bool = True
 
 
@@ -91,7 +96,7 @@ class MomentFinder:
             else:
                 raise TypeError(f"unknown MomentFinder option {key!r}")
         self.config = cfg
-        self.grounder = make_grounder(cfg.grounder)
+        self.grounder = self._zero_shot_grounder(cfg)
         self.trained = None
         if cfg.checkpoint is not None:
             from .grounding.detr import load_grounder
@@ -101,6 +106,20 @@ class MomentFinder:
         self._visual: VisionTextEncoder | None = None
         self._visual_error: str | None = None
         self._text = None
+
+    @staticmethod
+    def _zero_shot_grounder(cfg: FinderConfig):
+        """The configured zero-shot grounder. Only a calibration the user made for their encoder
+        can reject queries: the one shipped with the package fits the synthetic benchmark only."""
+        from .grounding.calibration import NoMomentCalibration
+        from .grounding.zeroshot import ZeroShotGrounder
+
+        if cfg.grounder != "zero-shot":
+            if cfg.calibration is not None:
+                raise InputError(f"--calibration applies to the zero-shot grounder, not {cfg.grounder!r}")
+            return make_grounder(cfg.grounder)
+        calibration = NoMomentCalibration.load(cfg.calibration) if cfg.calibration else NoMomentCalibration()
+        return ZeroShotGrounder(calibration=calibration)
 
     # --- models -------------------------------------------------------------------------
     def visual_encoder(self) -> VisionTextEncoder | None:
@@ -190,13 +209,16 @@ class MomentFinder:
         return QueryFeatures(text=query, pooled=pooled, tokens=tokens, model=encoder.name)
 
     # --- grounding ----------------------------------------------------------------------
-    def channel_curves(self, feats: VideoFeatures, query: str) -> list[ChannelCurve]:
-        """One relevance curve per channel that can run on ``feats``."""
+    def channel_curves(
+        self, feats: VideoFeatures, query: str, query_features: QueryFeatures | None = None
+    ) -> list[ChannelCurve]:
+        """One relevance curve per channel that can run on ``feats`` (``query_features``: the
+        visual model's embedding of ``query``, computed here when not given)."""
         weights = self.config.channel_weights
         curves = []
         n = feats.n_clips
         if feats.visual is not None:
-            q = self.encode_query(query)
+            q = query_features or self.encode_query(query)
             values = feats.visual.features @ q.pooled
             curves.append(ChannelCurve("visual", _fit(values, n), weights.get("visual", 1.0)))
         if feats.subtitles:
@@ -215,17 +237,29 @@ class MomentFinder:
             raise InputError(f"top-k must be at least 1, got {top_k}")
         if self.trained is not None:
             return self._ground_trained(feats, query, top_k)
-        curves = self.channel_curves(feats, query)
+        q = self.encode_query(query) if feats.visual is not None else None
+        curves = self.channel_curves(feats, query, q)
         if not curves:
             reasons = "; ".join(feats.notes) or "no channel available"
             raise ModelUnavailableError(f"nothing to ground with: {reasons}; and the video has no subtitles")
-        fused = fuse_curves(curves)
-        result = self.grounder.ground_curve(
-            fused, feats.clip_len, feats.info.duration, query=query, top_k=top_k
-        )
-        result.channels = [c.name for c in curves if c.weight > 0] or [c.name for c in curves]
+        active = [c for c in curves if c.weight > 0] or curves
+        if [c.name for c in active] == ["visual"]:
+            # Visual alone: the grounder sees the features themselves (query tokens give it
+            # sub-queries) and its calibration, made on features of this encoder, can reject.
+            result = self.grounder.ground(feats.visual, q, top_k=top_k)
+        else:
+            # A fused curve has no calibrated scale: rank moments, never reject.
+            result = self._uncalibrated().ground_curve(
+                fuse_curves(curves), feats.clip_len, feats.info.duration, query=query, top_k=top_k
+            )
+        result.channels = [c.name for c in active]
         result.video = feats.info.path
         return result
+
+    def _uncalibrated(self):
+        if self.config.calibration is None:
+            return self.grounder
+        return self._zero_shot_grounder(replace(self.config, calibration=None))
 
     def _ground_trained(self, feats: VideoFeatures, query: str, top_k: int) -> GroundingResult:
         """The trained model reads visual clip features and query tokens (its feature spec is checked)."""

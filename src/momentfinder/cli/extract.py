@@ -22,7 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("--out", required=True, metavar="DIR", help="output feature directory")
     p.add_argument("--query", action="append", default=[], help="a query to encode (qid 0, 1, ... in order)")
-    p.add_argument("--queries", metavar="JSONL", help="annotation file whose qid/query records to encode")
+    p.add_argument(
+        "--queries",
+        metavar="JSONL",
+        action="append",
+        default=[],
+        help="annotation file(s) whose queries to encode",
+    )
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -40,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.queries:
         from ..data.readers import read_annotations
 
-        queries += [(s.qid, s.query) for s in read_annotations(args.queries)]
+        for path in args.queries:
+            queries += [(s.qid, s.query) for s in read_annotations(path)]
     clip_dir = os.path.join(args.out, "clip_features")
     text_dir = os.path.join(args.out, "clip_text_features")
     os.makedirs(clip_dir, exist_ok=True)

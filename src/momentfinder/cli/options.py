@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..encoders.hf import DEFAULT_VISUAL_MODEL, PRECISIONS
+from ..encoders.base import DEFAULT_VISUAL_MODEL, PRECISIONS
 from ..errors import InputError
 from ..grounding import DEFAULT_GROUNDER, GROUNDERS
 from ..video.decode import DECODE_MODES
@@ -62,6 +62,13 @@ def add_grounding_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("grounding")
     g.add_argument("--grounder", choices=sorted(GROUNDERS), default=DEFAULT_GROUNDER, help="zero-shot method")
     g.add_argument(
+        "--calibration",
+        metavar="CAL.json",
+        default=None,
+        help="zero-shot no-moment calibration for this encoder (momentfinder predict --calibrate-on); "
+        "without one, queries are never rejected",
+    )
+    g.add_argument(
         "--model",
         metavar="CKPT",
         default=None,
@@ -110,6 +117,7 @@ def finder_from_args(args: argparse.Namespace):
         text_model=args.text_model,
         grounder=getattr(args, "grounder", DEFAULT_GROUNDER),
         checkpoint=checkpoint,
+        calibration=getattr(args, "calibration", None),
         sampling=SamplingConfig(
             clip_len=clip_len or 2.0, frames_per_clip=args.frames_per_clip, decode=args.decode
         ),

@@ -6,6 +6,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+DEFAULT_VISUAL_MODEL = "openai/clip-vit-base-patch32"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+
 
 @runtime_checkable
 class VisionTextEncoder(Protocol):

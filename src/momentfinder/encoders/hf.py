@@ -17,12 +17,10 @@ import numpy as np
 import torch
 
 from ..errors import ModelUnavailableError
-from .base import l2_normalize
+from .base import DEFAULT_VISUAL_MODEL, PRECISIONS, l2_normalize
 
 log = logging.getLogger(__name__)
 
-DEFAULT_VISUAL_MODEL = "openai/clip-vit-base-patch32"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 SUPPORTED_MODEL_TYPES = ("clip", "siglip", "siglip2")
 
 

@@ -136,6 +136,8 @@ def bench_detr(mode: str, run: Path, test_pos: list, test_neg: list) -> dict:
     row["ms_per_query"] = round(1000 * float(np.median(times)), 2)
     log = json.loads((run / "log.json").read_text())
     row["s_per_epoch"] = round(float(np.mean([r["train_seconds"] for r in log])), 1)
+    if all("train_cpu_seconds" in r for r in log):
+        row["cpu_s_per_epoch"] = round(float(np.mean([r["train_cpu_seconds"] for r in log])), 1)
     row["epochs"] = len(log)
     row["best_epoch"] = int(torch.load(run / "best.ckpt", weights_only=True)["epoch"]) + 1
     row["params"] = sum(p.numel() for p in grounder.model.parameters())
@@ -221,7 +223,15 @@ def main() -> int:
         "pos_rejected%",
         "R1@0.5_gated",
     ]
-    columns += ["ms_per_query", "s_per_epoch", "epochs", "best_epoch", "train_wall_s", "params"]
+    columns += [
+        "ms_per_query",
+        "s_per_epoch",
+        "cpu_s_per_epoch",
+        "epochs",
+        "best_epoch",
+        "train_wall_s",
+        "params",
+    ]
     print(
         f"\nseed {args.seed}, {len(test_pos)} test queries, {len(test_neg)} negatives, threads {args.threads}\n"
     )

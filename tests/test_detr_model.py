@@ -160,3 +160,17 @@ def test_saliency_proposals_and_contrast():
     logits = np.log(prob / (1 - prob))
     seconds, s = hybrid_candidates(np.array([[0.0, 4.0]]), logits, 2.0, 20.0)
     assert seconds[int(np.argmax(s))].tolist() == [4.0, 10.0]
+
+
+def test_background_loss_targets_the_least_salient_half():
+    from momentfinder.grounding.detr.losses import background_loss
+
+    free = torch.tensor([[True, True, True, True, False, False]])
+    low = torch.tensor([[-5.0, -5.0, 5.0, 5.0, 9.0, 9.0]], requires_grad=True)
+    high = torch.tensor([[5.0, 5.0, -5.0, -5.0, 9.0, 9.0]])
+    assert (
+        background_loss(low, free) < 0.01 and background_loss(high, free) < 0.01
+    )  # the low half is already low
+    mixed = torch.tensor([[1.0, 2.0, 3.0, 4.0, 9.0, 9.0]], requires_grad=True)
+    background_loss(mixed, free).backward()
+    assert mixed.grad[0, :2].gt(0).all() and mixed.grad[0, 2:].eq(0).all()

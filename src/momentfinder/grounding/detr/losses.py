@@ -54,11 +54,15 @@ class SetCriterion:
         sal = out["saliency"]
         known = labels >= 0
         unlabelled = ~known.any(1)
+        partial = (clip_mask & ~known).any(1)
+        losses_mil = sal.sum() * 0.0
         if unlabelled.any():
             # weak labels: multiple-instance learning, the top clips of a matched pair are relevant
-            losses_mil = multiple_instance_loss(sal[unlabelled], clip_mask[unlabelled])
-        else:
-            losses_mil = sal.sum() * 0.0
+            losses_mil = losses_mil + multiple_instance_loss(sal[unlabelled], clip_mask[unlabelled])
+        if partial.any():
+            # point / weak labels: the least salient unlabelled half of a matched video is not relevant
+            free = clip_mask[partial] & ~known[partial]
+            losses_mil = losses_mil + background_loss(sal[partial], free)
         # pairwise hinge: a clip with a higher label scores at least `margin` above one with a lower label
         pairs = (labels[:, :, None] > labels[:, None, :]) & known[:, :, None] & known[:, None, :]
         hinge = (cfg.saliency_margin - (sal[:, :, None] - sal[:, None, :])).clamp(min=0)
@@ -135,3 +139,17 @@ def multiple_instance_loss(
     in_top = torch.arange(saliency.shape[1], device=saliency.device)[None] < k[:, None]
     pooled = (ranked.masked_fill(~in_top, 0.0)).sum(1) / k
     return F.binary_cross_entropy_with_logits(pooled, torch.ones_like(pooled))
+
+
+def background_loss(saliency: torch.Tensor, free: torch.Tensor, bottom_share: float = 0.5) -> torch.Tensor:
+    """BCE pushing each video's least salient ``bottom_share`` of the ``free`` clips towards "not relevant".
+
+    Moments rarely fill more than half a video, so without window labels this gives the in-video
+    negatives that mismatched pairs cannot.
+    """
+    k = (free.sum(1).to(torch.float32) * bottom_share).floor()
+    ranked = saliency.masked_fill(~free, float("inf")).sort(dim=1).values
+    in_bottom = torch.arange(saliency.shape[1], device=saliency.device)[None] < k[:, None]
+    values = ranked.masked_fill(~in_bottom, 0.0)
+    bce = F.binary_cross_entropy_with_logits(values, torch.zeros_like(values), reduction="none")
+    return (bce * in_bottom).sum() / in_bottom.sum().clamp(min=1)

@@ -248,7 +248,7 @@ def train_detector(
     bf16 = use_bf16(cfg.train.precision, device_t)
     epochs_run = 0
     for epoch in range(start_epoch, cfg.train.epochs):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         row: dict = {"epoch": epoch}
         if (
             sup.mode != "full"
@@ -283,6 +283,7 @@ def train_detector(
         row.update({k: v / n_batches for k, v in sums.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["train_seconds"] = time.perf_counter() - t0
+        row["train_cpu_seconds"] = time.process_time() - cpu0  # all threads; robust to a busy machine
         last_epoch = epoch == cfg.train.epochs - 1
         calibration = None
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:

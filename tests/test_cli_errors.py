@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 
-import av
-import numpy as np
 import pytest
 
 from momentfinder.cli import main
@@ -28,18 +26,9 @@ def error_line(err: str) -> str:
 
 @pytest.fixture
 def audio_file(tmp_path) -> str:
-    path = str(tmp_path / "voice.m4a")
-    with av.open(path, "w") as out:
-        s = out.add_stream("aac", rate=16000)
-        s.layout = "mono"
-        for i in range(200):
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.float32), format="fltp", layout="mono")
-            f.sample_rate, f.pts = 16000, i * 1600
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-    return path
+    from momentfinder.video.sample import write_sample_audio
+
+    return write_sample_audio(tmp_path / "voice.m4a", 20.0)
 
 
 def test_missing_file(capsys, tiny_clip):

@@ -46,6 +46,22 @@ def talk_video(tmp_path_factory) -> str:
     return write_sample_video(str(folder / "bicycle.mp4"), scenes, size=(96, 64), fps=5, subtitles=subs)
 
 
+def write_annotations(path, queries: list[str], scenes: bool, first_qid: int = 0):
+    """QVHighlights-style records on the bicycle video: query ``i`` happens in scene ``i`` (or never)."""
+    with open(path, "w") as f:
+        for i, text in enumerate(queries):
+            windows = [[20 * i, 20 * i + 20]] if scenes else []
+            record = {
+                "qid": first_qid + i,
+                "query": text,
+                "vid": "bicycle",
+                "duration": 240,
+                "relevant_windows": windows,
+            }
+            f.write(json.dumps(record) + "\n")
+    return path
+
+
 def overlaps_line(moment: Moment, index: int) -> bool:
     start, end = 20.0 * index + 4.0, 20.0 * index + 12.0
     return moment.start < end and moment.end > start
@@ -213,21 +229,7 @@ def test_demo_runs_offline(tmp_path, capsys):
 
 def test_trained_model_grounds_a_raw_video(talk_video, tiny_clip, tiny_siglip, tmp_path, capsys):
     """extract → train → ground --model: the checkpoint names its encoder, and a different one is refused."""
-    ann = tmp_path / "ann.jsonl"
-    with open(ann, "w") as f:
-        for i, text in enumerate(LINES):
-            f.write(
-                json.dumps(
-                    {
-                        "qid": i,
-                        "query": text,
-                        "vid": "bicycle",
-                        "duration": 240,
-                        "relevant_windows": [[20 * i, 20 * i + 20]],
-                    }
-                )
-                + "\n"
-            )
+    ann = write_annotations(tmp_path / "ann.jsonl", LINES, scenes=True)
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(
         "model: {hidden_dim: 16, dim_feedforward: 32, nheads: 2, num_queries: 4}\ntrain: {epochs: 1, batch_size: 4}\n"
@@ -283,29 +285,9 @@ def test_trained_model_grounds_a_raw_video(talk_video, tiny_clip, tiny_siglip, t
 
 def test_calibrated_no_moment_decision_on_video(talk_video, tiny_clip, tmp_path, capsys):
     """extract → predict --calibrate-on → ground --calibration: the visual-only path can reject."""
-    pos, neg = tmp_path / "val.jsonl", tmp_path / "val_negative.jsonl"
-    with open(pos, "w") as f:
-        for i, text in enumerate(LINES):
-            f.write(
-                json.dumps(
-                    {
-                        "qid": i,
-                        "query": text,
-                        "vid": "bicycle",
-                        "duration": 240,
-                        "relevant_windows": [[20 * i, 20 * i + 20]],
-                    }
-                )
-                + "\n"
-            )
-    with open(neg, "w") as f:
-        for i, text in enumerate(["a cat sleeps on the sofa", "fireworks over the harbour", "a chess game"]):
-            f.write(
-                json.dumps(
-                    {"qid": 100 + i, "query": text, "vid": "bicycle", "duration": 240, "relevant_windows": []}
-                )
-                + "\n"
-            )
+    pos = write_annotations(tmp_path / "val.jsonl", LINES, scenes=True)
+    negatives = ["a cat sleeps on the sofa", "fireworks over the harbour", "a chess game"]
+    neg = write_annotations(tmp_path / "val_negative.jsonl", negatives, scenes=False, first_qid=100)
     feats, cal = tmp_path / "feats", tmp_path / "cal.json"
     common = ["--cache-dir", str(tmp_path), "-q", "--visual-model", tiny_clip]
     assert main(

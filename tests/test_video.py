@@ -140,17 +140,9 @@ def test_missing_duration_metadata_is_measured(tmp_path):
 
 
 def test_audio_only_file(tmp_path):
-    path = str(tmp_path / "speech.m4a")
-    with av.open(path, "w") as out:
-        s = out.add_stream("aac", rate=16000)
-        s.layout = "mono"
-        for i in range(100):
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.float32), format="fltp", layout="mono")
-            f.sample_rate, f.pts = 16000, i * 1600
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    from momentfinder.video.sample import write_sample_audio
+
+    path = write_sample_audio(tmp_path / "speech.m4a", 10.0)
     info = probe(path)
     assert not info.has_video and info.has_audio
     assert info.duration == pytest.approx(10.0, abs=0.2)

@@ -111,3 +111,23 @@ def write_srt(path: str | os.PathLike, segments: Sequence[SubtitleSegment]) -> s
         subs.append(pysubs2.SSAEvent(start=int(seg.start * 1000), end=int(seg.end * 1000), text=seg.text))
     subs.save(os.fspath(path), format_="srt")
     return os.fspath(path)
+
+
+def write_sample_audio(path: str | os.PathLike, seconds: float, rate: int = 16000) -> str:
+    """An AAC audio-only file of ``seconds`` of a quiet tone (no video stream)."""
+    path = os.fspath(path)
+    block = rate // 10
+    with av.open(path, mode="w") as out:
+        stream = out.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        for i in range(int(round(seconds * 10))):
+            t = (np.arange(block) + i * block) / rate
+            frame = av.AudioFrame.from_ndarray(
+                (0.05 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)[None, :], format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, i * block
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -158,8 +158,11 @@ def test_saliency_proposals_and_contrast():
     scores = contrast_scores(prob, np.array([[2, 5], [0, 2], [0, 10]]))
     assert scores[0] > scores[1] and abs(scores[2] - prob.mean()) < 1e-9
     logits = np.log(prob / (1 - prob))
-    seconds, s = hybrid_candidates(np.array([[0.0, 4.0]]), logits, 2.0, 20.0)
+    seconds, s = hybrid_candidates(np.array([[0.0, 4.0]]), np.array([0.9]), logits, 2.0, 20.0)
     assert seconds[int(np.argmax(s))].tolist() == [4.0, 10.0]
+    # calibrated grow ratio: proposals rank above detector windows, higher peak first
+    seconds, s = hybrid_candidates(np.array([[0.0, 4.0]]), np.array([0.9]), logits, 2.0, 20.0, grow_ratio=0.5)
+    assert seconds[np.argsort(-s)].tolist() == [[4.0, 10.0], [14.0, 18.0], [0.0, 4.0]]
 
 
 def test_background_loss_targets_the_least_salient_half():

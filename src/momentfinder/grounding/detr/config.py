@@ -56,11 +56,11 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 16
     lr: float = 5e-4
     weight_decay: float = 1e-4
-    lr_drop: int = 8  # epoch at which the learning rate drops 10x; 0 = never
+    lr_drop: int = 6  # epoch at which the learning rate drops 10x; 0 = never
     grad_clip: float = 0.1
     max_windows: int = 5  # ground-truth windows kept per query (Moment-DETR)
     eval_every: int = 1  # epochs between validations
@@ -79,7 +79,7 @@ class InferenceConfig:
 @dataclass
 class SupervisionConfig:
     mode: str = "full"  # full | point | weak
-    warmup_epochs: int = 4  # point/weak: epochs of saliency-only training before pseudo windows
+    warmup_epochs: int = 3  # point/weak: epochs of saliency-only training before pseudo windows
     refresh_every: int = 2  # point/weak: epochs between pseudo-window refreshes
     expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
 

@@ -54,13 +54,13 @@ class SetCriterion:
         sal = out["saliency"]
         known = labels >= 0
         unlabelled = ~known.any(1)
-        partial = (clip_mask & ~known).any(1)
+        partial = (clip_mask & ~known).any(1) & known.any(1)
         losses_mil = sal.sum() * 0.0
         if unlabelled.any():
             # weak labels: multiple-instance learning, the top clips of a matched pair are relevant
             losses_mil = losses_mil + multiple_instance_loss(sal[unlabelled], clip_mask[unlabelled])
         if partial.any():
-            # point / weak labels: the least salient unlabelled half of a matched video is not relevant
+            # point labels: the least salient unlabelled half of a matched video is not relevant
             free = clip_mask[partial] & ~known[partial]
             losses_mil = losses_mil + background_loss(sal[partial], free)
         # pairwise hinge: a clip with a higher label scores at least `margin` above one with a lower label

@@ -14,15 +14,23 @@ from ..supervision import grow_window
 
 
 def saliency_proposals(
-    prob: np.ndarray, ratios: tuple[float, ...] = (0.3, 0.5, 0.7), max_peaks: int = 3, min_peak: float = 0.3
+    prob: np.ndarray,
+    ratios: tuple[float, ...] = (0.3, 0.5, 0.7),
+    max_peaks: int = 3,
+    min_peak_share: float = 0.5,
 ) -> np.ndarray:
-    """``(k, 2)`` clip-index windows ``[start, end)`` grown around up to ``max_peaks`` separate peaks."""
+    """``(k, 2)`` clip-index windows ``[start, end)`` grown around up to ``max_peaks`` separate peaks.
+
+    The highest peak always gives proposals (saliency is a ranking, its scale varies); a further
+    peak needs at least ``min_peak_share`` of the highest.
+    """
     covered = np.zeros(len(prob), dtype=bool)
     out: list[tuple[int, int]] = []
+    top = float(prob.max()) if len(prob) else 0.0
     for _ in range(max_peaks):
         free = np.where(covered, -np.inf, prob)
         peak = int(np.argmax(free))
-        if not np.isfinite(free[peak]) or prob[peak] < min_peak:
+        if not np.isfinite(free[peak]) or (out and prob[peak] < min_peak_share * top):
             break
         for ratio in ratios:
             out.append(grow_window(prob, peak, ratio))
@@ -45,13 +53,30 @@ def contrast_scores(prob: np.ndarray, windows: np.ndarray) -> np.ndarray:
 
 
 def hybrid_candidates(
-    spans_seconds: np.ndarray, saliency: np.ndarray, clip_len: float, duration: float
+    spans_seconds: np.ndarray,
+    fg_prob: np.ndarray,
+    saliency: np.ndarray,
+    clip_len: float,
+    duration: float,
+    grow_ratio: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Detector windows (seconds) + saliency proposals, all scored by saliency contrast."""
+    """Detector windows (seconds) + saliency proposals with their ranking scores.
+
+    ``grow_ratio`` (calibrated on val): proposals are the runs around each peak above that share
+    of the peak, ranked by peak height above every detector window (ranked by foreground
+    probability times saliency contrast). Without it, proposals at several shares compete with the
+    detector windows by saliency contrast alone.
+    """
     prob = 1.0 / (1.0 + np.exp(-saliency))
-    proposals = saliency_proposals(prob) * clip_len
-    seconds = (
-        np.concatenate([spans_seconds, np.minimum(proposals, duration)]) if len(proposals) else spans_seconds
-    )
-    clips = np.stack([np.floor(seconds[:, 0] / clip_len), np.ceil(seconds[:, 1] / clip_len - 1e-6)], axis=1)
-    return seconds, contrast_scores(prob, clips.astype(np.int64))
+    clips_of = lambda sec: np.stack(  # noqa: E731
+        [np.floor(sec[:, 0] / clip_len), np.ceil(sec[:, 1] / clip_len - 1e-6)], axis=1
+    ).astype(np.int64)
+    if grow_ratio is None:
+        proposals = saliency_proposals(prob) * clip_len
+        seconds = np.concatenate([spans_seconds, np.minimum(proposals, duration)])
+        return seconds, contrast_scores(prob, clips_of(seconds))
+    proposals = saliency_proposals(prob, ratios=(grow_ratio,))
+    peaks = np.array([prob[a:b].max() for a, b in proposals])
+    detector = fg_prob * np.clip(contrast_scores(prob, clips_of(spans_seconds)), 0, None)
+    seconds = np.concatenate([spans_seconds, np.minimum(proposals * clip_len, duration)])
+    return seconds, np.concatenate([detector, 1.0 + peaks])

@@ -35,6 +35,7 @@ class DetrGrounder:
         self.model = model.to(device).eval()
         self.config, self.spec = config, spec
         self.no_moment_threshold = no_moment_threshold
+        self.grow_ratio: float | None = None  # hybrid decoding, calibrated on val (calibration.py)
         self.device = torch.device(device)
 
     def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
@@ -63,7 +64,9 @@ class DetrGrounder:
             seconds = np.minimum(spans[i] * n * c.clip_len, c.duration)
             scores = probs[i]
             if self.config.inference.decode == "hybrid":
-                seconds, scores = hybrid_candidates(seconds, saliency[i, :n], c.clip_len, c.duration)
+                seconds, scores = hybrid_candidates(
+                    seconds, probs[i], saliency[i, :n], c.clip_len, c.duration, self.grow_ratio
+                )
             moments = self._moments(seconds, scores, top_k)
             score = float(no_moment[i])
             if reject and self.no_moment_threshold is not None and score > self.no_moment_threshold:
@@ -100,5 +103,7 @@ def load_grounder(checkpoint_path: str | os.PathLike, device: str | torch.device
     spec = FeatureSpec.from_dict(ckpt["spec"])
     model = MomentDetr(config.model, spec.visual_dim, spec.text_dim)
     model.load_state_dict(ckpt["model"])
-    threshold = (ckpt.get("calibration") or {}).get("no_moment_threshold")
-    return DetrGrounder(model, config, spec, threshold, device)
+    calibration = ckpt.get("calibration") or {}
+    grounder = DetrGrounder(model, config, spec, calibration.get("no_moment_threshold"), device)
+    grounder.grow_ratio = calibration.get("grow_ratio")
+    return grounder

@@ -21,6 +21,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # latency is measured on one core
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
@@ -34,7 +35,7 @@ from momentfinder.data.features import FeatureDirectory  # noqa: E402
 from momentfinder.data.readers import read_annotations  # noqa: E402
 from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
-from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold  # noqa: E402
+from momentfinder.grounding.calibration import calibrate_threshold  # noqa: E402
 from momentfinder.grounding.curve_ops import runs_above  # noqa: E402
 from momentfinder.grounding.windows import WindowGrounder  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
@@ -138,8 +139,9 @@ def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, tar
 
 
 def chain_videos(test_pos: list, n_clips: int, rng: np.random.Generator) -> list:
-    """Long videos: test videos chained (shuffled) until about ``n_clips`` clips; every query of
-    a chained video becomes a query of the long one, its windows shifted."""
+    """Long videos, old protocol: test videos chained (shuffled) until about ``n_clips`` clips; every
+    query of a chained video becomes a query of the long one, its windows shifted. Unfair: another
+    video of the chain may show the query's event (same subject and action), unlabelled."""
     videos: dict[str, tuple] = {}
     for s, c, q in test_pos:
         videos.setdefault(s.vid, (c, []))[1].append((s, q))
@@ -156,21 +158,129 @@ def chain_videos(test_pos: list, n_clips: int, rng: np.random.Generator) -> list
             for v in group:
                 for s, q in videos[v][1]:
                     shifted = [[a + offset, b + offset] for a, b in s.windows]
-                    out.append((s, shifted, clips, q))
+                    out.append((s, shifted, clips, q, group))
                 offset += videos[v][0].n_clips * CLIP_LEN
             group, length = [], 0
     return out
+
+
+def latent_labels(seed: int, n_videos: int) -> tuple[dict, dict]:
+    """The generator's latent labels, which it does not write: ``events[vid]`` = the (subject, action)
+    pairs the video shows, ``query_event[qid]`` = the (subject, action) the query names.
+
+    Runs the generator's own code (deterministic: its world comes from a fixed seed) with the
+    feature projections and file writes replaced, recording each placed event and each query.
+    """
+    import contextlib
+    import io
+
+    src = GENERATOR.read_text()
+    hooks = [
+        (
+            "occupied[st:st + L] = True\n",
+            "occupied[st:st + L] = True\n                _EVENTS.append((vid, int(es), int(ea)))\n",
+        ),
+        (
+            "    def text_feats(s, ac):\n",
+            "    def text_feats(s, ac):\n        _QUERIES.append((int(s), int(ac)))\n",
+        ),
+        ("        feats = unit(feats @ P_video.T).astype(np.float32)\n", "        feats = None\n"),
+        ("        T = unit(T @ P_text.T).astype(np.float32)\n", "        T = np.ones((1, 1), np.float32)\n"),
+    ]
+    for old, new in hooks:
+        if src.count(old) != 1:
+            raise RuntimeError(f"the generator changed; cannot reproduce its latent labels ({old.strip()!r})")
+        src = src.replace(old, new)
+    placed: list = []
+    queries: list = []
+    written: dict = {}
+
+    class _Buffer(io.StringIO):
+        def __init__(self, path):
+            super().__init__()
+            self.path = path
+
+        def close(self):
+            written[Path(self.path).stem] = self.getvalue()
+            super().close()
+
+    class _NoFiles:  # os / np stand-ins that write nothing
+        def __init__(self, module, **replaced):
+            self.module, self.replaced = module, replaced
+
+        def __getattr__(self, name):
+            return self.replaced.get(name, getattr(self.module, name))
+
+    env = {"__name__": "synth_latent", "_EVENTS": placed, "_QUERIES": queries}
+    exec(compile(src, str(GENERATOR), "exec"), env)
+    env["np"] = _NoFiles(np, savez=lambda *a, **k: None)
+    env["os"] = _NoFiles(os, makedirs=lambda *a, **k: None)
+    env["open"] = lambda path, mode="r": _Buffer(path)
+    argv = sys.argv
+    sys.argv = ["synth_qvh.py", "/nonexistent", "--seed", str(seed), "--n-videos", str(n_videos)]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
+            env["main"]()
+    finally:
+        sys.argv = argv
+    events: dict = {}
+    for vid, subject, action in placed:
+        events.setdefault(vid, set()).add((subject, action))
+    return events, dict(enumerate(queries)), written
+
+
+def fair_chains(test_pos: list, events: dict, query_event: dict, n_clips: int, strict: bool, seed: int):
+    """Long videos, fair protocol: one chain per query, its video at a random place among other test
+    videos that do not show the query's event (``strict``: that show neither its subject nor its
+    action). Yields ``(sample, windows, clips, query, group)``; chains are built lazily (11 MB each)."""
+    rng = np.random.default_rng(seed)
+    videos: dict[str, ClipFeatures] = {}
+    for s, c, _q in test_pos:
+        videos.setdefault(s.vid, c)
+    names = list(videos)
+    for s, c, q in test_pos:
+        subject, action = query_event[s.qid]
+        if strict:
+            ok = [
+                v
+                for v in names
+                if v != s.vid and not any(e[0] == subject or e[1] == action for e in events[v])
+            ]
+        else:
+            ok = [v for v in names if v != s.vid and (subject, action) not in events[v]]
+        order = rng.permutation(len(ok))
+        group, length = [], c.n_clips
+        for i in order:
+            if length >= n_clips:
+                break
+            group.append(ok[i])
+            length += videos[ok[i]].n_clips
+        at = int(rng.integers(len(group) + 1))
+        group.insert(at, s.vid)
+        offset = sum(videos[v].n_clips for v in group[:at]) * CLIP_LEN
+        feats = np.concatenate([videos[v].features for v in group])
+        clips = ClipFeatures(feats, CLIP_LEN, len(feats) * CLIP_LEN, video_id=f"chain-q{s.qid}")
+        yield s, [[a + offset, b + offset] for a, b in s.windows], clips, q, group
+
+
+def unlabelled_share(chained: list, events: dict, query_event: dict) -> float:
+    """Share of long-video queries whose chain shows the query's event in another video (unlabelled)."""
+    hit = [
+        any(query_event[s.qid] in events[v] for v in group if v != s.vid) for s, _w, _c, _q, group in chained
+    ]
+    return round(100 * float(np.mean(hit)), 1) if hit else 0.0
 
 
 def long_video_recall(grounder, chained: list) -> dict:
     """R1@0.5, R5@0.5 (a top-5 moment hits), mIoU of the top moment, median latency."""
     from momentfinder.eval.iou import iou_cross
 
-    hits1, hits5, ious, times = [], [], [], []
-    for _s, windows, clips, q in chained:
+    hits1, hits5, ious, times, n_clips = [], [], [], [], []
+    for _s, windows, clips, q, *_group in chained:
         t0 = time.perf_counter()
         res = grounder.ground(clips, q)
         times.append(time.perf_counter() - t0)
+        n_clips.append(clips.n_clips)
         top = np.array([[m.start, m.end] for m in res.moments[:5]]).reshape(-1, 2)
         best = iou_cross(top, np.array(windows)).max(axis=1) if len(top) else np.zeros(1)
         hits1.append(best[0] >= 0.5)
@@ -180,7 +290,8 @@ def long_video_recall(grounder, chained: list) -> dict:
         "R1@0.5": round(100 * float(np.mean(hits1)), 2),
         "R5@0.5": round(100 * float(np.mean(hits5)), 2),
         "mIoU": round(100 * float(np.mean(ious)), 2),
-        "clips": int(chained[0][2].n_clips) if chained else 0,
+        "clips": int(np.median(n_clips)) if n_clips else 0,
+        "n_queries": len(hits1),
         "ms_per_query": round(1000 * float(np.median(times)), 2),
     }
 
@@ -230,7 +341,8 @@ def main() -> int:
         cal = ZeroShotGrounder(config).calibrate(
             [(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg]
         )
-        open_cal = NoMomentCalibration(feature_mean=cal.feature_mean, curve_null=cal.curve_null)
+        # null levels and stop words from val; thresholds are applied by run_method
+        open_cal = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
         zs = ZeroShotGrounder(
             config, open_cal
         )  # thresholds applied by run_method, so both R1s come from one run
@@ -247,10 +359,21 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
         if args.long_clips:
+            events, query_event, written = latent_labels(seed, args.n_videos)
+            split_file = root / f"{args.eval_split}.jsonl"
+            if written.get(args.eval_split) != split_file.read_text():
+                sys.exit(f"latent labels of seed {seed} do not reproduce {split_file}")
             chained = chain_videos(test_pos, args.long_clips, np.random.default_rng(seed))
-            short = long_video_recall(zs, [(s, s.windows, c, q) for s, c, q in test_pos])
-            long = long_video_recall(zs, chained)
-            long_rows.append({"seed": seed, "short": short, "long": long, "n_long_queries": len(chained)})
+            row = {
+                "seed": seed,
+                "short": long_video_recall(zs, [(s, s.windows, c, q) for s, c, q in test_pos]),
+                "long": long_video_recall(zs, chained),
+                "long_unlabelled%": unlabelled_share(chained, events, query_event),
+            }
+            for name, strict in (("fair", False), ("strict", True)):
+                chains = fair_chains(test_pos, events, query_event, args.long_clips, strict, seed)
+                row[name] = long_video_recall(zs, chains)
+            long_rows.append(row)
             print(json.dumps(long_rows[-1]), flush=True)
 
     print("\nmean over seeds", args.seeds)
@@ -264,12 +387,14 @@ def main() -> int:
         base_r1 = np.mean([r["R1@0.5"] for r in rows if r["method"] == "plain"])
         print(f"R1@0.5 ratio zero-shot / plain: {zs_r1 / max(base_r1, 1e-9):.2f}")
     if long_rows:
-        for part in ("short", "long"):
+        for part in ("short", "long", "fair", "strict"):
             vals = {
-                k: np.mean([r[part][k] for r in long_rows])
+                k: f"{np.mean([r[part][k] for r in long_rows]):.1f}±{np.std([r[part][k] for r in long_rows]):.1f}"
                 for k in ("R1@0.5", "R5@0.5", "mIoU", "clips", "ms_per_query")
             }
-            print(f"{part:5s} videos: " + "  ".join(f"{k} {v:.1f}" for k, v in vals.items()))
+            print(f"{part:6s} videos: " + "  ".join(f"{k} {v}" for k, v in vals.items()))
+        unl = [r["long_unlabelled%"] for r in long_rows]
+        print(f"old chains: {np.mean(unl):.1f}% of queries have an unlabelled occurrence of their event")
     if args.out:
         args.out.write_text(
             json.dumps({"config": vars(config), "rows": rows, "long": long_rows}, indent=1, default=str)

@@ -10,7 +10,12 @@ import pytest
 
 from momentfinder.errors import InputError
 from momentfinder.grounding import GROUNDERS, make_grounder
-from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold, no_moment_score
+from momentfinder.grounding.calibration import (
+    NoMomentCalibration,
+    calibrate_threshold,
+    find_common_tokens,
+    no_moment_score,
+)
 from momentfinder.grounding.curve_ops import (
     best_excess,
     kth_largest,
@@ -49,8 +54,8 @@ class World:
             x[s:e] += self.subj[su] + self.act[ac]
         return ClipFeatures(unit(x).astype(np.float32), 2.0, n * 2.0, video_id=vid)
 
-    def query(self, su, ac):
-        toks = unit(np.stack([self.subj[su], self.act[ac], self.fill[0]])).astype(np.float32)
+    def query(self, su, ac, fillers=(0,)):
+        toks = unit(np.stack([self.subj[su], self.act[ac], *self.fill[list(fillers)]])).astype(np.float32)
         return QueryFeatures(f"subject {su} does action {ac}", unit(toks.sum(0)), toks)
 
 
@@ -92,6 +97,59 @@ def test_best_excess_matches_brute_force():
     assert best_excess(cols, 0.3) == pytest.approx(
         [best_excess(cols[:, 0], 0.3), best_excess(cols[:, 1], 0.3)]
     )
+
+
+def test_find_common_tokens_finds_the_stop_words():
+    w = World(7)
+    rng = np.random.default_rng(7)
+    queries = []
+    for i in range(60):  # each subject / action in 1/6 of the queries, filler 0 in all, filler 1 in half
+        toks = np.stack([w.subj[i % 6], w.act[i // 10], w.fill[0], *([w.fill[1]] if i % 2 else [])])
+        queries.append(toks + 0.05 * rng.standard_normal(toks.shape))
+    reps, shares = find_common_tokens(queries, similarity=0.7, min_share=0.4)
+    assert reps.shape == (2, DIM) and shares.tolist() == pytest.approx([1.0, 0.5])
+    assert reps[0] @ w.fill[0] > 0.99 and reps[1] @ w.fill[1] > 0.99
+    # at 10 % the subjects and actions are common too; actions 0 and 1 look alike (one group)
+    reps, shares = find_common_tokens(queries, similarity=0.7, min_share=0.1)
+    assert len(reps) == 2 + 6 + 5 and shares[2] == pytest.approx(1 / 3)
+    assert find_common_tokens([], 0.7, 0.1)[0].shape[0] == 0
+
+
+def test_stop_words_are_no_subqueries():
+    """Filler tokens match no moment: dropping them (and from the pooled query) keeps the sub-query
+    AND on the subject and the action, and a true query stands further above a wrong one."""
+    margin = {False: [], True: []}
+    for seed in range(12):
+        w = World(seed)
+        clips = w.video(60, [(10, 14, 0, 0), (30, 50, 0, 2), (20, 26, 3, 0)], noise=2.0)
+        for stop in margin:
+            cal = NoMomentCalibration(feature_mean=[0.0] * DIM)
+            if stop:
+                cal.common_tokens = [[float(v) for v in f] for f in w.fill]
+                cal.common_token_shares = [0.5, 0.3, 0.2]
+            g = ZeroShotGrounder(calibration=cal)
+            q = w.query(0, 0, fillers=(0, 1, 2))
+            if stop:
+                assert g.content_tokens(q.tokens).tolist() == [True, True, False, False, False]
+            true, wrong = (
+                g.evidence(g.curves(clips, query)) for query in (q, w.query(4, 5, fillers=(0, 1, 2)))
+            )
+            margin[stop].append(true - wrong)
+    assert min(margin[True]) > 0
+    assert np.median(margin[True]) > 1.4 * np.median(margin[False])
+
+
+def test_a_query_of_stop_words_keeps_its_least_common_tokens():
+    w = World(8)
+    cal = NoMomentCalibration(
+        common_tokens=[[float(v) for v in x] for x in (w.fill[0], w.subj[0], w.act[0])],
+        common_token_shares=[0.9, 0.2, 0.3],
+    )
+    g = ZeroShotGrounder(ZeroShotConfig(common_token_share=0.1), cal)
+    assert g.content_tokens(w.query(0, 0).tokens).tolist() == [True, True, False]
+    g.config.common_token_share = 1.0  # off
+    assert g.content_tokens(w.query(0, 0).tokens).all()
+    assert ZeroShotGrounder(calibration=OPEN).content_tokens(w.query(0, 0).tokens).all()
 
 
 def test_noise_scale_ignores_steps_and_scales_with_the_curve():
@@ -167,6 +225,15 @@ def test_calibrated_rejection_of_queries_that_do_not_happen():
         neg.append((clips, w.query(4, 5)))
     cal = ZeroShotGrounder().calibrate(pos[:60], neg[:60], target_rejection=0.97)
     assert cal.report["features"]["negatives_rejected"] >= 0.97
+    # filler 0 is in every calibration query: a stop word (so are subject 0 and action 0, in half
+    # of them; as the least common tokens of a query they stay its sub-queries)
+    assert np.max(np.array(cal.common_tokens) @ w.fill[0]) > 0.98
+    assert cal.common_token_shares[0] == 1.0
+    assert ZeroShotGrounder(calibration=cal).content_tokens(w.query(0, 0).tokens).tolist() == [
+        True,
+        True,
+        False,
+    ]
     assert len(cal.feature_mean) == DIM and cal.curve_threshold is not None
     g = ZeroShotGrounder(calibration=cal)
     neg_results = [g.ground(c, q) for c, q in neg[60:]]
@@ -180,17 +247,32 @@ def test_calibrated_rejection_of_queries_that_do_not_happen():
 
 
 def test_calibration_round_trip_and_errors(tmp_path):
-    cal = NoMomentCalibration(feature_threshold=3.5, feature_mean=[0.0, 1.0], report={"a": 1})
+    cal = NoMomentCalibration(
+        feature_threshold=3.5,
+        feature_mean=[0.0, 1.0],
+        common_tokens=[[0.6, 0.8]],
+        common_token_shares=[0.4],
+        report={"a": 1},
+    )
     path = tmp_path / "cal.json"
     cal.save(path)
     back = NoMomentCalibration.load(path)
     assert back == cal
     assert back.null_feature(2).tolist() == [0.0, 1.0] and back.null_feature(3) is None
+    reps, shares = back.common_token_matrix(2)
+    assert reps.tolist() == [[pytest.approx(0.6), pytest.approx(0.8)]] and shares.tolist() == [0.4]
+    assert back.common_token_matrix(3) is None
     path.write_text("{not json")
     with pytest.raises(InputError, match="JSON"):
         NoMomentCalibration.load(path)
     path.write_text(json.dumps({"feature_threshold": "high"}))
     with pytest.raises(InputError, match="finite"):
+        NoMomentCalibration.load(path)
+    path.write_text(json.dumps({"common_tokens": [[1.0, 0.0], [1.0]]}))
+    with pytest.raises(InputError, match="common_tokens"):
+        NoMomentCalibration.load(path)
+    path.write_text(json.dumps({"common_tokens": [[1.0, 0.0]], "common_token_shares": [0.5, 0.2]}))
+    with pytest.raises(InputError, match="common_token_shares"):
         NoMomentCalibration.load(path)
     path.write_text(json.dumps({"format_version": 1, "thresold": 1}))
     with pytest.raises(InputError, match="unknown"):
@@ -249,3 +331,24 @@ def test_tiny_and_flat_videos_give_one_valid_moment(n):
         res = g.ground_curve(curve, clip_len=2.0, duration=n * 2.0 - 0.5)
         assert res.moments and all(0 <= m.start < m.end <= n * 2.0 - 0.5 for m in res.moments)
         assert res.saliency.shape == (n,) and np.isfinite(res.saliency).all()
+
+
+def test_long_video_coarse_pass_finds_the_moment_among_partial_matches():
+    """A 3,000-clip video full of events that match only the subject or only the action, some of
+    them long: the windows are ranked by the evidence of their best span, and the true moment,
+    grounded in its window like in a short video, comes first."""
+    found = 0
+    for seed in range(5):
+        w = World(20 + seed)
+        events = [(s, s + 20, 0, 3) for s in range(50, 2900, 200)]  # subject only, long
+        events += [(s, s + 8, 2, 0) for s in range(150, 2900, 200)]  # action only
+        at = int(np.random.default_rng(seed).integers(0, 14)) * 200 + 100
+        events.append((at, at + 6, 0, 0))
+        clips = w.video(3000, events, noise=1.0)
+        g = ZeroShotGrounder(calibration=NoMomentCalibration(feature_mean=[0.0] * DIM))
+        res = g.ground(clips, w.query(0, 0))
+        top = res.moments[0]
+        found += abs(top.start - 2 * at) <= 2 and abs(top.end - 2 * (at + 6)) <= 2
+        scores = [m.score for m in res.moments]
+        assert scores == sorted(scores, reverse=True) and len(res.moments) <= 10
+    assert found == 5

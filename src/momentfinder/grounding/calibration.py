@@ -9,7 +9,11 @@ calibration stores it alongside the thresholds:
 
 * ``feature_mean``: the mean clip feature of the calibration videos; the null level of a query
   is its cosine with this vector (feature grounding, :meth:`ground`);
-* ``curve_null``: the median relevance of the calibration curves (curve grounding, :meth:`ground_curve`).
+* ``curve_null``: the median relevance of the calibration curves (curve grounding, :meth:`ground_curve`);
+* ``common_tokens``: query token features that recur in many calibration queries (stop words such
+  as "the", "a", "is"; :func:`find_common_tokens`) with the share of queries holding each. They
+  match no moment in particular, so the grounder leaves them out of the sub-queries, as IDF
+  weighting leaves stop words out of text retrieval. Only the query texts are used, no labels.
 
 :func:`calibrate_threshold` picks the threshold: the ``target_rejection`` quantile of the
 negative queries' evidence when a negative split is given, else the ``max_positive_loss``
@@ -44,6 +48,8 @@ class NoMomentCalibration:
     curve_threshold: float | None = None
     feature_mean: list[float] | None = None
     curve_null: float = 0.0
+    common_tokens: list[list[float]] | None = None  # (k, dim) unit vectors
+    common_token_shares: list[float] | None = None  # share of calibration queries holding each
     report: dict = field(default_factory=dict)
 
     def null_feature(self, dim: int) -> np.ndarray | None:
@@ -51,6 +57,14 @@ class NoMomentCalibration:
         if self.feature_mean is None or len(self.feature_mean) != dim:
             return None
         return np.asarray(self.feature_mean, dtype=np.float32)
+
+    def common_token_matrix(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``common_tokens`` as ``(k, dim)`` float32 and their shares ``(k,)``, or None when absent
+        or of another width."""
+        if not self.common_tokens or len(self.common_tokens[0]) != dim:
+            return None
+        shares = self.common_token_shares or [1.0] * len(self.common_tokens)
+        return np.asarray(self.common_tokens, dtype=np.float32), np.asarray(shares, dtype=np.float64)
 
     def to_dict(self) -> dict:
         return {"format_version": FORMAT_VERSION, **asdict(self)}
@@ -77,6 +91,21 @@ class NoMomentCalibration:
             isinstance(cal.feature_mean, list) and all(isinstance(v, int | float) for v in cal.feature_mean)
         ):
             raise InputError(f"{where}: feature_mean must be a list of numbers")
+        if cal.common_tokens is not None:
+            rows = cal.common_tokens
+            if not (
+                isinstance(rows, list)
+                and all(isinstance(r, list) and r and len(r) == len(rows[0]) for r in rows)
+                and all(isinstance(v, int | float) for r in rows for v in r)
+            ):
+                raise InputError(f"{where}: common_tokens must be a list of equal-length lists of numbers")
+            shares = cal.common_token_shares
+            if shares is not None and (
+                not isinstance(shares, list)
+                or len(shares) != len(rows)
+                or not all(isinstance(v, int | float) for v in shares)
+            ):
+                raise InputError(f"{where}: common_token_shares must be one number per common token")
         return cal
 
     def save(self, path: str | os.PathLike) -> None:
@@ -129,3 +158,41 @@ def no_moment_score(evidence: float, threshold: float | None) -> float | None:
     if threshold is None:
         return None
     return float(1.0 / (1.0 + math.exp(min(max(evidence - threshold, -50.0), 50.0))))
+
+
+def find_common_tokens(
+    queries: list[np.ndarray], similarity: float, min_share: float, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Query tokens that recur across queries (document frequency, as in IDF): ``(k, dim)`` unit
+    representatives and the share of queries holding each.
+
+    ``queries``: one ``(n_tokens, dim)`` array per query. A token is *common* when tokens with
+    cosine above ``similarity`` occur in at least ``min_share`` of the queries (and in at least
+    two). Common tokens are grouped greedily, most frequent first; a group's representative is
+    its unit mean. Cost: one pass of ``(chunk, n_all_tokens)`` products.
+    """
+    queries = [np.asarray(q, dtype=np.float32) for q in queries if q is not None and len(q)]
+    if not queries:
+        return np.zeros((0, 0), np.float32), np.zeros(0)
+    bank = np.concatenate(queries)
+    bank = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-8)
+    owner = np.repeat(np.arange(len(queries)), [len(q) for q in queries])
+    n_queries = len(queries)
+    share = np.zeros(len(bank))
+    for lo in range(0, len(bank), chunk):
+        close = (bank[lo : lo + chunk] @ bank.T) > similarity
+        rows, cols = np.nonzero(close)
+        pairs = np.unique(np.stack([rows, owner[cols]], axis=1), axis=0)  # distinct (token, query)
+        share[lo : lo + chunk] = np.bincount(pairs[:, 0], minlength=len(close)) / n_queries
+    common = np.flatnonzero((share >= min_share) & (share * n_queries >= 2))
+    reps, rep_shares = [], []
+    left = common[np.argsort(-share[common], kind="stable")]
+    while len(left):
+        members = left[(bank[left] @ bank[left[0]]) > similarity]
+        centre = bank[members].mean(axis=0)
+        reps.append(centre / max(float(np.linalg.norm(centre)), 1e-8))
+        rep_shares.append(float(share[left[0]]))
+        left = np.setdiff1d(left, members, assume_unique=True)
+        left = left[np.argsort(-share[left], kind="stable")]
+    dim = bank.shape[1]
+    return np.asarray(reps, np.float32).reshape(-1, dim), np.asarray(rep_shares)

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures
-from .calibration import NoMomentCalibration, calibrate_threshold, no_moment_score
+from .calibration import NoMomentCalibration, calibrate_threshold, find_common_tokens, no_moment_score
 from .curve_ops import (
     best_excess,
     gaussian_smooth,
@@ -69,12 +69,19 @@ class ZeroShotConfig:
     nms_iou: float = 0.5
     max_moment_clips: int | None = None  # longest proposal; None = unbounded
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
-    window_clips: int = 150  # longer videos are grounded in windows of this many clips
+    window_clips: int = 150  # longer videos are grounded coarse-to-fine in windows of this many clips
     window_stride: float = 0.5  # window step as a share of window_clips
+    coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
+    coarse_regions: int = 10  # windows kept by the coarse pass and grounded by the fine one
     saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
     relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
     score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units
     null_quantile: float = 0.25  # without a calibrated null level, this quantile of the curve stands in
+    # stop words: a query token similar (cosine > common_token_similarity) to a token found in at
+    # least common_token_share of the calibration queries is no sub-query (1.0 = keep every token)
+    common_token_share: float = 0.05
+    common_token_similarity: float = 0.7
+    pooled_query: str = "content"  # "content": unit mean of the tokens left; "encoder": the pooled output
 
     @classmethod
     def from_dict(cls, data: dict) -> ZeroShotConfig:
@@ -149,7 +156,13 @@ class ZeroShotGrounder:
         )
         q = _unit(query.pooled.astype(np.float32, copy=False))[None, :]
         if use_tokens:
-            q = np.concatenate([q, _unit(query.tokens.astype(np.float32, copy=False))])
+            tokens = _unit(query.tokens.astype(np.float32, copy=False))
+            content = self.content_tokens(tokens)
+            if not content.all():
+                tokens = tokens[content]
+                if self.config.pooled_query == "content":
+                    q = _unit(tokens.mean(axis=0))[None, :]
+            q = np.concatenate([q, tokens])
         # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
         norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
         sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
@@ -160,6 +173,22 @@ class ZeroShotGrounder:
             out.tokens = sims[:, 1:]
             out.null_tokens = null[1:] if null is not None else None
         return out
+
+    def content_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        """Boolean mask ``(n_tokens,)`` of the query tokens that are not stop words (common across the
+        calibration queries); at least ``subquery_parts`` tokens are kept, the least common first."""
+        cfg = self.config
+        common = self.calibration.common_token_matrix(tokens.shape[1])
+        if common is None or cfg.common_token_share >= 1.0:
+            return np.ones(len(tokens), dtype=bool)
+        reps, shares = common
+        close = (tokens @ reps.T) > cfg.common_token_similarity
+        commonness = np.where(close, shares[None, :], 0.0).max(axis=1)
+        keep = commonness < cfg.common_token_share
+        if keep.sum() < cfg.subquery_parts:
+            keep = np.zeros(len(tokens), dtype=bool)
+            keep[np.argsort(commonness, kind="stable")[: cfg.subquery_parts]] = True
+        return keep
 
     def evidence(self, curves: SimilarityCurves) -> float:
         """Scale-free evidence that the query happens at all (higher = more), see module docstring."""
@@ -202,7 +231,26 @@ class ZeroShotGrounder:
         videos = {c.video_id or id(c.features): c.features for c, _ in [*positives, *negatives]}
         total = sum(_unit(f.astype(np.float64)).sum(axis=0) for f in videos.values())
         mean = total / sum(len(f) for f in videos.values())
-        probe = ZeroShotGrounder(self.config, NoMomentCalibration(feature_mean=[float(v) for v in mean]))
+        common, shares = None, None
+        if self.config.subquery_weight > 0 and self.config.common_token_share < 1.0:
+            reps, rep_shares = find_common_tokens(
+                [
+                    q.tokens
+                    for _, q in [*positives, *negatives]
+                    if q.tokens is not None and q.tokens.ndim == 2
+                ],
+                self.config.common_token_similarity,
+                self.config.common_token_share,
+            )
+            if len(reps):
+                common = [[round(float(v), 4) for v in r] for r in reps]
+                shares = [round(float(v), 4) for v in rep_shares]
+        probe = ZeroShotGrounder(
+            self.config,
+            NoMomentCalibration(
+                feature_mean=[float(v) for v in mean], common_tokens=common, common_token_shares=shares
+            ),
+        )
         feature_evidence, pooled_curves = [], []
         for group in (positives, negatives):
             curves = [probe.curves(clips, query) for clips, query in group]
@@ -231,6 +279,8 @@ class ZeroShotGrounder:
             "config": {
                 "evidence_level": self.config.evidence_level,
                 "subquery_parts": self.config.subquery_parts,
+                "common_token_share": self.config.common_token_share,
+                "common_token_similarity": self.config.common_token_similarity,
             },
         }
         return NoMomentCalibration(
@@ -238,6 +288,8 @@ class ZeroShotGrounder:
             curve_threshold=c_thr,
             feature_mean=[round(float(v), 6) for v in mean],
             curve_null=round(curve_null, 6),
+            common_tokens=common,
+            common_token_shares=shares,
             report=report,
         )
 
@@ -307,37 +359,74 @@ class ZeroShotGrounder:
             return standardize(curves.pooled), toks
         return self._above_null(curves)
 
-    def _proposals(self, relevance: np.ndarray) -> np.ndarray:
-        """Candidate clip spans ``(m, 2)``; in a long video, from overlapping windows that are each
-        standardised on their own (thresholds relative to the neighbourhood, as in a short video)."""
-        cfg = self.config
-        levels = np.asarray(cfg.levels)
-        n = len(relevance)
-        if n <= cfg.window_clips:
-            return threshold_proposals(relevance, levels, cfg.max_moment_clips)
-        size = cfg.window_clips
-        starts = list(range(0, n - size + 1, max(1, int(size * cfg.window_stride))))
+    def _windows(self, n: int) -> np.ndarray:
+        """Start clips of the overlapping windows that cover a long video."""
+        size = self.config.window_clips
+        starts = list(range(0, n - size + 1, max(1, int(size * self.config.window_stride))))
         if starts[-1] != n - size:
             starts.append(n - size)
-        spans = [
-            threshold_proposals(standardize(relevance[s : s + size]), levels, cfg.max_moment_clips) + s
-            for s in starts
-        ]
-        return np.unique(np.concatenate(spans), axis=0)
+        return np.asarray(starts)
 
-    def _moments(
-        self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
-        and ``(m,)`` scores, best first."""
+    def _span_scores(
+        self, spans: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None
+    ) -> np.ndarray:
+        """(mean level - level_offset) x length ** length_exponent of each span."""
         cfg = self.config
-        spans = self._proposals(relevance)
         level = segment_means(pooled_lv, spans)
         if tokens_lv is not None:
             parts = kth_largest(segment_means(tokens_lv, spans), cfg.subquery_parts)
             level = (level + cfg.subquery_weight * parts) / (1.0 + cfg.subquery_weight)
         length = (spans[:, 1] - spans[:, 0]).astype(np.float64)
-        scores = (level - cfg.level_offset) * length**cfg.length_exponent
+        return (level - cfg.level_offset) * length**cfg.length_exponent
+
+    def _moments(
+        self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
+        and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine."""
+        cfg = self.config
+        n = len(relevance)
+        if n > cfg.window_clips:
+            return self._coarse_to_fine(relevance, pooled_lv, tokens_lv, top_k)
+        spans = threshold_proposals(relevance, np.asarray(cfg.levels), cfg.max_moment_clips)
+        scores = self._span_scores(spans, pooled_lv, tokens_lv)
+        keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
+        return spans[keep], scores[keep]
+
+    def _coarse_to_fine(
+        self, relevance: np.ndarray, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None, top_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
+        of its best span of the level curve (the excess over ``coarse_level`` noise units, a
+        maximum-subarray sum); the ``coarse_regions`` best windows are kept. Fine: each kept window
+        is grounded like a short video (proposals on its own standardised relevance, scored on the
+        whole-video level curves). A moment's score is its window's evidence minus how far its fine
+        score falls below the window's best, so the best moment of the best window comes first and
+        each kept window's best moment comes before the runners-up of the windows above it."""
+        cfg = self.config
+        size = cfg.window_clips
+        level = pooled_lv
+        if tokens_lv is not None:
+            level = (pooled_lv + cfg.subquery_weight * kth_largest(tokens_lv, cfg.subquery_parts)) / (
+                1.0 + cfg.subquery_weight
+            )
+        starts = self._windows(len(relevance))
+        # best span excess of every window at once: cumulative sums of (level - coarse_level)
+        csum = np.concatenate([[0.0], np.cumsum(level - cfg.coarse_level)])
+        index = starts[:, None] + np.arange(size + 1)[None, :]
+        window_csum = csum[index]
+        evidence = (window_csum - np.minimum.accumulate(window_csum, axis=1)).max(axis=1)
+        order = np.argsort(-evidence, kind="stable")[: cfg.coarse_regions]
+        levels = np.asarray(cfg.levels)
+        all_spans, all_scores = [], []
+        for w in order:
+            s0 = int(starts[w])
+            spans = threshold_proposals(standardize(relevance[s0 : s0 + size]), levels, cfg.max_moment_clips)
+            spans = spans + s0
+            fine = self._span_scores(spans, pooled_lv, tokens_lv)
+            all_spans.append(spans)
+            all_scores.append(evidence[w] + fine - fine.max())
+        spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
         keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
         return spans[keep], scores[keep]
 
@@ -360,7 +449,7 @@ def _default_calibration_dict() -> dict:
     import yaml
 
     text = resources.files("momentfinder").joinpath("configs/zeroshot_calibration.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser: ~10k numbers
 
 
 def default_calibration() -> NoMomentCalibration:

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True, help="validation annotations (model selection and calibration)")
     p.add_argument("--out", required=True, help="run directory to create (or continue with --resume)")
     p.add_argument(
-        "--config", default=None, help="YAML config or built-in name: detr (default), detr_qd, detr_moment"
+        "--config",
+        default=None,
+        help="YAML config or built-in name: detr (default), detr_qd, detr_moment, detr_qvh",
     )
     p.add_argument(
         "--supervision", choices=("full", "point", "weak"), default=None, help="label type (default: config)"

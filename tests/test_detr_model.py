@@ -177,3 +177,20 @@ def test_background_loss_targets_the_least_salient_half():
     mixed = torch.tensor([[1.0, 2.0, 3.0, 4.0, 9.0, 9.0]], requires_grad=True)
     background_loss(mixed, free).backward()
     assert mixed.grad[0, :2].gt(0).all() and mixed.grad[0, 2:].eq(0).all()
+
+
+def test_similarity_prior_starts_as_cosine():
+    from momentfinder.grounding.detr.layers import SimilarityPrior
+
+    prior = SimilarityPrior(vid_dim=6, txt_dim=4, hidden_dim=8)
+    # narrower text is aligned onto the last clip dimensions (where Moment-DETR layouts put CLIP)
+    assert torch.equal(prior.align.weight[2:], torch.eye(4)) and prior.align.weight[:2].abs().sum() == 0
+    vid = torch.zeros(1, 2, 6)
+    vid[0, 0, 2] = vid[0, 1, 0] = 1.0  # clip 0 shows word 0's direction, clip 1 something else
+    words = torch.eye(4)[None, :2]
+    prior.embed = torch.nn.Identity()
+    out = prior(vid, words, torch.ones(1, 2, dtype=torch.bool)) / prior.scale
+    assert torch.allclose(out[0, 0], torch.tensor([1.0, 0.0, 0.5])) and torch.allclose(
+        out[0, 1], torch.zeros(3)
+    )
+    assert load_config("detr_qvh").model.enc_layers == 3

@@ -6,8 +6,12 @@ no-moment threshold on the val split (+ val negatives), and report on the test s
 R1@0.5, R1@0.7, mAP, mIoU, HL mAP / HIT@1 (VeryGood), the share of test negatives rejected,
 the share of positives rejected and the R1@0.5 lost at that threshold; the same for the plain
 baseline (cosine to the pooled query, runs above mean + 1 std ranked by mean similarity,
-rejection by a threshold on the top similarity calibrated the same way). Then long videos
-(test videos chained to about 3 hours) and single-core latency.
+rejection by a threshold on the top similarity calibrated the same way). Then long videos of
+about 3 hours and single-core latency, three ways: ``long``, the test videos chained (another
+video of a chain may show the query's event, unlabelled); ``fair``, one chain per query padded
+only with videos that do not show its event; ``strict``, padded only with videos that show
+neither its subject nor its action. The generator does not write which events a video shows,
+so the bench reruns its code (deterministic) to read them (:func:`latent_labels`).
 
     python bench/zeroshot_synth.py --seeds 0 1 2
     python bench/zeroshot_synth.py --seeds 0 --set length_exponent=0.5   # an ablation

@@ -11,7 +11,9 @@ Training-free, from one vision-language encoder. The steps, each switchable in
 2. **Sub-queries.** A clip's level is the pooled level plus ``subquery_weight`` x the
    ``subquery_parts``-th largest token level: a moment must match every part of the query
    ("the man" *and* "opens the door"), not just the strongest one. This separates the moment
-   from look-alikes that share only the subject or only the action.
+   from look-alikes that share only the subject or only the action. Stop words (tokens that
+   recur across the calibration queries, found without labels as IDF does) are no sub-queries
+   and, with ``pooled_query="content"``, the pooled query is the mean of the tokens left.
 3. **Proposals** (TAG / VTG-GPT style): runs of the smoothed, standardised level curve above
    several levels. Low levels give whole events and merge nearby runs, high levels give their
    cores and split events that touch.
@@ -22,9 +24,10 @@ Training-free, from one vision-language encoder. The steps, each switchable in
 5. **No moment.** Evidence = best excess of the pooled and of the weakest matched sub-query
    curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free). At or below
    the calibrated threshold the query is rejected: no moments, ``no_moment_score`` >= 0.5.
-6. **Long videos** (coarse-to-fine): beyond ``window_clips`` clips, proposals are made in
-   overlapping windows of that size (each standardised on its own, as a short video would be)
-   and scored on the whole-video curves, then merged with NMS; linear time in the video length.
+6. **Long videos** (coarse-to-fine): beyond ``window_clips`` clips, every overlapping window of
+   that size gets the evidence of its best span (coarse); the ``coarse_regions`` best windows are
+   grounded like short videos (fine), and their moments ranked by window evidence first.
+   Linear time in the video length.
 
 Units: spans are clip indices inside this module, :class:`~momentfinder.types.Moment` is seconds.
 """
@@ -69,7 +72,7 @@ class ZeroShotConfig:
     nms_iou: float = 0.5
     max_moment_clips: int | None = None  # longest proposal; None = unbounded
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
-    window_clips: int = 150  # longer videos are grounded coarse-to-fine in windows of this many clips
+    window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips
     window_stride: float = 0.5  # window step as a share of window_clips
     coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
     coarse_regions: int = 10  # windows kept by the coarse pass and grounded by the fine one

@@ -131,6 +131,11 @@ def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, tar
         tag = "" if target == target_rejection else f"@{target}"
         row[f"neg_rejected%{tag}"] = round(100 * float(np.mean(test_scores[1] <= thr)), 1)
         row[f"pos_rejected%{tag}"] = round(100 * float(np.mean(rejected_pos)), 1)
+        # separation alone: the threshold that rejects this share of the test negatives themselves
+        test_thr, _ = calibrate_threshold(*test_scores, target)
+        row[f"pos_rejected%_at_test_neg{tag or '@' + str(target)}"] = round(
+            100 * float(np.mean(test_scores[0] <= test_thr)), 1
+        )
         if not tag:
             gated = [
                 dict(r, pred_relevant_windows=[]) if rej else r

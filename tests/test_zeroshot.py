@@ -352,3 +352,17 @@ def test_long_video_coarse_pass_finds_the_moment_among_partial_matches():
         scores = [m.score for m in res.moments]
         assert scores == sorted(scores, reverse=True) and len(res.moments) <= 10
     assert found == 5
+
+
+def test_piecewise_constant_curves_get_finite_scores():
+    """Subtitle and fused curves are steps with no clip-to-clip noise: scores must stay moderate."""
+    from momentfinder.grounding import ZeroShotGrounder
+    from momentfinder.grounding.calibration import NoMomentCalibration
+
+    curve = np.zeros(60)
+    curve[15:24] = 0.7
+    curve[40:44] = 0.4
+    result = ZeroShotGrounder(calibration=NoMomentCalibration()).ground_curve(curve, 2.0, 120.0, top_k=3)
+    best = result.moments[0]
+    assert (best.start, best.end) == (30.0, 48.0)
+    assert all(np.isfinite(m.score) and abs(m.score) < 1e4 for m in result.moments)

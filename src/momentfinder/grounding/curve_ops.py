@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 _EPS = 1e-9
+_SPREAD_FLOOR = 0.1  # the noise unit is at least this share of the curve's standard deviation
 # MAD of a difference of two i.i.d. normals -> sigma of one: 1 / (0.6745 * sqrt(2))
 _DIFF_MAD_TO_SIGMA = 1.0 / (0.67449 * np.sqrt(2.0))
 
@@ -30,7 +31,9 @@ def noise_scale(x: np.ndarray) -> np.ndarray | float:
     if x.shape[0] < 2:
         return np.ones(x.shape[1:]) if x.ndim > 1 else 1.0
     sigma = np.median(np.abs(np.diff(x, axis=0)), axis=0) * _DIFF_MAD_TO_SIGMA
-    return np.maximum(sigma, _EPS)
+    # A piecewise-constant curve (subtitle lines, fused channels) has no clip-to-clip noise:
+    # floor the unit at a share of the curve's spread so scores stay finite and comparable.
+    return np.maximum(np.maximum(sigma, _SPREAD_FLOOR * np.std(x, axis=0)), _EPS)
 
 
 def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -227,6 +227,7 @@ def main() -> int:
     ]
     columns += [
         "ms_per_query",
+        "cpu_ms_per_query",
         "s_per_epoch",
         "cpu_s_per_epoch",
         "epochs",

@@ -172,3 +172,38 @@ def test_cli_train(synth, tmp_path, capsys):
     assert len(pred.read_text().splitlines()) == len(read_annotations(synth / "val_negative.jsonl"))
     assert main([*predict[:-2], "--checkpoint", str(tmp_path / "nope.ckpt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_resume_after_the_process_is_killed(synth, tmp_path):
+    import os
+    import signal
+    import time
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model: {hidden_dim: 32, dim_feedforward: 64, nheads: 4}\ntrain: {batch_size: 8}\n")
+    common = [
+        "train",
+        "--features",
+        str(synth),
+        "--train",
+        str(synth / "train.jsonl"),
+        "--val",
+        str(synth / "val.jsonl"),
+    ]
+    common += ["--config", str(cfg), "--epochs", "5", "--threads", "1", "--seed", "3", "-q"]
+    assert main([*common, "--out", str(tmp_path / "straight")]) == 0
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "momentfinder", *common, "--out", str(killed)], env=dict(os.environ)
+    )
+    deadline = time.time() + 120
+    while not (killed / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(killed / "last.ckpt", weights_only=True)["epoch"] + 1  # epochs finished before the kill
+    assert main([*common, "--out", str(killed), "--resume"]) == 0
+    a = torch.load(tmp_path / "straight" / "last.ckpt", weights_only=True)
+    b = torch.load(killed / "last.ckpt", weights_only=True)
+    assert done < 5 and b["epoch"] == 4
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

@@ -73,7 +73,7 @@ class InferenceConfig:
     # detr: the moment queries' windows alone; hybrid: plus saliency-grown windows (predict/decode.py)
     decode: str = "hybrid"
     nms_iou: float = 0.7  # temporal NMS on the predicted windows; <= 0 disables
-    positive_reject_rate: float = 0.02  # share of val positives the calibrated no-moment threshold rejects
+    positive_reject_rate: float = 0.01  # share of val positives the calibrated no-moment threshold rejects
 
 
 @dataclass

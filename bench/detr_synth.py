@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,44 +31,8 @@ from momentfinder.data.submission import submission_record
 from momentfinder.eval.qvhighlights import evaluate
 from momentfinder.grounding.detr import load_config, load_grounder
 from momentfinder.grounding.detr.train import train_detector
-from momentfinder.types import GroundingResult, Moment
-
-GENERATOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "synth_qvh.py"
-CLIP_LEN = 2.0
-
-
-def ensure_data(root: Path, seed: int, n_videos: int) -> Path:
-    """The generated set (same cache layout as bench/zeroshot_synth.py, so both share it)."""
-    out = root / f"seed{seed}_n{n_videos}"
-    if not (out / "test_negative.jsonl").is_file():
-        if not GENERATOR.is_file():
-            sys.exit(f"generator not found: {GENERATOR} (the shared/ folder must sit beside the repo)")
-        print(f"generating {out} ...", file=sys.stderr)
-        cmd = [sys.executable, str(GENERATOR), str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return out
-
-
-class PlainBaseline:
-    """Cosine of every clip to the pooled query; runs above mean + 1 std, ranked by mean similarity."""
-
-    def ground(self, clips, query, top_k: int = 10) -> GroundingResult:
-        sim = clips.features @ (query.pooled / np.linalg.norm(query.pooled))
-        above = np.concatenate([[False], sim > sim.mean() + sim.std(), [False]])
-        edges = np.flatnonzero(np.diff(above.astype(np.int8)))
-        spans = (
-            edges.reshape(-1, 2) if len(edges) else np.array([[int(np.argmax(sim)), int(np.argmax(sim)) + 1]])
-        )
-        means = np.array([sim[s:e].mean() for s, e in spans])
-        moments = [
-            Moment(
-                spans[i, 0] * clips.clip_len,
-                min(spans[i, 1] * clips.clip_len, clips.duration),
-                float(means[i]),
-            )
-            for i in np.argsort(-means)[:top_k]
-        ]
-        return GroundingResult(query.text, clips.duration, clips.clip_len, moments, sim)
+from momentfinder.types import GroundingResult
+from synth_common import PlainBaseline, ensure_data, load_pairs
 
 
 def zero_shot_grounder():
@@ -78,15 +41,6 @@ def zero_shot_grounder():
 
     name = "zero-shot" if "zero-shot" in GROUNDERS else "windows"
     return name, make_grounder(name)
-
-
-def load_pairs(fd: FeatureDirectory, ann: Path, cache: dict) -> list:
-    pairs = []
-    for s in read_annotations(ann):
-        if s.vid not in cache:
-            cache[s.vid] = fd.clip_features(s.vid, CLIP_LEN, duration=s.duration)
-        pairs.append((s, cache[s.vid], fd.query_features(s.qid, s.query)))
-    return pairs
 
 
 def metrics_of(results: list[GroundingResult], pairs: list) -> dict:

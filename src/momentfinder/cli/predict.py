@@ -98,13 +98,17 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
     seconds = time.perf_counter() - start
     write_submission(args.out, results)
+    _report(args.out, results, seconds)
+    return 0
+
+
+def _report(out: str, results: list, seconds: float) -> None:
     rejected = sum(1 for r in results if not r.moments)
     print(
-        f"wrote {len(results)} predictions to {args.out} ({rejected} with no matching moment; "
-        f"{1000 * seconds / len(results):.2f} ms per query)",
+        f"wrote {len(results)} predictions to {out} ({rejected} with no matching moment; "
+        f"{1000 * seconds / max(1, len(results)):.2f} ms per query)",
         file=sys.stderr,
     )
-    return 0
 
 
 def build_grounder(args: argparse.Namespace, features):
@@ -183,10 +187,5 @@ def _predict_checkpoint(args: argparse.Namespace) -> int:
         device,
         reject=not args.no_reject,
     )
-    rejected = sum(1 for r in results if not r.moments)
-    print(
-        f"wrote {len(results)} predictions to {args.out} ({rejected} with no matching moment; "
-        f"{1000 * (time.perf_counter() - start) / max(1, len(results)):.2f} ms per query)",
-        file=sys.stderr,
-    )
+    _report(args.out, results, time.perf_counter() - start)
     return 0

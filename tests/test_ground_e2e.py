@@ -178,29 +178,17 @@ def test_subtitles_only_when_the_visual_model_is_unavailable(talk_video, tmp_pat
 
 def test_extract_writes_the_moment_detr_layout(talk_video, tiny_clip, tmp_path, capsys):
     out = tmp_path / "feats"
-    rc = main(
-        [
-            "extract",
-            talk_video,
-            "--out",
-            str(out),
-            "--query",
-            "the dog barks",
-            "--query",
-            "it rains",
-            "--visual-model",
-            tiny_clip,
-            "--cache-dir",
-            str(tmp_path),
-        ]
-    )
-    assert rc == 0
+    args = ["extract", talk_video, "--out", str(out), "--query", "the dog barks", "--query", "it rains"]
+    assert main([*args, "--visual-model", tiny_clip, "--cache-dir", str(tmp_path)]) == 0
     with np.load(out / "clip_features" / "bicycle.npz") as f:
         assert f["features"].shape == (120, 16)
     with np.load(out / "clip_text_features" / "qid1.npz") as f:
         assert f["pooler_output"].shape == (16,) and f["last_hidden_state"].shape[1] == 16
     manifest = [json.loads(line) for line in (out / "videos.jsonl").read_text().splitlines()]
     assert manifest[0]["vid"] == "bicycle" and manifest[0]["n_clips"] == 120
+    # extracting again (from the cache) replaces the video's manifest entry instead of adding one
+    assert main([*args, "--visual-model", tiny_clip, "--cache-dir", str(tmp_path)]) == 0
+    assert len((out / "videos.jsonl").read_text().splitlines()) == 1
 
 
 def test_demo_runs_offline(tmp_path, capsys):

@@ -97,6 +97,7 @@ class MomentFinder:
                 raise TypeError(f"unknown MomentFinder option {key!r}")
         self.config = cfg
         self.grounder = self._zero_shot_grounder(cfg)
+        self._fused_grounder = None  # built on first use, see _uncalibrated
         self.trained = None
         if cfg.checkpoint is not None:
             from .grounding.detr import load_grounder
@@ -257,9 +258,12 @@ class MomentFinder:
         return result
 
     def _uncalibrated(self):
+        """The grounder for fused curves: the configured one without a no-moment calibration."""
         if self.config.calibration is None:
             return self.grounder
-        return self._zero_shot_grounder(replace(self.config, calibration=None))
+        if self._fused_grounder is None:
+            self._fused_grounder = self._zero_shot_grounder(replace(self.config, calibration=None))
+        return self._fused_grounder
 
     def _ground_trained(self, feats: VideoFeatures, query: str, top_k: int) -> GroundingResult:
         """The trained model reads visual clip features and query tokens (its feature spec is checked)."""

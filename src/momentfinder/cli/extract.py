@@ -76,8 +76,23 @@ def run(args: argparse.Namespace) -> int:
             np.savez(
                 os.path.join(text_dir, f"qid{qid}.npz"), last_hidden_state=q.tokens, pooler_output=q.pooled
             )
-    with open(os.path.join(args.out, "videos.jsonl"), "a", encoding="utf-8") as f:
-        for row in manifest:
-            f.write(json.dumps(row) + "\n")
+    _update_manifest(os.path.join(args.out, "videos.jsonl"), manifest)
     print(f"{len(manifest)} video(s), {len(queries)} query(ies) → {args.out}")
     return 0
+
+
+def _update_manifest(path: str, rows: list[dict]) -> None:
+    """Rewrite ``videos.jsonl`` with ``rows`` replacing earlier entries of the same vid (atomically)."""
+    by_vid: dict[str, dict] = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    by_vid[row["vid"]] = row
+    by_vid.update({row["vid"]: row for row in rows})
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in by_vid.values():
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)

@@ -261,6 +261,10 @@ def test_trained_model_grounds_a_raw_video(talk_video, tiny_clip, tiny_siglip, t
     )
     capsys.readouterr()
     ckpt = str(run / "best.ckpt")
+    from momentfinder.grounding.detr import feature_spec
+
+    spec = feature_spec(ckpt)
+    assert (spec.visual_model, spec.text_model) == (tiny_clip, tiny_clip)  # recorded from videos.jsonl
     assert main(["ground", talk_video, LINES[3], "--model", ckpt, "--json", *common]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["channels"] == ["visual"] and "no_moment_score" in out

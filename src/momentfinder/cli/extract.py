@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Writes DIR/clip_features/{vid}.npz (key 'features', one row per clip), "
             "DIR/clip_text_features/qid{N}.npz (keys 'last_hidden_state', 'pooler_output') and "
-            "DIR/videos.jsonl (vid, path, duration, clip_len, model). vid is the file name without extension."
+            "DIR/videos.jsonl (vid, path, duration, clip_len, n_clips, model, text_model). vid is the file name "
+            "without extension."
         ),
     )
     p.add_argument("videos", nargs="+", metavar="VIDEO")
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 "clip_len": feats.visual.clip_len,
                 "n_clips": feats.visual.n_clips,
                 "model": feats.visual.model,
+                "text_model": feats.visual.model,  # queries are embedded with the same model's text tower
             }
         )
     if queries:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,16 @@ def shared_path(*parts: str) -> str:
     if not os.path.exists(path):
         pytest.skip(f"shared data not found: {path}")
     return path
+
+
+def generate_synthetic(out: Path, seed: int, n_videos: int, dim: int | None = None) -> Path:
+    """Write ../shared/bench/synth_qvh.py's data set to ``out``, or skip when the generator is absent."""
+    generator = Path(SHARED) / "bench" / "synth_qvh.py"
+    if not generator.is_file():
+        pytest.skip(f"synthetic generator not found: {generator} (../shared is not beside the repo)")
+    cmd = [sys.executable, str(generator), str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
+    subprocess.run(cmd + (["--dim", str(dim)] if dim else []), check=True, capture_output=True)
+    return Path(out)
 
 
 def build_tiny_clip(path: str) -> str:

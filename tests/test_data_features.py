@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +12,12 @@ from momentfinder.data.features import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.errors import InputError
 
-SYNTH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "synth_qvh.py"
+from .conftest import generate_synthetic
 
 
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory) -> Path:
-    if not SYNTH.is_file():
-        pytest.skip(f"{SYNTH} is absent (the shared/ folder is not beside the repo)")
-    out = tmp_path_factory.mktemp("synth")
-    subprocess.run(
-        [sys.executable, str(SYNTH), str(out), "--seed", "3", "--n-videos", "40", "--dim", "64"],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return generate_synthetic(tmp_path_factory.mktemp("synth"), seed=3, n_videos=40, dim=64)
 
 
 def _first_sample(synth_dir: Path):

@@ -21,25 +21,14 @@ from momentfinder.grounding.detr.supervision import apply_supervision, grow_wind
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.types import ClipFeatures, QueryFeatures
 
-from .conftest import SHARED
+from .conftest import generate_synthetic
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    script = f"{SHARED}/bench/synth_qvh.py"
-    try:
-        open(script).close()
-    except OSError:
-        pytest.skip(f"synthetic generator not found: {script}")
-    out = tmp_path_factory.mktemp("synth")
-    subprocess.run(
-        [sys.executable, script, str(out), "--seed", "3", "--n-videos", "40", "--dim", "24"],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return generate_synthetic(tmp_path_factory.mktemp("synth"), seed=3, n_videos=40, dim=24)
 
 
 def tiny_config(tmp_path, **train):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +12,12 @@ from momentfinder.cli import main
 from momentfinder.eval.qvhighlights import evaluate_files
 from momentfinder.grounding.calibration import NoMomentCalibration
 
-GENERATOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "synth_qvh.py"
+from .conftest import generate_synthetic
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
-    if not GENERATOR.is_file():
-        pytest.skip(f"synthetic generator not found at {GENERATOR} (../shared is absent)")
-    out = tmp_path_factory.mktemp("synth")
-    cmd = [sys.executable, str(GENERATOR), str(out), "--seed", "7", "--n-videos", "200"]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return out
+    return generate_synthetic(tmp_path_factory.mktemp("synth"), seed=7, n_videos=200)
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from .options import add_model_options, finder_from_args, warn
@@ -85,16 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _update_manifest(path: str, rows: list[dict]) -> None:
     """Rewrite ``videos.jsonl`` with ``rows`` replacing earlier entries of the same vid (atomically)."""
-    by_vid: dict[str, dict] = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    by_vid[row["vid"]] = row
+    from ..data.readers import iter_jsonl, write_jsonl
+
+    by_vid = {row["vid"]: row for _, row in iter_jsonl(path)} if os.path.exists(path) else {}
     by_vid.update({row["vid"]: row for row in rows})
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in by_vid.values():
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    write_jsonl(path + ".tmp", by_vid.values())
+    os.replace(path + ".tmp", path)

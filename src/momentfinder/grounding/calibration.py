@@ -14,6 +14,12 @@ calibration stores it alongside the thresholds:
   as "the", "a", "is"; :func:`find_common_tokens`) with the share of queries holding each. They
   match no moment in particular, so the grounder leaves them out of the sub-queries, as IDF
   weighting leaves stop words out of text retrieval. Only the query texts are used, no labels.
+* ``query_bank``: the other content tokens of the calibration queries (one unit vector per group
+  of alike tokens, the most frequent first). A clip that matches a query's token only because
+  it sits near *some* token (hubness, a look-alike action) matches bank tokens better still; the
+  grounder subtracts the clip's soft maximum similarity to the bank (``bank_temperature``) from
+  its token similarities, as querybank normalisation (QB-Norm, Bogolin et al., CVPR 2022) does
+  in text-video retrieval, and ``bank_null`` is that soft maximum's mean over the calibration clips.
 
 :func:`calibrate_threshold` picks the threshold: the ``target_rejection`` quantile of the
 negative queries' evidence when a negative split is given, else the ``max_positive_loss``
@@ -50,6 +56,11 @@ class NoMomentCalibration:
     curve_null: float = 0.0
     common_tokens: list[list[float]] | None = None  # (k, dim) unit vectors
     common_token_shares: list[float] | None = None  # share of calibration queries holding each
+    query_bank: list[list[float]] | None = (
+        None  # (b, dim) unit vectors, content tokens of calibration queries
+    )
+    bank_temperature: float | None = None  # the temperature bank_null was computed at
+    bank_null: float | None = None  # mean over the calibration clips of the soft maximum bank similarity
     report: dict = field(default_factory=dict)
 
     def null_feature(self, dim: int) -> np.ndarray | None:
@@ -65,6 +76,15 @@ class NoMomentCalibration:
             return None
         shares = self.common_token_shares or [1.0] * len(self.common_tokens)
         return np.asarray(self.common_tokens, dtype=np.float32), np.asarray(shares, dtype=np.float64)
+
+    def query_bank_matrix(self, dim: int, temperature: float) -> np.ndarray | None:
+        """``query_bank`` as ``(b, dim)`` float32, or None when absent, of another width, or made
+        at another temperature (its ``bank_null`` would not fit)."""
+        if not self.query_bank or len(self.query_bank[0]) != dim or self.bank_null is None:
+            return None
+        if self.bank_temperature is None or not math.isclose(self.bank_temperature, temperature):
+            return None
+        return np.asarray(self.query_bank, dtype=np.float32)
 
     def to_dict(self) -> dict:
         return {"format_version": FORMAT_VERSION, **asdict(self)}
@@ -91,21 +111,25 @@ class NoMomentCalibration:
             isinstance(cal.feature_mean, list) and all(isinstance(v, int | float) for v in cal.feature_mean)
         ):
             raise InputError(f"{where}: feature_mean must be a list of numbers")
-        if cal.common_tokens is not None:
-            rows = cal.common_tokens
-            if not (
+        for name in ("common_tokens", "query_bank"):
+            rows = getattr(cal, name)
+            if rows is not None and not (
                 isinstance(rows, list)
                 and all(isinstance(r, list) and r and len(r) == len(rows[0]) for r in rows)
                 and all(isinstance(v, int | float) for r in rows for v in r)
             ):
-                raise InputError(f"{where}: common_tokens must be a list of equal-length lists of numbers")
-            shares = cal.common_token_shares
-            if shares is not None and (
-                not isinstance(shares, list)
-                or len(shares) != len(rows)
-                or not all(isinstance(v, int | float) for v in shares)
-            ):
-                raise InputError(f"{where}: common_token_shares must be one number per common token")
+                raise InputError(f"{where}: {name} must be a list of equal-length lists of numbers")
+        shares = cal.common_token_shares
+        if shares is not None and (
+            not isinstance(shares, list)
+            or len(shares) != len(cal.common_tokens or [])
+            or not all(isinstance(v, int | float) for v in shares)
+        ):
+            raise InputError(f"{where}: common_token_shares must be one number per common token")
+        for name in ("bank_temperature", "bank_null"):
+            value = getattr(cal, name)
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+                raise InputError(f"{where}: {name} must be a finite number, got {value!r}")
         return cal
 
     def save(self, path: str | os.PathLike) -> None:
@@ -160,8 +184,21 @@ def no_moment_score(evidence: float, threshold: float | None) -> float | None:
     return float(1.0 / (1.0 + math.exp(min(max(evidence - threshold, -50.0), 50.0))))
 
 
+def bank_softmax(features: np.ndarray, norms: np.ndarray, bank: np.ndarray, temperature: float) -> np.ndarray:
+    """Per clip, the soft maximum ``T log sum exp(cos(clip, b) / T)`` over the bank tokens ``b``:
+    ``(n_clips,)``. ``norms`` are the clip features' norms (the features need not be unit)."""
+    from scipy.special import logsumexp
+
+    sims = (features @ bank.T) / np.maximum(norms, 1e-8)[:, None]
+    return temperature * logsumexp(sims / temperature, axis=1)
+
+
 def find_common_tokens(
-    queries: list[np.ndarray], similarity: float, min_share: float, chunk: int = 2048
+    queries: list[np.ndarray],
+    similarity: float,
+    min_share: float,
+    chunk: int = 2048,
+    max_groups: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Query tokens that recur across queries (document frequency, as in IDF): ``(k, dim)`` unit
     representatives and the share of queries holding each.
@@ -169,7 +206,8 @@ def find_common_tokens(
     ``queries``: one ``(n_tokens, dim)`` array per query. A token is *common* when tokens with
     cosine above ``similarity`` occur in at least ``min_share`` of the queries (and in at least
     two). Common tokens are grouped greedily, most frequent first; a group's representative is
-    its unit mean. Cost: one pass of ``(chunk, n_all_tokens)`` products.
+    its unit mean; at most ``max_groups`` groups are made. Cost: one pass of ``(chunk, n_all_tokens)``
+    products, then one product per group.
     """
     queries = [np.asarray(q, dtype=np.float32) for q in queries if q is not None and len(q)]
     if not queries:
@@ -187,7 +225,7 @@ def find_common_tokens(
     common = np.flatnonzero((share >= min_share) & (share * n_queries >= 2))
     reps, rep_shares = [], []
     left = common[np.argsort(-share[common], kind="stable")]
-    while len(left):
+    while len(left) and (max_groups is None or len(reps) < max_groups):
         members = left[(bank[left] @ bank[left[0]]) > similarity]
         centre = bank[members].mean(axis=0)
         reps.append(centre / max(float(np.linalg.norm(centre)), 1e-8))

@@ -14,6 +14,9 @@ Training-free, from one vision-language encoder. The steps, each switchable in
    from look-alikes that share only the subject or only the action. Stop words (tokens that
    recur across the calibration queries, found without labels as IDF does) are no sub-queries
    and, with ``pooled_query="content"``, the pooled query is the mean of the tokens left.
+   Query-bank normalisation: a token's similarity to a clip is taken relative to the clip's soft
+   maximum similarity to the calibration queries' other content tokens, so a clip that better
+   matches some other action or subject (a look-alike) no longer counts as this token.
 3. **Proposals** (TAG / VTG-GPT style): runs of the smoothed, standardised level curve above
    several levels. Low levels give whole events and merge nearby runs, high levels give their
    cores and split events that touch.
@@ -34,6 +37,7 @@ Units: spans are clip indices inside this module, :class:`~momentfinder.types.Mo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -44,7 +48,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures
-from .calibration import NoMomentCalibration, calibrate_threshold, find_common_tokens, no_moment_score
+from .calibration import (
+    NoMomentCalibration,
+    bank_softmax,
+    calibrate_threshold,
+    find_common_tokens,
+    no_moment_score,
+)
 from .curve_ops import (
     best_excess,
     gaussian_smooth,
@@ -85,6 +95,10 @@ class ZeroShotConfig:
     common_token_share: float = 0.05
     common_token_similarity: float = 0.7
     pooled_query: str = "content"  # "content": unit mean of the tokens left; "encoder": the pooled output
+    # query-bank normalisation of the sub-query curves: minus the clip's soft maximum similarity
+    # (this temperature, cosine units) to the calibration queries' content tokens; 0 = off
+    bank_temperature: float = 0.03
+    bank_size: int = 512  # most frequent groups of alike content tokens kept in the bank
 
     @classmethod
     def from_dict(cls, data: dict) -> ZeroShotConfig:
@@ -171,11 +185,21 @@ class ZeroShotGrounder:
         sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
         mean = self.calibration.null_feature(feats.shape[1])
         null = mean @ q.T if mean is not None else None
+        bank = self._query_bank(feats.shape[1]) if use_tokens else None
+        if bank is not None:
+            sims[:, 1:] -= bank_softmax(feats, norms, bank, self.config.bank_temperature)[:, None]
+            if null is not None:
+                null[1:] -= self.calibration.bank_null
         out = SimilarityCurves(pooled=sims[:, 0], null_pooled=float(null[0]) if null is not None else None)
         if use_tokens:
             out.tokens = sims[:, 1:]
             out.null_tokens = null[1:] if null is not None else None
         return out
+
+    def _query_bank(self, dim: int) -> np.ndarray | None:
+        if self.config.bank_temperature <= 0:
+            return None
+        return self.calibration.query_bank_matrix(dim, self.config.bank_temperature)
 
     def content_tokens(self, tokens: np.ndarray) -> np.ndarray:
         """Boolean mask ``(n_tokens,)`` of the query tokens that are not stop words (common across the
@@ -234,26 +258,27 @@ class ZeroShotGrounder:
         videos = {c.video_id or id(c.features): c.features for c, _ in [*positives, *negatives]}
         total = sum(_unit(f.astype(np.float64)).sum(axis=0) for f in videos.values())
         mean = total / sum(len(f) for f in videos.values())
+        cfg = self.config
+        token_sets = [
+            q.tokens for _, q in [*positives, *negatives] if q.tokens is not None and q.tokens.ndim == 2
+        ]
         common, shares = None, None
-        if self.config.subquery_weight > 0 and self.config.common_token_share < 1.0:
+        if cfg.subquery_weight > 0 and cfg.common_token_share < 1.0:
             reps, rep_shares = find_common_tokens(
-                [
-                    q.tokens
-                    for _, q in [*positives, *negatives]
-                    if q.tokens is not None and q.tokens.ndim == 2
-                ],
-                self.config.common_token_similarity,
-                self.config.common_token_share,
+                token_sets, cfg.common_token_similarity, cfg.common_token_share
             )
             if len(reps):
                 common = [[round(float(v), 4) for v in r] for r in reps]
                 shares = [round(float(v), 4) for v in rep_shares]
         probe = ZeroShotGrounder(
-            self.config,
+            cfg,
             NoMomentCalibration(
                 feature_mean=[float(v) for v in mean], common_tokens=common, common_token_shares=shares
             ),
         )
+        if cfg.subquery_weight > 0 and cfg.bank_temperature > 0 and token_sets:
+            probe.calibration = self._with_query_bank(probe, token_sets, list(videos.values()))
+        feature_evidence, pooled_curves = [], []
         feature_evidence, pooled_curves = [], []
         for group in (positives, negatives):
             curves = [probe.curves(clips, query) for clips, query in group]
@@ -284,16 +309,44 @@ class ZeroShotGrounder:
                 "subquery_parts": self.config.subquery_parts,
                 "common_token_share": self.config.common_token_share,
                 "common_token_similarity": self.config.common_token_similarity,
+                "bank_temperature": self.config.bank_temperature,
+                "query_bank_size": len(probe.calibration.query_bank or []),
             },
         }
-        return NoMomentCalibration(
+        return dataclasses.replace(
+            probe.calibration,
             feature_threshold=f_thr,
             curve_threshold=c_thr,
             feature_mean=[round(float(v), 6) for v in mean],
             curve_null=round(curve_null, 6),
-            common_tokens=common,
-            common_token_shares=shares,
             report=report,
+        )
+
+    def _with_query_bank(
+        self, probe: ZeroShotGrounder, token_sets: list[np.ndarray], videos: list[np.ndarray]
+    ) -> NoMomentCalibration:
+        """``probe``'s calibration plus the query bank: the content tokens of the calibration
+        queries (stop words left out), grouped like the stop words, and its null level."""
+        cfg = self.config
+        dim = token_sets[0].shape[1]
+        content = [
+            _unit(t.astype(np.float32))[probe.content_tokens(_unit(t.astype(np.float32)))] for t in token_sets
+        ]
+        reps, _ = find_common_tokens(content, cfg.common_token_similarity, 0.0, max_groups=cfg.bank_size)
+        if not len(reps) or reps.shape[1] != dim:
+            return probe.calibration
+        bank = np.round(reps, 4).astype(np.float32)
+        total, count = 0.0, 0
+        for f in videos:
+            f = f.astype(np.float32, copy=False)
+            norms = np.sqrt(np.einsum("ij,ij->i", f, f))
+            total += float(bank_softmax(f, norms, bank, cfg.bank_temperature).sum())
+            count += len(f)
+        return dataclasses.replace(
+            probe.calibration,
+            query_bank=[[float(v) for v in r] for r in bank],
+            bank_temperature=cfg.bank_temperature,
+            bank_null=round(total / max(count, 1), 6),
         )
 
     # -- steps ----------------------------------------------------------------------------

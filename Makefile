@@ -20,8 +20,8 @@ demo: setup
 	$(BIN)/python -m momentfinder.demo
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 test: lint
 	$(BIN)/python -m pytest

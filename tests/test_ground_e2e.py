@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from momentfinder.cli import main
+from momentfinder.data.features import FeatureDirectory
 from momentfinder.finder import MomentFinder
 from momentfinder.types import GroundingResult, Moment, SubtitleSegment
 from momentfinder.video.sample import Scene, write_sample_video
@@ -178,12 +179,18 @@ def test_subtitles_only_when_the_visual_model_is_unavailable(talk_video, tmp_pat
 
 def test_extract_writes_the_moment_detr_layout(talk_video, tiny_clip, tmp_path, capsys):
     out = tmp_path / "feats"
-    args = ["extract", talk_video, "--out", str(out), "--query", "the dog barks", "--query", "it rains"]
+    queries = ["--query", "the dog barks", "--query", "a man in a red shirt opens the door"]
+    args = ["extract", talk_video, "--out", str(out), *queries]
     assert main([*args, "--visual-model", tiny_clip, "--cache-dir", str(tmp_path)]) == 0
     with np.load(out / "clip_features" / "bicycle.npz") as f:
         assert f["features"].shape == (120, 16)
-    with np.load(out / "clip_text_features" / "qid1.npz") as f:
+    with np.load(out / "clip_text_features" / "qid0.npz") as f:
         assert f["pooler_output"].shape == (16,) and f["last_hidden_state"].shape[1] == 16
+        assert "parts" not in f  # one phrase ("dog barks"): no sub-queries
+    # sub-query phrases, encoded on their own, travel with the query features
+    q = FeatureDirectory(out).query_features(1, "a man in a red shirt opens the door")
+    assert q.part_texts == ("man", "red shirt opens", "door") and q.parts.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(q.parts, axis=1), 1.0, rtol=1e-5)
     manifest = [json.loads(line) for line in (out / "videos.jsonl").read_text().splitlines()]
     assert manifest[0]["vid"] == "bicycle" and manifest[0]["n_clips"] == 120
     # extracting again (from the cache) replaces the video's manifest entry instead of adding one

@@ -24,6 +24,7 @@ from .errors import InputError, ModelUnavailableError
 from .fusion import ChannelCurve, fuse_curves, subtitle_evidence_weight, subtitle_relevance
 from .grounding import DEFAULT_GROUNDER, make_grounder
 from .ingest import SamplingConfig, extract_visual_features
+from .query import KeyPhraseDecomposer
 from .types import ClipFeatures, GroundingResult, QueryFeatures, SubtitleSegment, VideoInfo, n_clips_for
 from .video.decode import probe
 from .video.subtitles import load_subtitles
@@ -50,6 +51,7 @@ class FinderConfig:
     cache_dir: str | None = None  # None = ~/.cache/momentfinder
     use_cache: bool = True
     use_subtitles: bool = True
+    subquery_parts: int = 4  # split queries into at most this many phrases (sub-queries); 0 = off
     # A line that paraphrases the query is explicit evidence, so subtitles count double a
     # visual similarity; the subtitle weight is further scaled by how well the best line matches.
     channel_weights: dict[str, float] = field(default_factory=lambda: {"visual": 1.0, "subtitles": 2.0})
@@ -96,6 +98,7 @@ class MomentFinder:
             else:
                 raise TypeError(f"unknown MomentFinder option {key!r}")
         self.config = cfg
+        self.decomposer = KeyPhraseDecomposer(max(cfg.subquery_parts, 1))
         self.grounder = self._zero_shot_grounder(cfg)
         self._fused_grounder = None  # built on first use, see _uncalibrated
         self.trained = None
@@ -207,7 +210,12 @@ class MomentFinder:
         if encoder is None:
             raise ModelUnavailableError(self._visual_error or "no visual model configured")
         pooled, tokens = encoder.encode_query(query)
-        return QueryFeatures(text=query, pooled=pooled, tokens=tokens, model=encoder.name)
+        features = QueryFeatures(text=query, pooled=pooled, tokens=tokens, model=encoder.name)
+        phrases = self.decomposer.decompose(query) if self.config.subquery_parts > 0 else []
+        if len(phrases) >= 2:  # one phrase is the query itself: no sub-queries
+            features.parts, features.part_texts = encoder.encode_texts(phrases), tuple(phrases)
+            log.info("sub-queries of %r: %s", query, " | ".join(phrases))
+        return features
 
     # --- grounding ----------------------------------------------------------------------
     def channel_curves(

@@ -90,12 +90,19 @@ class ClipFeatures:
 
 @dataclass
 class QueryFeatures:
-    """Text embedding of one query. ``pooled``: ``(dim,)`` L2-normalised; ``tokens``: ``(n_tokens, dim)`` or None."""
+    """Text embedding of one query. ``pooled``: ``(dim,)`` L2-normalised; ``tokens``: ``(n_tokens, dim)`` or None.
+
+    ``parts``: ``(n_parts, dim)`` embeddings of the query's sub-query phrases, each encoded as a
+    sentence of its own (:mod:`momentfinder.query`), with their texts in ``part_texts``; None when
+    the query was not decomposed (released feature sets hold only ``tokens``).
+    """
 
     text: str
     pooled: np.ndarray
     tokens: np.ndarray | None = None
     model: str = ""
+    parts: np.ndarray | None = None
+    part_texts: tuple[str, ...] = ()
 
 
 @dataclass

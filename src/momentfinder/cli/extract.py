@@ -74,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(text_dir, exist_ok=True)
         for qid, text in queries:
             q = finder.encode_query(text)
+            extra = {} if q.parts is None else {"parts": q.parts, "part_texts": np.array(q.part_texts)}
             np.savez(
-                os.path.join(text_dir, f"qid{qid}.npz"), last_hidden_state=q.tokens, pooler_output=q.pooled
+                os.path.join(text_dir, f"qid{qid}.npz"),
+                last_hidden_state=q.tokens,
+                pooler_output=q.pooled,
+                **extra,
             )
     _update_manifest(os.path.join(args.out, "videos.jsonl"), manifest)
     print(f"{len(manifest)} video(s), {len(queries)} query(ies) → {args.out}")

@@ -146,9 +146,26 @@ class FeatureDirectory:
                 f"{path}: {self.text_token_key} has dim {tokens.shape[1]} but {self.text_pooled_key} has dim {pooled.shape[0]}"
             )
         self._check_dim(self.text_feat_dir, pooled.shape[0], path)
+        parts, part_texts = None, ()
+        if "parts" in data:  # sub-query phrases, written by `momentfinder extract`
+            parts = _as_float(data["parts"], path, "parts", ndim=2)
+            if parts.shape[1] != pooled.shape[0]:
+                raise InputError(
+                    f"{path}: parts has dim {parts.shape[1]} but {self.text_pooled_key} has dim {pooled.shape[0]}"
+                )
+            if "part_texts" in data:
+                part_texts = tuple(str(t) for t in data["part_texts"])
         if self.normalize:
             tokens, pooled = _l2_rows(tokens), _l2_rows(pooled[None])[0]
-        return QueryFeatures(text=text, pooled=pooled, tokens=tokens, model=self.text_feat_dir or "")
+            parts = None if parts is None else _l2_rows(parts)
+        return QueryFeatures(
+            text=text,
+            pooled=pooled,
+            tokens=tokens,
+            model=self.text_feat_dir or "",
+            parts=parts,
+            part_texts=part_texts,
+        )
 
     def check(self, samples: Iterable[GroundingSample]) -> list[str]:
         """Read every video and query of ``samples``; return one line per problem (empty = all good)."""

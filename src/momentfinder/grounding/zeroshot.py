@@ -165,36 +165,47 @@ class ZeroShotGrounder:
             raise InputError(
                 f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
             )
-        use_tokens = (
-            self.config.subquery_weight > 0
-            and query.tokens is not None
-            and query.tokens.ndim == 2
-            and query.tokens.shape[0] >= self.config.subquery_parts
-        )
-        q = _unit(query.pooled.astype(np.float32, copy=False))[None, :]
-        if use_tokens:
-            tokens = _unit(query.tokens.astype(np.float32, copy=False))
-            content = self.content_tokens(tokens)
-            if not content.all():
-                tokens = tokens[content]
-                if self.config.pooled_query == "content":
-                    q = _unit(tokens.mean(axis=0))[None, :]
-            q = np.concatenate([q, tokens])
+        pooled, subs = self.query_vectors(query)
+        use_subs = subs is not None
+        q = pooled[None, :] if subs is None else np.concatenate([pooled[None, :], subs])
         # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
         norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
         sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
         mean = self.calibration.null_feature(feats.shape[1])
         null = mean @ q.T if mean is not None else None
-        bank = self._query_bank(feats.shape[1]) if use_tokens else None
+        bank = self._query_bank(feats.shape[1]) if use_subs else None
         if bank is not None:
             sims[:, 1:] -= bank_softmax(feats, norms, bank, self.config.bank_temperature)[:, None]
             if null is not None:
                 null[1:] -= self.calibration.bank_null
         out = SimilarityCurves(pooled=sims[:, 0], null_pooled=float(null[0]) if null is not None else None)
-        if use_tokens:
+        if use_subs:
             out.tokens = sims[:, 1:]
             out.null_tokens = null[1:] if null is not None else None
         return out
+
+    def query_vectors(self, query: QueryFeatures) -> tuple[np.ndarray, np.ndarray | None]:
+        """The unit pooled query ``(dim,)`` and the sub-queries ``(k, dim)`` (None: pooled query only).
+
+        Sub-queries are the query's phrases encoded on their own (``query.parts``) when it has
+        them, else its token features without the stop words (and then, with
+        ``pooled_query="content"``, the pooled query is the mean of the tokens left).
+        """
+        cfg = self.config
+        pooled = _unit(query.pooled.astype(np.float32, copy=False))
+        if cfg.subquery_weight <= 0:
+            return pooled, None
+        if query.parts is not None and query.parts.ndim == 2 and len(query.parts) >= cfg.subquery_parts:
+            return pooled, _unit(query.parts.astype(np.float32, copy=False))
+        if query.tokens is None or query.tokens.ndim != 2 or len(query.tokens) < cfg.subquery_parts:
+            return pooled, None
+        tokens = _unit(query.tokens.astype(np.float32, copy=False))
+        content = self.content_tokens(tokens)
+        if not content.all():
+            tokens = tokens[content]
+            if cfg.pooled_query == "content":
+                pooled = _unit(tokens.mean(axis=0))
+        return pooled, tokens
 
     def _query_bank(self, dim: int) -> np.ndarray | None:
         if self.config.bank_temperature <= 0:
@@ -259,11 +270,12 @@ class ZeroShotGrounder:
         total = sum(_unit(f.astype(np.float64)).sum(axis=0) for f in videos.values())
         mean = total / sum(len(f) for f in videos.values())
         cfg = self.config
-        token_sets = [
-            q.tokens for _, q in [*positives, *negatives] if q.tokens is not None and q.tokens.ndim == 2
+        queries = [q for _, q in [*positives, *negatives]]
+        token_sets = [  # stop words come from the token features of queries that have no phrases
+            q.tokens for q in queries if q.parts is None and q.tokens is not None and q.tokens.ndim == 2
         ]
         common, shares = None, None
-        if cfg.subquery_weight > 0 and cfg.common_token_share < 1.0:
+        if cfg.subquery_weight > 0 and cfg.common_token_share < 1.0 and token_sets:
             reps, rep_shares = find_common_tokens(
                 token_sets, cfg.common_token_similarity, cfg.common_token_share
             )
@@ -276,9 +288,11 @@ class ZeroShotGrounder:
                 feature_mean=[float(v) for v in mean], common_tokens=common, common_token_shares=shares
             ),
         )
-        if cfg.subquery_weight > 0 and cfg.bank_temperature > 0 and token_sets:
-            probe.calibration = self._with_query_bank(probe, token_sets, list(videos.values()))
-        feature_evidence, pooled_curves = [], []
+        if cfg.subquery_weight > 0 and cfg.bank_temperature > 0:
+            subs = [probe.query_vectors(q)[1] for q in queries]
+            subs = [v for v in subs if v is not None]
+            if subs:
+                probe.calibration = self._with_query_bank(probe, subs, list(videos.values()))
         feature_evidence, pooled_curves = [], []
         for group in (positives, negatives):
             curves = [probe.curves(clips, query) for clips, query in group]
@@ -323,16 +337,13 @@ class ZeroShotGrounder:
         )
 
     def _with_query_bank(
-        self, probe: ZeroShotGrounder, token_sets: list[np.ndarray], videos: list[np.ndarray]
+        self, probe: ZeroShotGrounder, subqueries: list[np.ndarray], videos: list[np.ndarray]
     ) -> NoMomentCalibration:
-        """``probe``'s calibration plus the query bank: the content tokens of the calibration
-        queries (stop words left out), grouped like the stop words, and its null level."""
+        """``probe``'s calibration plus the query bank: the sub-queries of the calibration queries
+        (stop words left out), grouped like the stop words, and its null level."""
         cfg = self.config
-        dim = token_sets[0].shape[1]
-        content = [
-            _unit(t.astype(np.float32))[probe.content_tokens(_unit(t.astype(np.float32)))] for t in token_sets
-        ]
-        reps, _ = find_common_tokens(content, cfg.common_token_similarity, 0.0, max_groups=cfg.bank_size)
+        dim = subqueries[0].shape[1]
+        reps, _ = find_common_tokens(subqueries, cfg.common_token_similarity, 0.0, max_groups=cfg.bank_size)
         if not len(reps) or reps.shape[1] != dim:
             return probe.calibration
         bank = np.round(reps, 4).astype(np.float32)

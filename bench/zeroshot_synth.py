@@ -34,6 +34,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from momentfinder.cli.options import key_values  # noqa: E402
 from momentfinder.data.features import FeatureDirectory  # noqa: E402
 from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
@@ -114,10 +115,11 @@ def chain_videos(test_pos: list, n_clips: int, rng: np.random.Generator) -> list
             clips = ClipFeatures(feats, CLIP_LEN, len(feats) * CLIP_LEN, video_id=f"chain{len(out)}")
             offset = 0.0
             for v in group:
+                length_s = videos[v][0].n_clips * CLIP_LEN
                 for s, q in videos[v][1]:
                     shifted = [[a + offset, b + offset] for a, b in s.windows]
-                    out.append((s, shifted, clips, q, group))
-                offset += videos[v][0].n_clips * CLIP_LEN
+                    out.append((s, shifted, clips, q, group, (offset, offset + length_s)))
+                offset += length_s
             group, length = [], 0
     return out
 
@@ -218,23 +220,31 @@ def fair_chains(test_pos: list, events: dict, query_event: dict, n_clips: int, s
         offset = sum(videos[v].n_clips for v in group[:at]) * CLIP_LEN
         feats = np.concatenate([videos[v].features for v in group])
         clips = ClipFeatures(feats, CLIP_LEN, len(feats) * CLIP_LEN, video_id=f"chain-q{s.qid}")
-        yield s, [[a + offset, b + offset] for a, b in s.windows], clips, q, group
+        span = (offset, offset + c.n_clips * CLIP_LEN)
+        yield s, [[a + offset, b + offset] for a, b in s.windows], clips, q, group, span
 
 
 def unlabelled_share(chained: list, events: dict, query_event: dict) -> float:
     """Share of long-video queries whose chain shows the query's event in another video (unlabelled)."""
     hit = [
-        any(query_event[s.qid] in events[v] for v in group if v != s.vid) for s, _w, _c, _q, group in chained
+        any(query_event[s.qid] in events[v] for v in group if v != s.vid)
+        for s, _w, _c, _q, group, _ in chained
     ]
     return round(100 * float(np.mean(hit)), 1) if hit else 0.0
 
 
-def long_video_recall(grounder, chained: list) -> dict:
-    """R1@0.5, R5@0.5 (a top-5 moment hits), mIoU of the top moment, median latency."""
+def long_video_recall(grounder, chained: list, short_hits: dict | None = None) -> dict:
+    """R1@0.5, R5@0.5 (a top-5 moment hits), mIoU of the top moment, median latency; for chains
+    (items with the query video's ``(start, end)`` span last): the share of queries whose top
+    moment lies in the query's own video (``own_video%``, finding the right region) and R1@0.5
+    among those (``R1@0.5_in_own``, localising the moment once the region is right), next to the
+    R1@0.5 the same queries get in their 150 s video alone (``R1@0.5_150s_same``, from
+    ``short_hits``: qid -> hit). ``hits`` (qid -> hit) is for that comparison, not for printing."""
     from momentfinder.eval.iou import iou_cross
 
-    hits1, hits5, ious, times, n_clips = [], [], [], [], []
-    for _s, windows, clips, q, *_group in chained:
+    hits1, hits5, ious, times, n_clips, own, qids = [], [], [], [], [], [], []
+    for s, windows, clips, q, *rest in chained:
+        qids.append(s.qid)
         t0 = time.perf_counter()
         res = grounder.ground(clips, q)
         times.append(time.perf_counter() - t0)
@@ -244,6 +254,19 @@ def long_video_recall(grounder, chained: list) -> dict:
         hits1.append(best[0] >= 0.5)
         hits5.append(best.max() >= 0.5)
         ious.append(float(best[0]))
+        if len(rest) == 2:  # a chain: (group, span of the query's own video)
+            mid = (top[0, 0] + top[0, 1]) / 2 if len(top) else -1.0
+            own.append(rest[1][0] <= mid < rest[1][1])
+    own_hits = [h for h, o in zip(hits1, own, strict=True) if o] if own else []
+    chain_stats = {}
+    if own:
+        chain_stats = {
+            "own_video%": round(100 * float(np.mean(own)), 2),
+            "R1@0.5_in_own": round(100 * float(np.mean(own_hits)), 2) if own_hits else 0.0,
+        }
+        if short_hits is not None and own_hits:
+            same = [short_hits[qid] for qid, o in zip(qids, own, strict=True) if o]
+            chain_stats["R1@0.5_150s_same"] = round(100 * float(np.mean(same)), 2)
     return {
         "R1@0.5": round(100 * float(np.mean(hits1)), 2),
         "R5@0.5": round(100 * float(np.mean(hits5)), 2),
@@ -251,19 +274,9 @@ def long_video_recall(grounder, chained: list) -> dict:
         "clips": int(np.median(n_clips)) if n_clips else 0,
         "n_queries": len(hits1),
         "ms_per_query": round(1000 * float(np.median(times)), 2),
+        **chain_stats,
+        "hits": dict(zip(qids, (bool(h) for h in hits1), strict=True)),
     }
-
-
-def parse_overrides(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = (
-            json.loads(value) if value[:1] in "[{" or value.replace(".", "").lstrip("-").isdigit() else value
-        )
-        if value in ("null", "None"):
-            out[key] = None
-    return out
 
 
 def main() -> int:
@@ -283,7 +296,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 
-    config = ZeroShotConfig.from_dict(parse_overrides(args.set))
+    config = ZeroShotConfig.from_dict(key_values(args.set))
     rows, long_rows = [], []
     for seed in args.seeds:
         root = ensure_data(args.data_root, seed, args.n_videos)
@@ -322,15 +335,18 @@ def main() -> int:
             if written.get(args.eval_split) != split_file.read_text():
                 sys.exit(f"latent labels of seed {seed} do not reproduce {split_file}")
             chained = chain_videos(test_pos, args.long_clips, np.random.default_rng(seed))
+            short = long_video_recall(zs, [(s, s.windows, c, q) for s, c, q in test_pos])
             row = {
                 "seed": seed,
-                "short": long_video_recall(zs, [(s, s.windows, c, q) for s, c, q in test_pos]),
-                "long": long_video_recall(zs, chained),
+                "short": short,
+                "long": long_video_recall(zs, chained, short["hits"]),
                 "long_unlabelled%": unlabelled_share(chained, events, query_event),
             }
             for name, strict in (("fair", False), ("strict", True)):
                 chains = fair_chains(test_pos, events, query_event, args.long_clips, strict, seed)
-                row[name] = long_video_recall(zs, chains)
+                row[name] = long_video_recall(zs, chains, short["hits"])
+            for part in ("short", "long", "fair", "strict"):
+                del row[part]["hits"]
             long_rows.append(row)
             print(json.dumps(long_rows[-1]), flush=True)
 
@@ -348,7 +364,17 @@ def main() -> int:
         for part in ("short", "long", "fair", "strict"):
             vals = {
                 k: f"{np.mean([r[part][k] for r in long_rows]):.1f}±{np.std([r[part][k] for r in long_rows]):.1f}"
-                for k in ("R1@0.5", "R5@0.5", "mIoU", "clips", "ms_per_query")
+                for k in (
+                    "R1@0.5",
+                    "R5@0.5",
+                    "mIoU",
+                    "clips",
+                    "ms_per_query",
+                    "own_video%",
+                    "R1@0.5_in_own",
+                    "R1@0.5_150s_same",
+                )
+                if k in long_rows[0][part]
             }
             print(f"{part:6s} videos: " + "  ".join(f"{k} {v}" for k, v in vals.items()))
         unl = [r["long_unlabelled%"] for r in long_rows]

@@ -115,3 +115,25 @@ def test_predict_missing_feature_directory(tmp_path, capsys):
     args = ["predict", "--features", str(tmp_path / "nope"), "--annotations", "a.jsonl", "--out", "p.jsonl"]
     assert main(args) == 2
     assert "feature directory not found" in capsys.readouterr().err
+
+
+def test_predict_zero_shot_options(synth, tmp_path, capsys):
+    base = ["predict", "--features", str(synth), "--annotations", str(synth / "val.jsonl")]
+    cal = tmp_path / "cal.json"
+    calib = ["--calibrate-on", str(synth / "val.jsonl"), "--save-calibration", str(cal)]
+    off = ["--set", "bank_temperature=0", "common_token_share=1.0"]
+    assert main([*base, "--out", str(tmp_path / "p.jsonl"), *calib, *off]) == 0
+    saved = NoMomentCalibration.load(cal)
+    assert saved.query_bank is None and saved.common_tokens is None
+    assert main([*base, "--out", str(tmp_path / "q.jsonl"), *calib]) == 0
+    assert len(NoMomentCalibration.load(cal).query_bank) > 10
+    capsys.readouterr()
+    for extra, message in [
+        (["--set", "nope=1"], "unknown zero-shot option(s): nope"),
+        (["--set", "window_clips=x"], "zero-shot option window_clips: bad value 'x'"),
+        (["--set", "window_clips"], "expected KEY=VALUE"),
+        (["--grounder", "windows", "--set", "levels=[1]"], "configures the zero-shot grounder"),
+    ]:
+        assert main([*base, "--out", str(tmp_path / "r.jsonl"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err

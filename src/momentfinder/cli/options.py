@@ -26,6 +26,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def key_values(items: list[str] | None) -> dict:
+    """``["KEY=VALUE", ...]`` → dict; values are read as YAML (numbers, lists, null, strings)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as err:
+            raise InputError(f"{item!r}: unreadable value ({str(err).splitlines()[0]})") from None
+    return out
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models and sampling")
     g.add_argument(

@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="--checkpoint: cpu, cuda (default: CUDA when available)")
     p.add_argument("--top-k", type=positive_int, default=10, help="moments per query (default 10)")
     p.add_argument("--clip-len", type=positive_float, default=2.0, help="seconds per feature row (default 2)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="zero-shot options (ZeroShotConfig, docs/zeroshot.md), e.g. --set common_token_share=1.0 "
+        "bank_temperature=0; calibrate with the same options",
+    )
     cal = p.add_argument_group("no-moment decision (zero-shot grounder)")
     cal.add_argument(
         "--calibration", metavar="CAL.json", help="calibration file to use (default: the shipped one)"
@@ -113,16 +121,21 @@ def _report(out: str, results: list, seconds: float) -> None:
 
 def build_grounder(args: argparse.Namespace, features):
     """The grounder named by ``--grounder``, set up from the other options (one branch per kind)."""
+    from ..errors import InputError
     from ..grounding import GROUNDERS
     from ..grounding.calibration import NoMomentCalibration
-    from ..grounding.zeroshot import ZeroShotGrounder
+    from ..grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder
+    from .options import key_values
 
+    if args.set and args.grounder != "zero-shot":
+        raise InputError(f"--set configures the zero-shot grounder, not {args.grounder!r}")
     if args.grounder == "zero-shot":
+        config = ZeroShotConfig.from_dict(key_values(args.set))
         if args.no_reject:
-            return ZeroShotGrounder(calibration=NoMomentCalibration())
+            return ZeroShotGrounder(config, NoMomentCalibration())
         if args.calibration:
-            return ZeroShotGrounder(calibration=NoMomentCalibration.load(args.calibration))
-        grounder = ZeroShotGrounder()
+            return ZeroShotGrounder(config, NoMomentCalibration.load(args.calibration))
+        grounder = ZeroShotGrounder(config)
         if args.calibrate_on:
             grounder.calibration = _calibrate(grounder, features, args)
         return grounder

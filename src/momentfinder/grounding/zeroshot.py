@@ -107,8 +107,24 @@ class ZeroShotConfig:
         if unknown:
             raise InputError(f"unknown zero-shot option(s): {', '.join(unknown)}")
         data = dict(data)
-        if "levels" in data:
-            data["levels"] = tuple(float(v) for v in data["levels"])
+        defaults = cls()
+        for name, value in data.items():
+            default = getattr(defaults, name)
+            if name == "levels":
+                ok = isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value)
+                value = tuple(float(v) for v in value) if ok else value
+            elif isinstance(default, bool) or isinstance(default, str):
+                ok = isinstance(value, type(default))
+            elif isinstance(default, int | float) or default is None:  # None: an optional int
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                ok = ok or (default is None and value is None)
+                if ok and isinstance(default, int) and value is not None:
+                    ok, value = float(value).is_integer(), int(value) if float(value).is_integer() else value
+            else:
+                ok = True
+            if not ok:
+                raise InputError(f"zero-shot option {name}: bad value {value!r} (default {default!r})")
+            data[name] = value
         return cls(**data)
 
 

@@ -126,7 +126,10 @@ def test_predict_zero_shot_options(synth, tmp_path, capsys):
     saved = NoMomentCalibration.load(cal)
     assert saved.query_bank is None and saved.common_tokens is None
     assert main([*base, "--out", str(tmp_path / "q.jsonl"), *calib]) == 0
-    assert len(NoMomentCalibration.load(cal).query_bank) > 10
+    assert NoMomentCalibration.load(cal).query_bank is None  # 30 val queries: too few for a bank
+    assert main([*base, "--out", str(tmp_path / "q.jsonl"), *calib, "--set", "bank_min_size=10"]) == 0
+    saved = NoMomentCalibration.load(cal)
+    assert len(saved.query_bank) >= 10 and len(saved.bank_clip_sims[0]) == len(saved.query_bank)
     capsys.readouterr()
     for extra, message in [
         (["--set", "nope=1"], "unknown zero-shot option(s): nope"),

@@ -127,13 +127,11 @@ def test_stop_words_are_no_subqueries():
             if stop:
                 cal.common_tokens = [[float(v) for v in f] for f in w.fill]
                 cal.common_token_shares = [0.5, 0.3, 0.2]
+            q, other = w.query(0, 0, fillers=(0, 1, 2)), w.query(4, 5, fillers=(0, 1, 2))
             g = ZeroShotGrounder(calibration=cal)
-            q = w.query(0, 0, fillers=(0, 1, 2))
             if stop:
                 assert g.content_tokens(q.tokens).tolist() == [True, True, False, False, False]
-            true, wrong = (
-                g.evidence(g.curves(clips, query)) for query in (q, w.query(4, 5, fillers=(0, 1, 2)))
-            )
+            true, wrong = (g.evidence(g.curves(clips, query)) for query in (q, other))
             margin[stop].append(true - wrong)
     assert min(margin[True]) > 0
     assert np.median(margin[True]) > 1.4 * np.median(margin[False])
@@ -382,7 +380,7 @@ def test_query_bank_separates_a_look_alike_action():
         ]
         clips = w.video(60, [(10, 16, 0, 0, 0.6), (30, 36, 0, 1, 1.5)], noise=1.0)
         for temperature in gaps:
-            cfg = ZeroShotConfig(bank_temperature=temperature)
+            cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1)
             cal = ZeroShotGrounder(cfg).calibrate(calib)
             assert (cal.query_bank is not None) == (temperature > 0)
             g = ZeroShotGrounder(cfg, cal)
@@ -395,19 +393,22 @@ def test_query_bank_separates_a_look_alike_action():
     assert np.mean(gaps[0.03]) > np.mean(gaps[0.0]) + 1.0
 
 
-def test_query_bank_round_trip_and_temperature_check(tmp_path):
-    cal = NoMomentCalibration(query_bank=[[0.6, 0.8], [1.0, 0.0]], bank_temperature=0.03, bank_null=0.5)
+def test_query_bank_round_trip_and_checks(tmp_path):
+    cal = NoMomentCalibration(
+        query_bank=[[0.6, 0.8], [1.0, 0.0]], bank_clip_sims=[[0.1, 0.2], [0.3, 0.4], [0, 1]]
+    )
     path = tmp_path / "cal.json"
     cal.save(path)
     back = NoMomentCalibration.load(path)
-    assert back == cal and back.query_bank_matrix(2, 0.03).shape == (2, 2)
-    assert back.query_bank_matrix(2, 0.1) is None  # its null level was made at another temperature
-    assert back.query_bank_matrix(3, 0.03) is None
+    bank, sims = back.query_bank_matrices(2)
+    assert back == cal and bank.shape == (2, 2) and sims.shape == (3, 2)
+    assert back.query_bank_matrices(3) is None  # another feature width
+    assert NoMomentCalibration(query_bank=[[1.0, 0.0]]).query_bank_matrices(2) is None  # no null sample
     path.write_text(json.dumps({"query_bank": [[1.0], [1.0, 2.0]]}))
     with pytest.raises(InputError, match="query_bank"):
         NoMomentCalibration.load(path)
-    path.write_text(json.dumps({"bank_null": "x"}))
-    with pytest.raises(InputError, match="bank_null"):
+    path.write_text(json.dumps({"query_bank": [[1.0, 0.0]], "bank_clip_sims": [[0.1, 0.2]]}))
+    with pytest.raises(InputError, match="one column per query_bank row"):
         NoMomentCalibration.load(path)
 
 

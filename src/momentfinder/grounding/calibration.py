@@ -14,12 +14,14 @@ calibration stores it alongside the thresholds:
   as "the", "a", "is"; :func:`find_common_tokens`) with the share of queries holding each. They
   match no moment in particular, so the grounder leaves them out of the sub-queries, as IDF
   weighting leaves stop words out of text retrieval. Only the query texts are used, no labels.
-* ``query_bank``: the other content tokens of the calibration queries (one unit vector per group
-  of alike tokens, the most frequent first). A clip that matches a query's token only because
-  it sits near *some* token (hubness, a look-alike action) matches bank tokens better still; the
-  grounder subtracts the clip's soft maximum similarity to the bank (``bank_temperature``) from
-  its token similarities, as querybank normalisation (QB-Norm, Bogolin et al., CVPR 2022) does
-  in text-video retrieval, and ``bank_null`` is that soft maximum's mean over the calibration clips.
+* ``query_bank``: the sub-queries of the calibration queries (one unit vector per group of alike
+  phrases or content tokens, the most frequent first). A clip that matches a query's part only
+  because it sits near *something else* (a look-alike action, a hub near everything) matches a
+  bank entry better still; the grounder subtracts the clip's soft maximum similarity to the bank
+  entries that are not the query's own parts from its sub-query similarities, as querybank
+  normalisation (QB-Norm, Bogolin et al., CVPR 2022) does in text-video retrieval.
+  ``bank_clip_sims`` holds the cosines of a sample of calibration clips with every bank entry, from
+  which the grounder computes that soft maximum's null level for each query's own leave-out bank.
 
 :func:`calibrate_threshold` picks the threshold: the ``target_rejection`` quantile of the
 negative queries' evidence when a negative split is given, else the ``max_positive_loss``
@@ -56,11 +58,8 @@ class NoMomentCalibration:
     curve_null: float = 0.0
     common_tokens: list[list[float]] | None = None  # (k, dim) unit vectors
     common_token_shares: list[float] | None = None  # share of calibration queries holding each
-    query_bank: list[list[float]] | None = (
-        None  # (b, dim) unit vectors, content tokens of calibration queries
-    )
-    bank_temperature: float | None = None  # the temperature bank_null was computed at
-    bank_null: float | None = None  # mean over the calibration clips of the soft maximum bank similarity
+    query_bank: list[list[float]] | None = None  # (b, dim) unit vectors: calibration sub-queries
+    bank_clip_sims: list[list[float]] | None = None  # (n_sample, b) cosines of calibration clips
     report: dict = field(default_factory=dict)
 
     def null_feature(self, dim: int) -> np.ndarray | None:
@@ -77,14 +76,14 @@ class NoMomentCalibration:
         shares = self.common_token_shares or [1.0] * len(self.common_tokens)
         return np.asarray(self.common_tokens, dtype=np.float32), np.asarray(shares, dtype=np.float64)
 
-    def query_bank_matrix(self, dim: int, temperature: float) -> np.ndarray | None:
-        """``query_bank`` as ``(b, dim)`` float32, or None when absent, of another width, or made
-        at another temperature (its ``bank_null`` would not fit)."""
-        if not self.query_bank or len(self.query_bank[0]) != dim or self.bank_null is None:
+    def query_bank_matrices(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``query_bank`` ``(b, dim)`` and ``bank_clip_sims`` ``(n, b)`` as float32, or None when
+        absent or of another width."""
+        if not self.query_bank or len(self.query_bank[0]) != dim or not self.bank_clip_sims:
             return None
-        if self.bank_temperature is None or not math.isclose(self.bank_temperature, temperature):
-            return None
-        return np.asarray(self.query_bank, dtype=np.float32)
+        bank = np.asarray(self.query_bank, dtype=np.float32)
+        sims = np.asarray(self.bank_clip_sims, dtype=np.float32)
+        return (bank, sims) if sims.shape[1] == len(bank) else None
 
     def to_dict(self) -> dict:
         return {"format_version": FORMAT_VERSION, **asdict(self)}
@@ -111,7 +110,7 @@ class NoMomentCalibration:
             isinstance(cal.feature_mean, list) and all(isinstance(v, int | float) for v in cal.feature_mean)
         ):
             raise InputError(f"{where}: feature_mean must be a list of numbers")
-        for name in ("common_tokens", "query_bank"):
+        for name in ("common_tokens", "query_bank", "bank_clip_sims"):
             rows = getattr(cal, name)
             if rows is not None and not (
                 isinstance(rows, list)
@@ -126,10 +125,8 @@ class NoMomentCalibration:
             or not all(isinstance(v, int | float) for v in shares)
         ):
             raise InputError(f"{where}: common_token_shares must be one number per common token")
-        for name in ("bank_temperature", "bank_null"):
-            value = getattr(cal, name)
-            if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
-                raise InputError(f"{where}: {name} must be a finite number, got {value!r}")
+        if cal.bank_clip_sims is not None and len(cal.bank_clip_sims[0]) != len(cal.query_bank or []):
+            raise InputError(f"{where}: bank_clip_sims must have one column per query_bank row")
         return cal
 
     def save(self, path: str | os.PathLike) -> None:
@@ -184,13 +181,11 @@ def no_moment_score(evidence: float, threshold: float | None) -> float | None:
     return float(1.0 / (1.0 + math.exp(min(max(evidence - threshold, -50.0), 50.0))))
 
 
-def bank_softmax(features: np.ndarray, norms: np.ndarray, bank: np.ndarray, temperature: float) -> np.ndarray:
-    """Per clip, the soft maximum ``T log sum exp(cos(clip, b) / T)`` over the bank tokens ``b``:
-    ``(n_clips,)``. ``norms`` are the clip features' norms (the features need not be unit)."""
+def soft_max(sims: np.ndarray, temperature: float) -> np.ndarray:
+    """Per row of cosines ``(n, b)``, the soft maximum ``T log sum exp(cos / T)``: ``(n,)``."""
     from scipy.special import logsumexp
 
-    sims = (features @ bank.T) / np.maximum(norms, 1e-8)[:, None]
-    return temperature * logsumexp(sims / temperature, axis=1)
+    return temperature * logsumexp(np.asarray(sims, dtype=np.float64) / temperature, axis=1)
 
 
 def find_common_tokens(

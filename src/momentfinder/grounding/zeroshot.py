@@ -25,8 +25,9 @@ Training-free, from one vision-language encoder. The steps, each switchable in
    stretches score low. Temporal NMS keeps several ranked moments when the query happens more
    than once. Saliency is the standardised level curve, smoothed.
 5. **No moment.** Evidence = best excess of the pooled and of the weakest matched sub-query
-   curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free). At or below
-   the calibrated threshold the query is rejected: no moments, ``no_moment_score`` >= 0.5.
+   curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free; ``evidence="and"``:
+   of the AND level curve instead). At or below the calibrated threshold the query is rejected:
+   no moments, ``no_moment_score`` >= 0.5.
 6. **Long videos** (coarse-to-fine): beyond ``window_clips`` clips, every overlapping window of
    that size gets the evidence of its best span (coarse); the ``coarse_regions`` best windows are
    grounded like short videos (fine), and their moments ranked by window evidence first.
@@ -50,10 +51,10 @@ from ..errors import InputError
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures
 from .calibration import (
     NoMomentCalibration,
-    bank_softmax,
     calibrate_threshold,
     find_common_tokens,
     no_moment_score,
+    soft_max,
 )
 from .curve_ops import (
     best_excess,
@@ -69,6 +70,14 @@ from .nms import temporal_nms
 log = logging.getLogger(__name__)
 
 
+_CHOICES = {
+    "relevance": ("level", "pooled"),
+    "score_units": ("noise", "std"),
+    "pooled_query": ("content", "encoder"),
+    "evidence": ("and", "parts"),
+}
+
+
 @dataclass
 class ZeroShotConfig:
     """Hyper-parameters of :class:`ZeroShotGrounder`; the defaults were selected on the synthetic val split."""
@@ -82,6 +91,9 @@ class ZeroShotConfig:
     nms_iou: float = 0.5
     max_moment_clips: int | None = None  # longest proposal; None = unbounded
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
+    # "parts": best-span excess of the pooled curve plus that of the subquery_parts-th best
+    # sub-query curve, each maximised on its own; "and": best-span excess of the AND level curve
+    evidence: str = "parts"
     window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips
     window_stride: float = 0.5  # window step as a share of window_clips
     coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
@@ -96,9 +108,20 @@ class ZeroShotConfig:
     common_token_similarity: float = 0.7
     pooled_query: str = "content"  # "content": unit mean of the tokens left; "encoder": the pooled output
     # query-bank normalisation of the sub-query curves: minus the clip's soft maximum similarity
-    # (this temperature, cosine units) to the calibration queries' content tokens; 0 = off
+    # (this temperature, cosine units) to the calibration queries' sub-queries other than the
+    # query's own parts; 0 = off
     bank_temperature: float = 0.03
-    bank_size: int = 512  # most frequent groups of alike content tokens kept in the bank
+    bank_size: int = 512  # most frequent groups of alike sub-queries kept in the bank
+    bank_clips: int = 256  # calibration clips sampled for the bank's null level
+    bank_min_size: int = 50  # a smaller bank (few calibration queries) adds more noise than it removes
+    bank_own_similarity: float = 0.95  # bank entries this close to one of the query's parts are its own
+
+    def __post_init__(self):
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(
+                    f"zero-shot option {name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
 
     @classmethod
     def from_dict(cls, data: dict) -> ZeroShotConfig:
@@ -191,9 +214,14 @@ class ZeroShotGrounder:
         null = mean @ q.T if mean is not None else None
         bank = self._query_bank(feats.shape[1]) if use_subs else None
         if bank is not None:
-            sims[:, 1:] -= bank_softmax(feats, norms, bank, self.config.bank_temperature)[:, None]
-            if null is not None:
-                null[1:] -= self.calibration.bank_null
+            entries, clip_sims = bank
+            others = (subs @ entries.T).max(axis=0) <= self.config.bank_own_similarity
+            if others.any():  # the query's own parts are left out of its bank
+                t = self.config.bank_temperature
+                clip_bank = (feats @ entries[others].T) / np.maximum(norms, 1e-8)[:, None]
+                sims[:, 1:] -= soft_max(clip_bank, t)[:, None].astype(sims.dtype)
+                if null is not None:
+                    null[1:] -= float(soft_max(clip_sims[:, others], t).mean())
         out = SimilarityCurves(pooled=sims[:, 0], null_pooled=float(null[0]) if null is not None else None)
         if use_subs:
             out.tokens = sims[:, 1:]
@@ -223,10 +251,10 @@ class ZeroShotGrounder:
                 pooled = _unit(tokens.mean(axis=0))
         return pooled, tokens
 
-    def _query_bank(self, dim: int) -> np.ndarray | None:
+    def _query_bank(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
         if self.config.bank_temperature <= 0:
             return None
-        return self.calibration.query_bank_matrix(dim, self.config.bank_temperature)
+        return self.calibration.query_bank_matrices(dim)
 
     def content_tokens(self, tokens: np.ndarray) -> np.ndarray:
         """Boolean mask ``(n_tokens,)`` of the query tokens that are not stop words (common across the
@@ -249,11 +277,21 @@ class ZeroShotGrounder:
         return self._evidence(*self._above_null(curves))
 
     def _evidence(self, pooled: np.ndarray, toks: np.ndarray | None) -> float:
-        value = best_excess(pooled, self.config.evidence_level)
+        cfg = self.config
+        if cfg.evidence == "and":
+            return float(best_excess(self._and_level(pooled, toks), cfg.evidence_level))
+        value = best_excess(pooled, cfg.evidence_level)
         if toks is not None:
-            per_token = best_excess(toks, self.config.evidence_level)
-            value += float(kth_largest(per_token[None, :], self.config.subquery_parts)[0])
+            per_token = best_excess(toks, cfg.evidence_level)
+            value += float(kth_largest(per_token[None, :], cfg.subquery_parts)[0])
         return float(value)
+
+    def _and_level(self, pooled_lv: np.ndarray, tokens_lv: np.ndarray | None) -> np.ndarray:
+        """Per clip, (pooled + w x the subquery_parts-th best sub-query level) / (1 + w)."""
+        if tokens_lv is None:
+            return pooled_lv
+        w = self.config.subquery_weight
+        return (pooled_lv + w * kth_largest(tokens_lv, self.config.subquery_parts)) / (1.0 + w)
 
     def _above_null(self, curves: SimilarityCurves) -> tuple[np.ndarray, np.ndarray | None]:
         """Pooled and token curves above their null level, in units of their clip-to-clip noise."""
@@ -335,11 +373,11 @@ class ZeroShotGrounder:
             "features": f_rates,
             "curve": c_rates,
             "config": {
+                "evidence": self.config.evidence,
                 "evidence_level": self.config.evidence_level,
                 "subquery_parts": self.config.subquery_parts,
                 "common_token_share": self.config.common_token_share,
                 "common_token_similarity": self.config.common_token_similarity,
-                "bank_temperature": self.config.bank_temperature,
                 "query_bank_size": len(probe.calibration.query_bank or []),
             },
         }
@@ -356,24 +394,23 @@ class ZeroShotGrounder:
         self, probe: ZeroShotGrounder, subqueries: list[np.ndarray], videos: list[np.ndarray]
     ) -> NoMomentCalibration:
         """``probe``'s calibration plus the query bank: the sub-queries of the calibration queries
-        (stop words left out), grouped like the stop words, and its null level."""
+        (stop words left out), grouped like the stop words, and the cosines of a sample of the
+        calibration clips with it (for the null level of each query's leave-out bank)."""
         cfg = self.config
         dim = subqueries[0].shape[1]
         reps, _ = find_common_tokens(subqueries, cfg.common_token_similarity, 0.0, max_groups=cfg.bank_size)
-        if not len(reps) or reps.shape[1] != dim:
+        if len(reps) < max(cfg.bank_min_size, 1) or reps.shape[1] != dim:
+            log.info("query bank off: %d groups of sub-queries, fewer than %d", len(reps), cfg.bank_min_size)
             return probe.calibration
         bank = np.round(reps, 4).astype(np.float32)
-        total, count = 0.0, 0
-        for f in videos:
-            f = f.astype(np.float32, copy=False)
-            norms = np.sqrt(np.einsum("ij,ij->i", f, f))
-            total += float(bank_softmax(f, norms, bank, cfg.bank_temperature).sum())
-            count += len(f)
+        rows = np.concatenate([f.astype(np.float32, copy=False) for f in videos])
+        if len(rows) > cfg.bank_clips:  # a fixed sample: the same calibration gives the same file
+            rows = rows[np.sort(np.random.default_rng(0).choice(len(rows), cfg.bank_clips, replace=False))]
+        clip_sims = _unit(rows) @ bank.T
         return dataclasses.replace(
             probe.calibration,
             query_bank=[[float(v) for v in r] for r in bank],
-            bank_temperature=cfg.bank_temperature,
-            bank_null=round(total / max(count, 1), 6),
+            bank_clip_sims=[[round(float(v), 4) for v in r] for r in clip_sims],
         )
 
     # -- steps ----------------------------------------------------------------------------
@@ -488,11 +525,7 @@ class ZeroShotGrounder:
         each kept window's best moment comes before the runners-up of the windows above it."""
         cfg = self.config
         size = cfg.window_clips
-        level = pooled_lv
-        if tokens_lv is not None:
-            level = (pooled_lv + cfg.subquery_weight * kth_largest(tokens_lv, cfg.subquery_parts)) / (
-                1.0 + cfg.subquery_weight
-            )
+        level = self._and_level(pooled_lv, tokens_lv)
         starts = self._windows(len(relevance))
         # best span excess of every window at once: cumulative sums of (level - coarse_level)
         csum = np.concatenate([[0.0], np.cumsum(level - cfg.coarse_level)])
@@ -529,10 +562,10 @@ def _check_curve(curve: np.ndarray) -> np.ndarray:
 
 @cache
 def _default_calibration_dict() -> dict:
-    import yaml
+    import json
 
-    text = resources.files("momentfinder").joinpath("configs/zeroshot_calibration.yaml").read_text("utf-8")
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser: ~10k numbers
+    text = resources.files("momentfinder").joinpath("configs/zeroshot_calibration.json").read_text("utf-8")
+    return json.loads(text)
 
 
 def default_calibration() -> NoMomentCalibration:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -120,3 +121,28 @@ def test_feature_cache_round_trip_and_content_key(tmp_path):
     with open(cache.path_for(key), "wb") as f:
         f.write(b"garbage")
     assert cache.load(key) is None
+
+
+def test_file_hash_is_remembered_across_processes_until_the_file_changes(tmp_path, monkeypatch):
+    import momentfinder.encoders.cache as cache_module
+
+    video = tmp_path / "v.bin"
+    video.write_bytes(b"abc" * 1000)
+    calls = []
+    real = cache_module.file_hash
+    monkeypatch.setattr(cache_module, "file_hash", lambda p: calls.append(p) or real(p))
+    first = FeatureCache(tmp_path / "cache").content_hash(video)
+    again = FeatureCache(tmp_path / "cache").content_hash(video)  # a new process: read from disk
+    assert first == again == real(video) and len(calls) == 1
+    video.write_bytes(b"abd" * 1000)  # same size, new content and mtime: hashed again
+    os.utime(video, ns=(1, 10**18))
+    changed = FeatureCache(tmp_path / "cache").content_hash(video)
+    assert changed == real(video) != first and len(calls) == 2
+    # a damaged memo is ignored; a read-only cache still hashes
+    for memo in (tmp_path / "cache" / "hashes").iterdir():
+        memo.write_text("{not json")
+    assert FeatureCache(tmp_path / "cache").content_hash(video) == changed and len(calls) == 3
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "hashes").write_text("a file where the memo directory would go")  # unwritable, even as root
+    assert FeatureCache(blocked).content_hash(video) == changed and len(calls) == 4

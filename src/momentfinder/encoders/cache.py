@@ -3,11 +3,16 @@
 A second query on the same video (even renamed or moved) reuses the features: no decoding
 and no encoding. Writes are atomic (temp file + rename) so an interrupted run never leaves a
 half-written entry.
+
+Hashing a multi-GB recording takes seconds, so the hash of a file is remembered on disk too
+(``ROOT/hashes/``), keyed by its absolute path and trusted while the file's size, modification
+time (ns) and inode are unchanged, as git and rsync trust a file's stat data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -69,11 +74,33 @@ class FeatureCache:
         self._hashes: dict[tuple[str, int, int], str] = {}
 
     def content_hash(self, path: str | os.PathLike) -> str:
-        """Content hash of ``path``, remembered per (path, size, mtime) for this cache's lifetime."""
+        """Content hash of ``path``, remembered per (path, size, mtime, inode) in memory and on disk."""
         st = os.stat(path)
-        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-        if key not in self._hashes:
-            self._hashes[key] = file_hash(path)
+        stat = {
+            "path": os.path.abspath(path),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "inode": st.st_ino,
+        }
+        key = (stat["path"], st.st_size, st.st_mtime_ns)
+        if key in self._hashes:
+            return self._hashes[key]
+        memo = os.path.join(
+            self.root, "hashes", hashlib.blake2b(stat["path"].encode(), digest_size=10).hexdigest() + ".json"
+        )
+        try:
+            with open(memo, encoding="utf-8") as f:
+                known = json.load(f)
+            if isinstance(known, dict) and {k: known.get(k) for k in stat} == stat and known.get("hash"):
+                self._hashes[key] = str(known["hash"])
+                return self._hashes[key]
+        except (OSError, ValueError):
+            pass  # no memo yet, or unreadable: hash the file
+        self._hashes[key] = file_hash(path)
+        try:
+            _write_atomic(memo, json.dumps({**stat, "hash": self._hashes[key]}).encode())
+        except OSError as err:  # a read-only cache still works, it just hashes again next time
+            log.debug("cannot remember the hash of %s (%s)", path, err)
         return self._hashes[key]
 
     def path_for(self, key: FeatureKey) -> str:
@@ -99,20 +126,27 @@ class FeatureCache:
 
     def save(self, key: FeatureKey, feats: ClipFeatures) -> str:
         path = self.path_for(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         meta = {
             "clip_len": feats.clip_len,
             "duration": feats.duration,
             "model": feats.model,
             "video_id": feats.video_id,
         }
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, features=feats.features.astype(np.float32), meta=np.asarray(json.dumps(meta)))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, features=feats.features.astype(np.float32), meta=np.asarray(json.dumps(meta)))
+        _write_atomic(path, buffer.getvalue(), suffix=".tmp.npz")
         return path
+
+
+def _write_atomic(path: str, data: bytes, suffix: str = ".tmp") -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -429,3 +429,14 @@ def test_phrase_parts_are_the_subqueries_when_a_query_has_them():
         wins["parts"] += g.ground(clips, with_parts).moments[0].start < 40.0
         wins["pooled only"] += g.ground(clips, QueryFeatures("q", pooled)).moments[0].start < 40.0
     assert wins["parts"] >= 14 and wins["pooled only"] <= 11
+
+
+def test_soft_max_matches_logsumexp():
+    from scipy.special import logsumexp
+
+    from momentfinder.grounding.calibration import soft_max
+
+    sims = np.random.default_rng(0).uniform(-1, 1, (50, 30))
+    for t in (0.01, 0.03, 1.0):
+        np.testing.assert_allclose(soft_max(sims, t), t * logsumexp(sims / t, axis=1), atol=1e-5)
+    assert soft_max(sims, 1e-4) == pytest.approx(sims.max(axis=1), abs=1e-3)

@@ -173,6 +173,22 @@ class ZeroShotGrounder:
         self.config = config or ZeroShotConfig()
         self.calibration = calibration if calibration is not None else default_calibration()
 
+    @property
+    def calibration(self) -> NoMomentCalibration:
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: NoMomentCalibration) -> None:
+        self._calibration = value
+        self._arrays: dict = {}  # the calibration's lists as arrays, converted once per (name, dim)
+
+    def _calibration_array(self, name: str, dim: int):
+        """``self.calibration.<name>(dim)`` (its lists as numpy arrays), converted once."""
+        key = (name, dim)
+        if key not in self._arrays:
+            self._arrays[key] = getattr(self.calibration, name)(dim)
+        return self._arrays[key]
+
     # -- public protocols ------------------------------------------------------------------
     def ground_curve(
         self, curve: np.ndarray, clip_len: float, duration: float, query: str = "", top_k: int = 10
@@ -210,7 +226,7 @@ class ZeroShotGrounder:
         # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
         norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
         sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
-        mean = self.calibration.null_feature(feats.shape[1])
+        mean = self._calibration_array("null_feature", feats.shape[1])
         null = mean @ q.T if mean is not None else None
         bank = self._query_bank(feats.shape[1]) if use_subs else None
         if bank is not None:
@@ -254,13 +270,13 @@ class ZeroShotGrounder:
     def _query_bank(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
         if self.config.bank_temperature <= 0:
             return None
-        return self.calibration.query_bank_matrices(dim)
+        return self._calibration_array("query_bank_matrices", dim)
 
     def content_tokens(self, tokens: np.ndarray) -> np.ndarray:
         """Boolean mask ``(n_tokens,)`` of the query tokens that are not stop words (common across the
         calibration queries); at least ``subquery_parts`` tokens are kept, the least common first."""
         cfg = self.config
-        common = self.calibration.common_token_matrix(tokens.shape[1])
+        common = self._calibration_array("common_token_matrix", tokens.shape[1])
         if common is None or cfg.common_token_share >= 1.0:
             return np.ones(len(tokens), dtype=bool)
         reps, shares = common

@@ -117,6 +117,7 @@ def test_charades_video_json(tiny_clip, tmp_path, capsys):
     assert out["query"] == "a person opens a door"
     assert out["duration"] == pytest.approx(30.74, abs=0.05)
     assert out["channels"] == ["visual"]
+    assert out["subqueries"] == ["person opens", "door"]  # matched together (an AND)
     assert 1 <= len(out["pred_relevant_windows"]) <= 5
     for start, end, score in out["pred_relevant_windows"]:
         assert 0.0 <= start < end <= out["duration"] and np.isfinite(score)

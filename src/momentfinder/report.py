@@ -14,6 +14,8 @@ def format_result(result: GroundingResult) -> str:
     """A table of ranked moments with ``HH:MM:SS`` times, or the "no matching moment" line."""
     head = f'"{result.query}" in {os.path.basename(result.video) or "video"} ({format_time(result.duration)})'
     channels = f"channels: {', '.join(result.channels) or 'none'}"
+    if result.subqueries:
+        channels += f"; sub-queries: {' | '.join(result.subqueries)}"
     if not result.moments:
         extra = (
             f" (no-moment score {result.no_moment_score:.3f})" if result.no_moment_score is not None else ""

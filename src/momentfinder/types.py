@@ -123,6 +123,7 @@ class GroundingResult:
     channels: list[str] = field(default_factory=list)
     video: str = ""
     qid: int | str | None = None
+    subqueries: list[str] = field(default_factory=list)  # the phrases matched together, when any
 
     def to_json(self) -> dict:
         """The Lighthouse / QVHighlights prediction convention."""
@@ -143,6 +144,8 @@ class GroundingResult:
             out["no_moment_score"] = round(float(self.no_moment_score), 4)
         out["clip_len"] = self.clip_len
         out["channels"] = list(self.channels)
+        if self.subqueries:
+            out["subqueries"] = list(self.subqueries)
         return out
 
 

@@ -25,9 +25,8 @@ Training-free, from one vision-language encoder. The steps, each switchable in
    stretches score low. Temporal NMS keeps several ranked moments when the query happens more
    than once. Saliency is the standardised level curve, smoothed.
 5. **No moment.** Evidence = best excess of the pooled and of the weakest matched sub-query
-   curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free; ``evidence="and"``:
-   of the AND level curve instead). At or below the calibrated threshold the query is rejected:
-   no moments, ``no_moment_score`` >= 0.5.
+   curve over ``evidence_level`` noise units (a maximum-subarray sum, scale-free). At or below
+   the calibrated threshold the query is rejected: no moments, ``no_moment_score`` >= 0.5.
 6. **Long videos** (coarse-to-fine): beyond ``window_clips`` clips, every overlapping window of
    that size gets the evidence of its best span (coarse); the ``coarse_regions`` best windows are
    grounded like short videos (fine), and their moments ranked by window evidence first.
@@ -74,7 +73,6 @@ _CHOICES = {
     "relevance": ("level", "pooled"),
     "score_units": ("noise", "std"),
     "pooled_query": ("content", "encoder"),
-    "evidence": ("and", "parts"),
 }
 
 
@@ -91,9 +89,6 @@ class ZeroShotConfig:
     nms_iou: float = 0.5
     max_moment_clips: int | None = None  # longest proposal; None = unbounded
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
-    # "parts": best-span excess of the pooled curve plus that of the subquery_parts-th best
-    # sub-query curve, each maximised on its own; "and": best-span excess of the AND level curve
-    evidence: str = "parts"
     window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips
     window_stride: float = 0.5  # window step as a share of window_clips
     coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
@@ -294,8 +289,6 @@ class ZeroShotGrounder:
 
     def _evidence(self, pooled: np.ndarray, toks: np.ndarray | None) -> float:
         cfg = self.config
-        if cfg.evidence == "and":
-            return float(best_excess(self._and_level(pooled, toks), cfg.evidence_level))
         value = best_excess(pooled, cfg.evidence_level)
         if toks is not None:
             per_token = best_excess(toks, cfg.evidence_level)
@@ -389,7 +382,6 @@ class ZeroShotGrounder:
             "features": f_rates,
             "curve": c_rates,
             "config": {
-                "evidence": self.config.evidence,
                 "evidence_level": self.config.evidence_level,
                 "subquery_parts": self.config.subquery_parts,
                 "common_token_share": self.config.common_token_share,

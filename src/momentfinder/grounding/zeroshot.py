@@ -3,20 +3,21 @@
 Training-free, from one vision-language encoder. The steps, each switchable in
 :class:`ZeroShotConfig` (``docs/zeroshot.md`` gives what each one is worth on the benchmark):
 
-1. **Curves.** Cosine of every clip with the pooled query and, with query token features, with
-   every token (sub-queries). Scores use them above the null level (the cosine of the query
-   with the calibration videos' mean clip) in units of each curve's clip-to-clip noise: a
-   span's level then does not change with what else the video holds, so a 3-hour video and a
-   150 s one score a moment alike.
+1. **Curves.** Cosine of every clip with the pooled query and with every sub-query. Scores use
+   them above the null level (the cosine of the query with the calibration videos' mean clip)
+   in units of each curve's clip-to-clip noise: a span's level then does not change with what
+   else the video holds, so a 3-hour video and a 150 s one score a moment alike.
 2. **Sub-queries.** A clip's level is the pooled level plus ``subquery_weight`` x the
-   ``subquery_parts``-th largest token level: a moment must match every part of the query
-   ("the man" *and* "opens the door"), not just the strongest one. This separates the moment
-   from look-alikes that share only the subject or only the action. Stop words (tokens that
-   recur across the calibration queries, found without labels as IDF does) are no sub-queries
-   and, with ``pooled_query="content"``, the pooled query is the mean of the tokens left.
-   Query-bank normalisation: a token's similarity to a clip is taken relative to the clip's soft
-   maximum similarity to the calibration queries' other content tokens, so a clip that better
-   matches some other action or subject (a look-alike) no longer counts as this token.
+   ``subquery_parts``-th largest sub-query level: a moment must match several parts of the query
+   ("man" *and* "opens the door"), not just the strongest one. This separates the moment from
+   look-alikes that share only the subject or only the action. The parts are the query's phrases
+   encoded on their own (``QueryFeatures.parts``, :mod:`momentfinder.query`) when it has them,
+   else its token features without the stop words (tokens that recur across the calibration
+   queries, found without labels as IDF does; with ``pooled_query="content"`` the pooled query
+   is then the mean of the tokens left). Query-bank normalisation: a part's similarity to a
+   clip is taken relative to the clip's soft maximum similarity to the calibration queries'
+   other parts, so a clip that better matches some other action or subject (a look-alike) no
+   longer counts as this part.
 3. **Proposals** (TAG / VTG-GPT style): runs of the smoothed, standardised level curve above
    several levels. Low levels give whole events and merge nearby runs, high levels give their
    cores and split events that touch.

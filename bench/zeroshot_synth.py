@@ -38,7 +38,7 @@ from momentfinder.cli.options import key_values  # noqa: E402
 from momentfinder.data.features import FeatureDirectory  # noqa: E402
 from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
-from momentfinder.grounding.calibration import calibrate_threshold  # noqa: E402
+from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold  # noqa: E402
 from momentfinder.grounding.windows import WindowGrounder  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
 from momentfinder.types import ClipFeatures  # noqa: E402
@@ -293,6 +293,12 @@ def main() -> int:
     ap.add_argument(
         "--eval-split", choices=("test", "val"), default="test", help="val: for choosing settings (ablations)"
     )
+    ap.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="no calibration, as `ground` without --calibration: no null level, query bank or "
+        "rejection; the val stop words are kept, standing in for the phrases the video path uses",
+    )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 
@@ -314,10 +320,15 @@ def main() -> int:
         )
         # null levels and stop words from val; thresholds are applied by run_method
         open_cal = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
+        if args.uncalibrated:
+            open_cal = NoMomentCalibration(
+                common_tokens=cal.common_tokens, common_token_shares=cal.common_token_shares
+            )
         zs = ZeroShotGrounder(
             config, open_cal
         )  # thresholds applied by run_method, so both R1s come from one run
-        methods = [("zero-shot", zs.ground, functools.partial(zero_shot_evidence, zs))]
+        evidence = None if args.uncalibrated else functools.partial(zero_shot_evidence, zs)
+        methods = [("zero-shot", zs.ground, evidence)]
         if not args.no_baseline:
             base = PlainBaseline()
             methods.append(("plain", base.ground, base.evidence))

@@ -440,3 +440,22 @@ def test_soft_max_matches_logsumexp():
     for t in (0.01, 0.03, 1.0):
         np.testing.assert_allclose(soft_max(sims, t), t * logsumexp(sims / t, axis=1), atol=1e-5)
     assert soft_max(sims, 1e-4) == pytest.approx(sims.max(axis=1), abs=1e-3)
+
+
+def test_a_long_uncalibrated_video_is_its_own_null_level():
+    """Without a calibrated null, a video longer than a window measures levels above its own mean
+    clip (label-free); a short one, where the moment would weigh on that mean, uses the quantile."""
+    w = World(11)
+    q = w.query(0, 0)
+    g = ZeroShotGrounder(calibration=OPEN)
+    long = w.video(400, [(100, 110, 0, 0)], vid="long")
+    unit_clips = long.features / np.linalg.norm(long.features, axis=1, keepdims=True)
+    curves = g.curves(long, q)
+    assert curves.null_pooled == pytest.approx(float(unit_clips.mean(0) @ g.query_vectors(q)[0]), abs=1e-5)
+    assert curves.null_tokens is not None
+    assert g.curves(w.video(60, [(10, 20, 0, 0)]), q).null_pooled is None
+    g.config.video_null = False
+    assert g.curves(long, q).null_pooled is None
+    # a video null never turns the no-moment decision on: only a calibration made for these features does
+    cal = NoMomentCalibration(feature_threshold=1e9, feature_mean=[0.0] * (DIM + 1))
+    assert ZeroShotGrounder(calibration=cal).ground(long, q).moments

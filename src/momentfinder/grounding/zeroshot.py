@@ -98,6 +98,7 @@ class ZeroShotConfig:
     relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
     score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units
     null_quantile: float = 0.25  # without a calibrated null level, this quantile of the curve stands in
+    video_null: bool = True  # ... except in videos longer than window_clips: their own mean clip
     # stop words: a query token similar (cosine > common_token_similarity) to a token found in at
     # least common_token_share of the calibration queries is no sub-query (1.0 = keep every token)
     common_token_share: float = 0.05
@@ -204,7 +205,8 @@ class ZeroShotGrounder:
         """Ground query features in clip features; token features, when present, add sub-queries."""
         curves = self.curves(clips, query)
         # a calibration made for another feature width (another encoder) must not reject
-        threshold = self.calibration.feature_threshold if curves.null_pooled is not None else None
+        calibrated = self._calibration_array("null_feature", clips.features.shape[1]) is not None
+        threshold = self.calibration.feature_threshold if calibrated else None
         result = self._ground(curves, clips.clip_len, clips.duration, query.text, top_k, threshold, curves)
         result.video = clips.video_id
         return result
@@ -223,6 +225,10 @@ class ZeroShotGrounder:
         norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
         sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
         mean = self._calibration_array("null_feature", feats.shape[1])
+        if mean is None and self.config.video_null and len(feats) > self.config.window_clips:
+            # no calibrated null level: a long video's own mean clip stands in (label-free; in a
+            # short video the moment itself would weigh on it, so there the curve's quantile does)
+            mean = (feats / np.maximum(norms, 1e-8)[:, None]).mean(axis=0)
         null = mean @ q.T if mean is not None else None
         bank = self._query_bank(feats.shape[1]) if use_subs else None
         if bank is not None:

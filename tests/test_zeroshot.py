@@ -459,3 +459,14 @@ def test_a_long_uncalibrated_video_is_its_own_null_level():
     # a video null never turns the no-moment decision on: only a calibration made for these features does
     cal = NoMomentCalibration(feature_threshold=1e9, feature_mean=[0.0] * (DIM + 1))
     assert ZeroShotGrounder(calibration=cal).ground(long, q).moments
+
+
+def test_relevance_curve_is_the_and_of_pooled_and_subqueries():
+    """The curve the finder fuses with other channels: high on the moment that matches both parts,
+    lower on the event that shares only the subject."""
+    w = World(12)
+    clips = w.video(75, [(10, 16, 0, 0), (40, 60, 0, 2)], noise=1.0)
+    g = ZeroShotGrounder(calibration=OPEN)
+    curve = g.relevance_curve(clips, w.query(0, 0))
+    assert curve.shape == (75,)
+    assert curve[10:16].mean() > curve[40:60].mean() > curve[20:36].mean()

@@ -222,13 +222,15 @@ class MomentFinder:
         self, feats: VideoFeatures, query: str, query_features: QueryFeatures | None = None
     ) -> list[ChannelCurve]:
         """One relevance curve per channel that can run on ``feats`` (``query_features``: the
-        visual model's embedding of ``query``, computed here when not given)."""
+        visual model's embedding of ``query``, computed here when not given). The visual curve is
+        the zero-shot grounder's relevance (pooled query AND sub-queries, in noise units)."""
         weights = self.config.channel_weights
         curves = []
         n = feats.n_clips
         if feats.visual is not None:
             q = query_features or self.encode_query(query)
-            values = feats.visual.features @ q.pooled
+            relevance = getattr(self.grounder, "relevance_curve", None)  # the zero-shot grounder's AND
+            values = relevance(feats.visual, q) if relevance is not None else feats.visual.features @ q.pooled
             curves.append(ChannelCurve("visual", _fit(values, n), weights.get("visual", 1.0)))
         if feats.subtitles:
             q_text = self.text_encoder().encode([query])[0]

@@ -290,6 +290,11 @@ class ZeroShotGrounder:
             keep[np.argsort(commonness, kind="stable")[: cfg.subquery_parts]] = True
         return keep
 
+    def relevance_curve(self, clips: ClipFeatures, query: QueryFeatures) -> np.ndarray:
+        """Per-clip relevance ``(n_clips,)`` for fusion with other channels: the AND of the pooled
+        query and its sub-queries, above the null level in noise units (what moments are scored on)."""
+        return self._and_level(*self._level_curves(self.curves(clips, query)))
+
     def evidence(self, curves: SimilarityCurves) -> float:
         """Scale-free evidence that the query happens at all (higher = more), see module docstring."""
         return self._evidence(*self._above_null(curves))

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write clip and query features in the Moment-DETR/Lighthouse layout",
         description=(
             "Writes DIR/clip_features/{vid}.npz (key 'features', one row per clip), "
-            "DIR/clip_text_features/qid{N}.npz (keys 'last_hidden_state', 'pooler_output') and "
+            "DIR/clip_text_features/qid{N}.npz (keys 'last_hidden_state', 'pooler_output', and for a query of "
+            "several phrases 'parts', 'part_texts': the phrases encoded on their own) and "
             "DIR/videos.jsonl (vid, path, duration, clip_len, n_clips, model, text_model). vid is the file name "
             "without extension."
         ),

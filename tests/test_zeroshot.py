@@ -470,3 +470,21 @@ def test_relevance_curve_is_the_and_of_pooled_and_subqueries():
     curve = g.relevance_curve(clips, w.query(0, 0))
     assert curve.shape == (75,)
     assert curve[10:16].mean() > curve[40:60].mean() > curve[20:36].mean()
+
+
+def test_a_bank_of_token_features_is_not_used_for_phrase_subqueries():
+    w = World(13)
+    calib = [
+        (w.video(40, [(5, 15, s, a)], vid=f"c{s}-{a}"), w.query(s, a)) for s in range(6) for a in range(6)
+    ]
+    cfg = ZeroShotConfig(bank_min_size=1)
+    cal = ZeroShotGrounder(cfg).calibrate(calib)
+    assert cal.query_bank_kind == "tokens" and cal.query_bank
+    clips = w.video(60, [(10, 16, 0, 0)])
+    tokens_q = w.query(0, 0)
+    phrases_q = QueryFeatures("q", tokens_q.pooled, parts=np.stack([w.subj[0], w.act[0]]).astype(np.float32))
+    with_bank, without = ZeroShotGrounder(cfg, cal), ZeroShotGrounder(ZeroShotConfig(bank_temperature=0), cal)
+    np.testing.assert_allclose(
+        with_bank.curves(clips, phrases_q).tokens, without.curves(clips, phrases_q).tokens
+    )
+    assert not np.allclose(with_bank.curves(clips, tokens_q).tokens, without.curves(clips, tokens_q).tokens)

@@ -60,6 +60,7 @@ class NoMomentCalibration:
     common_token_shares: list[float] | None = None  # share of calibration queries holding each
     query_bank: list[list[float]] | None = None  # (b, dim) unit vectors: calibration sub-queries
     bank_clip_sims: list[list[float]] | None = None  # (n_sample, b) cosines of calibration clips
+    query_bank_kind: str | None = None  # "phrases" or "tokens": the sub-queries it holds (None: both)
     report: dict = field(default_factory=dict)
 
     def null_feature(self, dim: int) -> np.ndarray | None:
@@ -125,6 +126,8 @@ class NoMomentCalibration:
             or not all(isinstance(v, int | float) for v in shares)
         ):
             raise InputError(f"{where}: common_token_shares must be one number per common token")
+        if cal.query_bank_kind not in (None, "phrases", "tokens"):
+            raise InputError(f"{where}: query_bank_kind must be phrases, tokens or null")
         if cal.bank_clip_sims is not None and len(cal.bank_clip_sims[0]) != len(cal.query_bank or []):
             raise InputError(f"{where}: bank_clip_sims must have one column per query_bank row")
         return cal

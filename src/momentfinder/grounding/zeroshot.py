@@ -231,6 +231,9 @@ class ZeroShotGrounder:
             mean = (feats / np.maximum(norms, 1e-8)[:, None]).mean(axis=0)
         null = mean @ q.T if mean is not None else None
         bank = self._query_bank(feats.shape[1]) if use_subs else None
+        kind = self.calibration.query_bank_kind
+        if bank is not None and kind is not None and kind != _subquery_kind(query):
+            bank = None  # a bank of token features does not fit phrase sub-queries, nor the reverse
         if bank is not None:
             entries, clip_sims = bank
             others = (subs @ entries.T).max(axis=0) <= self.config.bank_own_similarity
@@ -364,10 +367,14 @@ class ZeroShotGrounder:
             ),
         )
         if cfg.subquery_weight > 0 and cfg.bank_temperature > 0:
-            subs = [probe.query_vectors(q)[1] for q in queries]
-            subs = [v for v in subs if v is not None]
-            if subs:
-                probe.calibration = self._with_query_bank(probe, subs, list(videos.values()))
+            with_subs = [q for q in queries if probe.query_vectors(q)[1] is not None]
+            if with_subs:
+                probe.calibration = self._with_query_bank(
+                    probe,
+                    [probe.query_vectors(q)[1] for q in with_subs],
+                    list(videos.values()),
+                    kinds={_subquery_kind(q) for q in with_subs},
+                )
         feature_evidence, pooled_curves = [], []
         for group in (positives, negatives):
             curves = [probe.curves(clips, query) for clips, query in group]
@@ -411,7 +418,7 @@ class ZeroShotGrounder:
         )
 
     def _with_query_bank(
-        self, probe: ZeroShotGrounder, subqueries: list[np.ndarray], videos: list[np.ndarray]
+        self, probe: ZeroShotGrounder, subqueries: list[np.ndarray], videos: list[np.ndarray], kinds: set[str]
     ) -> NoMomentCalibration:
         """``probe``'s calibration plus the query bank: the sub-queries of the calibration queries
         (stop words left out), grouped like the stop words, and the cosines of a sample of the
@@ -431,6 +438,7 @@ class ZeroShotGrounder:
             probe.calibration,
             query_bank=[[float(v) for v in r] for r in bank],
             bank_clip_sims=[[round(float(v), 4) for v in r] for r in clip_sims],
+            query_bank_kind=kinds.pop() if len(kinds) == 1 else None,
         )
 
     # -- steps ----------------------------------------------------------------------------
@@ -565,6 +573,11 @@ class ZeroShotGrounder:
         spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
         keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
         return spans[keep], scores[keep]
+
+
+def _subquery_kind(query: QueryFeatures) -> str:
+    """ "phrases" when the query's sub-queries are its phrases encoded on their own, else "tokens"."""
+    return "phrases" if query.parts is not None else "tokens"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -135,6 +135,8 @@ def test_predict_zero_shot_options(synth, tmp_path, capsys):
         (["--set", "nope=1"], "unknown zero-shot option(s): nope"),
         (["--set", "window_clips=x"], "zero-shot option window_clips: bad value 'x'"),
         (["--set", "window_clips"], "expected KEY=VALUE"),
+        (["--set", "window_clips=0"], "window_clips must be >= 2, got 0"),
+        (["--set", "nms_iou=1.5"], "nms_iou must be > 0.0 and <= 1.0"),
         (["--grounder", "windows", "--set", "levels=[1]"], "configures the zero-shot grounder"),
     ]:
         assert main([*base, "--out", str(tmp_path / "r.jsonl"), *extra]) == 2

@@ -70,6 +70,24 @@ from .nms import temporal_nms
 log = logging.getLogger(__name__)
 
 
+_RANGES = {  # name: (low, high or None, low excluded)
+    "smooth_sigma": (0.0, None, False),
+    "saliency_sigma": (0.0, None, False),
+    "subquery_weight": (0.0, None, False),
+    "subquery_parts": (1, None, False),
+    "nms_iou": (0.0, 1.0, True),
+    "max_moment_clips": (1, None, False),
+    "window_clips": (2, None, False),
+    "window_stride": (0.0, 1.0, True),
+    "coarse_regions": (1, None, False),
+    "null_quantile": (0.0, 1.0, False),
+    "common_token_share": (0.0, 1.0, True),
+    "bank_temperature": (0.0, None, False),
+    "bank_size": (1, None, False),
+    "bank_clips": (1, None, False),
+    "bank_min_size": (0, None, False),
+}
+
 _CHOICES = {
     "relevance": ("level", "pooled"),
     "score_units": ("noise", "std"),
@@ -119,6 +137,13 @@ class ZeroShotConfig:
                 raise InputError(
                     f"zero-shot option {name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}"
                 )
+        for name, (low, high, low_open) in _RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value < low or (low_open and value == low) or (high is not None and value > high):
+                bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+                raise InputError(f"zero-shot option {name} must be {bound}, got {value!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> ZeroShotConfig:

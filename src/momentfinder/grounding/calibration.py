@@ -128,7 +128,7 @@ class NoMomentCalibration:
             raise InputError(f"{where}: common_token_shares must be one number per common token")
         if cal.query_bank_kind not in (None, "phrases", "tokens"):
             raise InputError(f"{where}: query_bank_kind must be phrases, tokens or null")
-        if cal.bank_clip_sims is not None and len(cal.bank_clip_sims[0]) != len(cal.query_bank or []):
+        if cal.bank_clip_sims and len(cal.bank_clip_sims[0]) != len(cal.query_bank or []):
             raise InputError(f"{where}: bank_clip_sims must have one column per query_bank row")
         return cal
 

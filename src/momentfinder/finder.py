@@ -258,9 +258,6 @@ class MomentFinder:
             # Visual alone: the grounder sees the features themselves (query tokens give it
             # sub-queries) and its calibration, made on features of this encoder, can reject.
             result = self.grounder.ground(feats.visual, q, top_k=top_k)
-            uses_parts = getattr(self.grounder, "query_vectors", None)  # the zero-shot grounder
-            if uses_parts is not None and uses_parts(q)[1] is not None:
-                result.subqueries = list(q.part_texts)
         else:
             # A fused curve has no calibrated scale: rank moments, never reject.
             result = self._uncalibrated().ground_curve(

@@ -234,6 +234,8 @@ class ZeroShotGrounder:
         threshold = self.calibration.feature_threshold if calibrated else None
         result = self._ground(curves, clips.clip_len, clips.duration, query.text, top_k, threshold, curves)
         result.video = clips.video_id
+        if self._uses_parts(query):
+            result.subqueries = list(query.part_texts)
         return result
 
     def curves(self, clips: ClipFeatures, query: QueryFeatures) -> SimilarityCurves:
@@ -257,7 +259,7 @@ class ZeroShotGrounder:
         null = mean @ q.T if mean is not None else None
         bank = self._query_bank(feats.shape[1]) if use_subs else None
         kind = self.calibration.query_bank_kind
-        if bank is not None and kind is not None and kind != _subquery_kind(query):
+        if bank is not None and kind is not None and kind != self._subquery_kind(query):
             bank = None  # a bank of token features does not fit phrase sub-queries, nor the reverse
         if bank is not None:
             entries, clip_sims = bank
@@ -285,7 +287,7 @@ class ZeroShotGrounder:
         pooled = _unit(query.pooled.astype(np.float32, copy=False))
         if cfg.subquery_weight <= 0:
             return pooled, None
-        if query.parts is not None and query.parts.ndim == 2 and len(query.parts) >= cfg.subquery_parts:
+        if self._uses_parts(query):
             return pooled, _unit(query.parts.astype(np.float32, copy=False))
         if query.tokens is None or query.tokens.ndim != 2 or len(query.tokens) < cfg.subquery_parts:
             return pooled, None
@@ -296,6 +298,20 @@ class ZeroShotGrounder:
             if cfg.pooled_query == "content":
                 pooled = _unit(tokens.mean(axis=0))
         return pooled, tokens
+
+    def _uses_parts(self, query: QueryFeatures) -> bool:
+        """Whether the sub-queries are the query's phrases (``query.parts``) rather than its tokens."""
+        parts = query.parts
+        return (
+            self.config.subquery_weight > 0
+            and parts is not None
+            and parts.ndim == 2
+            and len(parts) >= self.config.subquery_parts
+        )
+
+    def _subquery_kind(self, query: QueryFeatures) -> str:
+        """``phrases`` when the sub-queries are the query's phrases encoded on their own, else ``tokens``."""
+        return "phrases" if self._uses_parts(query) else "tokens"
 
     def _query_bank(self, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
         if self.config.bank_temperature <= 0:
@@ -392,13 +408,14 @@ class ZeroShotGrounder:
             ),
         )
         if cfg.subquery_weight > 0 and cfg.bank_temperature > 0:
-            with_subs = [q for q in queries if probe.query_vectors(q)[1] is not None]
+            with_subs = [(q, probe.query_vectors(q)[1]) for q in queries]
+            with_subs = [(q, subs) for q, subs in with_subs if subs is not None]
             if with_subs:
                 probe.calibration = self._with_query_bank(
                     probe,
-                    [probe.query_vectors(q)[1] for q in with_subs],
+                    [subs for _, subs in with_subs],
                     list(videos.values()),
-                    kinds={_subquery_kind(q) for q in with_subs},
+                    kinds={probe._subquery_kind(q) for q, _ in with_subs},
                 )
         feature_evidence, pooled_curves = [], []
         for group in (positives, negatives):
@@ -449,9 +466,8 @@ class ZeroShotGrounder:
         (stop words left out), grouped like the stop words, and the cosines of a sample of the
         calibration clips with it (for the null level of each query's leave-out bank)."""
         cfg = self.config
-        dim = subqueries[0].shape[1]
         reps, _ = find_common_tokens(subqueries, cfg.common_token_similarity, 0.0, max_groups=cfg.bank_size)
-        if len(reps) < max(cfg.bank_min_size, 1) or reps.shape[1] != dim:
+        if len(reps) < max(cfg.bank_min_size, 1):
             log.info("query bank off: %d groups of sub-queries, fewer than %d", len(reps), cfg.bank_min_size)
             return probe.calibration
         bank = np.round(reps, 4).astype(np.float32)
@@ -598,11 +614,6 @@ class ZeroShotGrounder:
         spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
         keep = temporal_nms(spans.astype(np.float64), scores, cfg.nms_iou, top_k)
         return spans[keep], scores[keep]
-
-
-def _subquery_kind(query: QueryFeatures) -> str:
-    """ "phrases" when the query's sub-queries are its phrases encoded on their own, else "tokens"."""
-    return "phrases" if query.parts is not None else "tokens"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from momentfinder.data.features import FeatureDirectory
+from momentfinder.store import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.errors import InputError
 
@@ -27,7 +27,7 @@ def _first_sample(synth_dir: Path):
 def test_reads_clip_and_query_features_unchanged(synth_dir):
     s = _first_sample(synth_dir)
     fd = FeatureDirectory(synth_dir)
-    clips = fd.clip_features(s.vid, clip_len=2.0, duration=s.duration)
+    clips = fd.clip_features(s.vid, duration=s.duration)
     raw = np.load(synth_dir / "clip_features" / f"{s.vid}.npz")["features"]
     assert clips.features.shape == raw.shape and clips.features.dtype == np.float32
     np.testing.assert_array_equal(clips.features, raw)
@@ -43,7 +43,7 @@ def test_reads_clip_and_query_features_unchanged(synth_dir):
 
 def test_duration_defaults_to_clip_count(synth_dir):
     s = _first_sample(synth_dir)
-    clips = FeatureDirectory(synth_dir).clip_features(s.vid, clip_len=2.0)
+    clips = FeatureDirectory(synth_dir).clip_features(s.vid)
     assert clips.duration == clips.n_clips * 2.0
 
 

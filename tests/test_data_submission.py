@@ -10,14 +10,13 @@ import pytest
 from momentfinder.data.submission import read_submission, write_submission
 from momentfinder.errors import InputError
 from momentfinder.eval.qvhighlights import evaluate
-from momentfinder.types import GroundingResult, Moment
+from momentfinder.types import GroundingResult, Moment, Timeline
 
 
 def _result(qid, moments, n_clips=5, no_moment=None):
     return GroundingResult(
         query=f"query {qid}",
-        duration=n_clips * 2.0,
-        clip_len=2.0,
+        timeline=Timeline.of(n_clips, 2.0),
         moments=[Moment(*m) for m in moments],
         saliency=np.linspace(0, 1, n_clips),
         no_moment_score=no_moment,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from momentfinder.cli import main
-from momentfinder.data.features import FeatureDirectory
+from momentfinder.store import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.errors import InputError
 from momentfinder.grounding.base import Grounder
@@ -19,7 +19,8 @@ from momentfinder.grounding.detr import feature_spec, load_grounder
 from momentfinder.grounding.detr.config import load_config
 from momentfinder.grounding.detr.supervision import apply_supervision, grow_window
 from momentfinder.grounding.detr.train import train_detector
-from momentfinder.types import ClipFeatures, QueryFeatures
+from momentfinder.pipeline.train import official_metrics
+from momentfinder.types import ClipFeatures, QueryFeatures, Timeline
 
 from .conftest import generate_synthetic
 
@@ -48,6 +49,7 @@ def run(cfg, synth, out, **kw):
         read_annotations(synth / "train.jsonl"),
         read_annotations(synth / "val.jsonl"),
         out,
+        evaluate=official_metrics,
         seed=7,
         progress=False,
         **kw,
@@ -90,18 +92,22 @@ def test_grounder_from_checkpoint(synth, tmp_path):
     grounder.no_moment_threshold = -1.0  # everything is "no moment"
     assert grounder.ground(clips, query).moments == []
     with pytest.raises(InputError, match="dim 5"):
-        grounder.ground(ClipFeatures(np.ones((4, 5), np.float32), 2.0, 8.0), query)
+        grounder.ground(ClipFeatures(np.ones((4, 5), np.float32), Timeline(2.0, 8.0, 4)), query)
     with pytest.raises(InputError, match="1 s clips|trained on 2 s"):
-        grounder.ground(ClipFeatures(clips.features, 1.0, clips.duration), query)
+        grounder.ground(ClipFeatures(clips.features, Timeline.of(clips.n_clips, 1.0, clips.duration)), query)
     with pytest.raises(InputError, match="query features"):
         grounder.ground(clips, QueryFeatures("x", np.ones(7, np.float32)))
 
     # a whole annotation file → QVHighlights submission, layout taken from the checkpoint
     from momentfinder.data.submission import read_submission
     from momentfinder.eval.qvhighlights import evaluate
-    from momentfinder.grounding.detr.predict import predict_annotations
+    from momentfinder.pipeline.batch import PredictRequest, predict_file
+    from momentfinder.pipeline.choices import GrounderSpec
 
-    predict_annotations(ckpt, synth, synth / "test.jsonl", tmp_path / "pred.jsonl")
+    report = predict_file(
+        PredictRequest(synth, synth / "test.jsonl", tmp_path / "pred.jsonl", GrounderSpec(checkpoint=ckpt))
+    )
+    assert len(report.results) == len(read_annotations(synth / "test.jsonl"))
     sub = read_submission(tmp_path / "pred.jsonl")
     gt = read_annotations(synth / "test.jsonl")
     assert [r["qid"] for r in sub] == [g.qid for g in gt]
@@ -114,7 +120,7 @@ def test_point_and_weak_labels(synth, tmp_path):
 
     fd = FeatureDirectory(synth, normalize=True)
     samples = read_annotations(synth / "train.jsonl")[:10]
-    ex = build_examples(samples, fd, 2.0)
+    ex = build_examples(samples, fd)
     apply_supervision(ex, "point", seed=1)
     for e in ex:
         assert not e.span_valid and len(e.extra["points"]) == min(len(e.sample.windows), 5)

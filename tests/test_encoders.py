@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from momentfinder.encoders.cache import FeatureCache, FeatureKey, file_hash
+from momentfinder.store.cache import FeatureCache, FeatureKey, file_hash
 from momentfinder.encoders.hf import HFVisionTextEncoder, ImagePreprocessing, center_crop
 from momentfinder.encoders.text import SentenceEncoder, bundled_minilm_path
 from momentfinder.errors import ModelUnavailableError
-from momentfinder.types import ClipFeatures
+from momentfinder.types import ClipFeatures, Timeline
 
 
 def frames(n: int, h: int = 32, w: int = 43, seed: int = 0) -> list[np.ndarray]:
@@ -102,18 +102,29 @@ def test_feature_cache_round_trip_and_content_key(tmp_path):
     cache = FeatureCache(tmp_path / "cache")
     h = cache.content_hash(video)
     assert h == file_hash(video)
-    key = FeatureKey(h, "openai/clip-vit-base-patch32", 2.0)
+    sampling = {"clip_len": 2.0, "frames_per_clip": 1, "decode": "auto"}
+
+    def key_for(model="openai/clip-vit-base-patch32", fingerprint="hub:clip@abc", **changes):
+        return FeatureKey.make(h, model, fingerprint, {**sampling, **changes})
+
+    key = key_for()
     assert cache.load(key) is None
     feats = ClipFeatures(
-        np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32), 2.0, 9.5, "m", "v"
+        np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32), Timeline(2.0, 9.5, 5), "m", "v"
     )
     cache.save(key, feats)
     loaded = cache.load(key)
     np.testing.assert_array_equal(loaded.features, feats.features)
     assert (loaded.clip_len, loaded.duration, loaded.model) == (2.0, 9.5, "m")
-    # another clip length or model is another entry; the same content under a new name is the same entry
-    assert cache.load(FeatureKey(h, "openai/clip-vit-base-patch32", 1.0)) is None
-    assert cache.load(FeatureKey(h, "google/siglip-base-patch16-224", 2.0)) is None
+    # any other sampling setting, model or weights is another entry; the same content under a new
+    # name is the same entry
+    assert cache.load(key_for(clip_len=1.0)) is None
+    assert cache.load(key_for(decode="nonref")) is None
+    assert cache.load(key_for(frames_per_clip=2)) is None
+    assert cache.load(key_for("google/siglip-base-patch16-224")) is None
+    assert cache.load(key_for(fingerprint="hub:clip@def")) is None  # same name, other weights
+    assert cache.load(FeatureKey.make(h, "openai/clip-vit-base-patch32", "hub:clip@abc", sampling, "bf16")) is None
+    assert cache.load(key_for()) is not None
     copy = tmp_path / "renamed.bin"
     copy.write_bytes(video.read_bytes())
     assert cache.content_hash(copy) == h
@@ -124,7 +135,7 @@ def test_feature_cache_round_trip_and_content_key(tmp_path):
 
 
 def test_file_hash_is_remembered_across_processes_until_the_file_changes(tmp_path, monkeypatch):
-    import momentfinder.encoders.cache as cache_module
+    import momentfinder.store.cache as cache_module
 
     video = tmp_path / "v.bin"
     video.write_bytes(b"abc" * 1000)

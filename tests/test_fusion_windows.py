@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from momentfinder.fusion import (
+from momentfinder.channels import (
     ChannelCurve,
     fuse_curves,
     standardize,
@@ -13,7 +13,7 @@ from momentfinder.fusion import (
     subtitle_relevance,
 )
 from momentfinder.grounding import WindowGrounder, make_grounder, temporal_iou, temporal_nms
-from momentfinder.types import ClipFeatures, QueryFeatures, SubtitleSegment
+from momentfinder.types import ClipFeatures, QueryFeatures, SubtitleSegment, Timeline
 
 
 def test_single_channel_passes_through_and_channels_vouch_for_moments():
@@ -35,7 +35,7 @@ def test_subtitle_relevance_maps_lines_to_clips():
     segs = [SubtitleSegment(1.0, 3.0, "a"), SubtitleSegment(6.5, 7.0, "b")]
     emb = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     values = subtitle_relevance(
-        segs, emb, np.array([0.6, 0.8], dtype=np.float32), n_clips=4, clip_len=2.0, duration=8.0
+        segs, emb, np.array([0.6, 0.8], dtype=np.float32), Timeline(2.0, 8.0, 4)
     )
     np.testing.assert_allclose(values, [0.6, 0.6, 0.0, 0.8], atol=1e-6)
     assert subtitle_evidence_weight(0.1) == 0.0 and subtitle_evidence_weight(0.9) == 1.0
@@ -45,7 +45,7 @@ def test_window_grounder_finds_the_block_and_ranks_a_second_occurrence():
     curve = np.zeros(75)
     curve[20:30] = 1.0
     curve[50:54] = 0.7
-    result = WindowGrounder().ground_curve(curve, clip_len=2.0, duration=150.0, query="q", top_k=5)
+    result = WindowGrounder().ground_curve(curve, Timeline(2.0, 150.0, 75), query="q", top_k=5)
     best = result.moments[0]
     assert temporal_iou(np.array([best.start, best.end]), np.array([[40.0, 60.0]]))[0] >= 0.7
     assert any(m.start < 108 and m.end > 100 for m in result.moments[1:])  # the second, weaker occurrence
@@ -58,7 +58,7 @@ def test_window_grounder_on_features_and_short_partial_last_clip():
     feats = np.zeros((5, 2), dtype=np.float32)
     feats[:, 0] = 1
     feats[4] = [0, 1]
-    clips = ClipFeatures(feats, clip_len=2.0, duration=9.0, video_id="v")
+    clips = ClipFeatures(feats, Timeline(2.0, 9.0, 5), video_id="v")
     result = make_grounder("windows").ground(
         clips, QueryFeatures("q", np.array([0, 1], dtype=np.float32)), top_k=1
     )

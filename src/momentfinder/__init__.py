@@ -11,6 +11,7 @@ from .types import (
     Moment,
     QueryFeatures,
     SubtitleSegment,
+    Timeline,
     VideoInfo,
 )
 
@@ -18,10 +19,10 @@ __version__ = "0.1.0"
 
 # Imported on first use: they pull in torch and transformers, which commands such as `eval` never need.
 _LAZY = {
-    "MomentFinder": "finder",
-    "FinderConfig": "finder",
-    "VideoFeatures": "finder",
-    "SamplingConfig": "ingest",
+    "MomentFinder": "pipeline.finder",
+    "FinderConfig": "pipeline.finder",
+    "VideoFeatures": "pipeline.finder",
+    "SamplingConfig": "channels.visual",
 }
 
 
@@ -43,6 +44,7 @@ __all__ = [
     "QueryFeatures",
     "SamplingConfig",
     "SubtitleSegment",
+    "Timeline",
     "VideoFeatures",
     "VideoInfo",
     "__version__",

@@ -44,10 +44,9 @@ def make_demo_video(folder: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli.options import quiet_libraries
-    from .encoders.hf import DEFAULT_VISUAL_MODEL
-    from .finder import MomentFinder
-    from .report import format_result, plot_saliency
+    from .pipeline.choices import DEFAULT_VISUAL_MODEL
+    from .pipeline.finder import MomentFinder, quiet_libraries
+    from .pipeline.output import format_result, plot_saliency
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="demo", help="folder for the sample video and results (default ./demo)")

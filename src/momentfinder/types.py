@@ -57,23 +57,69 @@ class SubtitleSegment:
     text: str
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """How a video is cut into clips: the one owner of clip length.
+
+    ``clip_len`` seconds per clip, ``duration`` seconds of the video, ``n_clips`` clips; clip ``i``
+    covers ``[i * clip_len, min((i + 1) * clip_len, duration))``. Features carry their timeline,
+    so every later stage reads clip length from the features, never from a second setting.
+    """
+
+    clip_len: float
+    duration: float
+    n_clips: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.clip_len) and self.clip_len > 0):
+            raise ValueError(f"clip length must be a positive number of seconds, got {self.clip_len}")
+        if not (math.isfinite(self.duration) and self.duration >= 0):
+            raise ValueError(f"duration must be a non-negative number of seconds, got {self.duration}")
+        if self.n_clips < 0:
+            raise ValueError(f"clip count must be non-negative, got {self.n_clips}")
+
+    @classmethod
+    def of(cls, n_clips: int, clip_len: float, duration: float | None = None) -> Timeline:
+        """``n_clips`` clips of ``clip_len`` s; ``duration`` defaults to ``n_clips * clip_len``."""
+        return cls(float(clip_len), float(n_clips * clip_len if duration is None else duration), int(n_clips))
+
+    @classmethod
+    def covering(cls, duration: float, clip_len: float) -> Timeline:
+        """The clips that cover ``duration`` seconds (the last one may be partial)."""
+        return cls(float(clip_len), float(duration), n_clips_for(duration, clip_len))
+
+    def clip_bounds(self) -> np.ndarray:
+        """``(n_clips, 2)`` array of ``[start, end]`` seconds for every clip."""
+        return clip_bounds(self.n_clips, self.clip_len, self.duration)
+
+    def with_clips(self, n_clips: int) -> Timeline:
+        """The same clip length and duration with another clip count (decoders may differ by one)."""
+        return Timeline(self.clip_len, self.duration, int(n_clips))
+
+
 @dataclass
 class ClipFeatures:
     """Per-clip embeddings of one video for one channel.
 
-    ``features``: float32 ``(n_clips, dim)``, L2-normalised rows. Clip ``i`` covers
-    ``[i * clip_len, min((i + 1) * clip_len, duration))`` seconds.
+    ``features``: float32 ``(n_clips, dim)``, L2-normalised rows; ``timeline`` says which seconds
+    each row covers. ``model`` names the encoder that made them (an encoder id, or the feature
+    folder names of a released feature set).
     """
 
     features: np.ndarray
-    clip_len: float
-    duration: float
+    timeline: Timeline
     model: str = ""
     video_id: str = ""
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2:
             raise ValueError(f"clip features must be 2-D (n_clips, dim), got shape {self.features.shape}")
+        if not isinstance(self.timeline, Timeline):
+            raise TypeError(f"timeline must be a Timeline, got {type(self.timeline).__name__}")
+        if self.timeline.n_clips != self.features.shape[0]:
+            raise ValueError(
+                f"{self.features.shape[0]} feature rows but the timeline has {self.timeline.n_clips} clips"
+            )
 
     @property
     def n_clips(self) -> int:
@@ -83,9 +129,17 @@ class ClipFeatures:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
+    @property
+    def clip_len(self) -> float:
+        return self.timeline.clip_len
+
+    @property
+    def duration(self) -> float:
+        return self.timeline.duration
+
     def clip_bounds(self) -> np.ndarray:
         """``(n_clips, 2)`` array of ``[start, end]`` seconds for every clip."""
-        return clip_bounds(self.n_clips, self.clip_len, self.duration)
+        return self.timeline.clip_bounds()
 
 
 @dataclass
@@ -109,14 +163,13 @@ class QueryFeatures:
 class GroundingResult:
     """Ranked moments for one query in one video, plus a per-clip saliency curve.
 
-    ``saliency``: float ``(n_clips,)``, higher = more relevant. ``no_moment_score`` is the
+    ``saliency``: float ``(timeline.n_clips,)``, higher = more relevant. ``no_moment_score`` is the
     grounder's confidence that the query does not happen (None when it does not decide);
     when the grounder rejects the query ``moments`` is empty.
     """
 
     query: str
-    duration: float
-    clip_len: float
+    timeline: Timeline
     moments: list[Moment]
     saliency: np.ndarray
     no_moment_score: float | None = None
@@ -124,6 +177,14 @@ class GroundingResult:
     video: str = ""
     qid: int | str | None = None
     subqueries: list[str] = field(default_factory=list)  # the phrases matched together, when any
+
+    @property
+    def duration(self) -> float:
+        return self.timeline.duration
+
+    @property
+    def clip_len(self) -> float:
+        return self.timeline.clip_len
 
     def to_json(self) -> dict:
         """The Lighthouse / QVHighlights prediction convention."""

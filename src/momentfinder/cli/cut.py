@@ -15,8 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..video.cut import cut_clip, parse_time
+    from ..pipeline.output import cut
 
-    out = cut_clip(args.video, parse_time(args.start), parse_time(args.end), args.output)
-    print(out)
+    print(cut(args.video, args.start, args.end, args.output))
     return 0

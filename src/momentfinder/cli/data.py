@@ -98,22 +98,21 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_check_features(args: argparse.Namespace) -> int:
-    from ..data.features import FeatureDirectory
+    from ..pipeline.batch import check_features
 
     samples = _read(args)
-    fd = FeatureDirectory(args.feature_dir, tuple(args.clip_dirs), args.text_dir or None)
-    problems = fd.check(samples)
+    dim, problems = check_features(args.feature_dir, samples, tuple(args.clip_dirs), args.text_dir or None)
     result = {
         "queries": len(samples),
         "videos": len({s.vid for s in samples}),
-        "dim": fd.dim,
+        "dim": dim,
         "problems": problems,
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"{result['queries']} queries, {result['videos']} videos, visual dim {fd.dim}: "
+            f"{result['queries']} queries, {result['videos']} videos, visual dim {dim}: "
             f"{len(problems)} problem(s)"
         )
         for line in problems[:20]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 from .options import add_grounding_options, add_model_options, finder_from_args, warn
 
@@ -29,8 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..finder import validate_query
-    from ..report import format_result, plot_saliency
+    import os
+
+    from ..pipeline.finder import validate_query
+    from ..pipeline.output import export_moments, format_result, numbered_path, plot_saliency, results_json
 
     queries = [validate_query(q) for q in args.queries]
     finder = finder_from_args(args)
@@ -41,31 +41,12 @@ def run(args: argparse.Namespace) -> int:
     results = [finder.ground_features(feats, q, top_k=args.top_k) for q in queries]
     for i, result in enumerate(results):
         if args.plot:
-            plot_saliency(result, _numbered(args.plot, i, len(results)))
+            plot_saliency(result, numbered_path(args.plot, i, len(results)))
         if args.export:
-            _export(args, result, i if len(results) > 1 else None)
-    if args.json:
-        payload = [r.to_json() for r in results]
-        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=None))
-    else:
-        print("\n\n".join(format_result(r) for r in results))
+            stem = os.path.splitext(os.path.basename(args.video))[0]
+            prefix = f"{stem}_q{i + 1}" if len(results) > 1 else stem
+            for path in export_moments(args.video, result, args.export, prefix):
+                if not args.quiet and not args.json:
+                    print(f"exported {path}")
+    print(results_json(results) if args.json else "\n\n".join(format_result(r) for r in results))
     return 0
-
-
-def _numbered(path: str, index: int, total: int) -> str:
-    if total == 1:
-        return path
-    stem, ext = os.path.splitext(path)
-    return f"{stem}_{index + 1}{ext}"
-
-
-def _export(args: argparse.Namespace, result, query_index: int | None) -> None:
-    from ..video.cut import cut_clip
-
-    stem = os.path.splitext(os.path.basename(args.video))[0]
-    prefix = f"{stem}_q{query_index + 1}" if query_index is not None else stem
-    for rank, m in enumerate(result.moments, 1):
-        out = os.path.join(args.export, f"{prefix}_{rank:02d}_{m.start:.1f}-{m.end:.1f}.mp4")
-        cut_clip(args.video, m.start, m.end, out)
-        if not args.quiet and not args.json:
-            print(f"exported {out}")

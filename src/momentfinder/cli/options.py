@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from ..encoders.base import DEFAULT_VISUAL_MODEL, PRECISIONS
 from ..errors import InputError
-from ..grounding import DEFAULT_GROUNDER, GROUNDERS
-from ..video.decode import DECODE_MODES
+from ..pipeline.choices import DECODE_MODES, DEFAULT_GROUNDER, DEFAULT_VISUAL_MODEL, GROUNDER_NAMES, PRECISIONS
 
 
 def positive_float(text: str) -> float:
@@ -76,7 +73,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_grounding_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("grounding")
-    g.add_argument("--grounder", choices=sorted(GROUNDERS), default=DEFAULT_GROUNDER, help="zero-shot method")
+    g.add_argument("--grounder", choices=GROUNDER_NAMES, default=DEFAULT_GROUNDER, help="zero-shot method")
     g.add_argument(
         "--calibration",
         metavar="CAL.json",
@@ -101,62 +98,32 @@ def show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def finder_from_args(args: argparse.Namespace):
-    from ..finder import FinderConfig, MomentFinder
-    from ..ingest import SamplingConfig
+def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
+    """The :class:`MomentFinder` the options describe (a ``--model``'s encoder and clip length
+    are resolved by the pipeline)."""
+    from ..pipeline.finder import MomentFinder, finder_config, quiet_libraries
 
-    checkpoint = getattr(args, "model", None)
-    visual_model, clip_len = args.visual_model, args.clip_len
-    if checkpoint is not None:
-        from ..grounding.detr import feature_spec
-
-        spec = feature_spec(checkpoint)
-        # Trained on `momentfinder extract` features, the spec names the encoder to use again;
-        # trained on a research feature directory ("clip_features"), the user names it and the
-        # feature widths are checked when grounding.
-        if spec.encoder_known and visual_model is None:
-            visual_model = spec.visual_model
-        elif spec.encoder_known and visual_model != spec.visual_model:
-            raise InputError(
-                f"{checkpoint} was trained on features of {spec.visual_model!r}, not {visual_model!r}; "
-                "leave --visual-model out to use the checkpoint's encoder"
-            )
-        elif visual_model is None:
-            raise InputError(
-                f"{checkpoint} was trained on pre-extracted features ({spec.visual_model}) of an unrecorded "
-                "encoder: name the encoder that made them with --visual-model (e.g. "
-                "openai/clip-vit-base-patch32 for Moment-DETR's CLIP features)"
-            )
-        clip_len = clip_len or spec.clip_len
-    cfg = FinderConfig(
-        visual_model=None if args.no_visual else (visual_model or DEFAULT_VISUAL_MODEL),
+    cfg = finder_config(
+        visual_model=args.visual_model,
+        checkpoint=getattr(args, "model", None),
+        clip_len=args.clip_len,
+        no_visual=args.no_visual,
+        frames_per_clip=args.frames_per_clip,
+        decode=args.decode,
         text_model=args.text_model,
         grounder=getattr(args, "grounder", DEFAULT_GROUNDER),
-        checkpoint=checkpoint,
         calibration=getattr(args, "calibration", None),
-        sampling=SamplingConfig(
-            clip_len=clip_len or 2.0, frames_per_clip=args.frames_per_clip, decode=args.decode
-        ),
         precision=args.precision,
         device=args.device,
         threads=args.threads,
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
-        use_subtitles=not getattr(args, "no_subtitles", False) and checkpoint is None,
+        use_subtitles=use_subtitles and not getattr(args, "no_subtitles", False),
         progress=show_progress(args),
     )
     quiet_libraries()
     return MomentFinder(config=cfg)
-
-
-def quiet_libraries() -> None:
-    """transformers and sentence-transformers print load bars and notices on every model load."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def warn(args: argparse.Namespace, message: str) -> None:

@@ -49,7 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-normalize", action="store_true", help="do not L2-normalise features (Moment-DETR does)"
     )
-    p.add_argument("--clip-len", type=float, default=2.0, help="seconds per clip (default 2)")
+    p.add_argument(
+        "--clip-len",
+        type=float,
+        default=None,
+        help="seconds per clip of a directory without videos.jsonl (default 2); `momentfinder extract` "
+        "directories record their own",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
@@ -58,50 +64,38 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
-    import torch
-
-    from ..data.features import FeatureDirectory
-    from ..data.readers import read_annotations
-    from ..errors import InputError
-    from ..grounding.detr.checkpoint import load_checkpoint
-    from ..grounding.detr.config import DetrConfig, load_config
-    from ..grounding.detr.train import train_detector
+    from ..pipeline.train import TrainRequest, train, training_config
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    last = Path(args.out) / "last.ckpt"
-    if args.resume and args.config is None and last.exists():
-        cfg = DetrConfig.from_dict(load_checkpoint(last)["config"], str(last))
-    else:
-        cfg = load_config(args.config)
-    if args.supervision:
-        cfg.supervision.mode = args.supervision
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise InputError("--epochs must be at least 1")
-        cfg.train.epochs = args.epochs
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise InputError("--batch-size must be at least 1")
-        cfg.train.batch_size = args.batch_size
-    features = FeatureDirectory(
-        args.features,
-        clip_feat_dirs=[d.strip() for d in args.visual_dirs.split(",") if d.strip()],
-        text_feat_dir=args.text_dir,
+    request = TrainRequest(
+        features=args.features,
+        train=args.train,
+        val=args.val,
+        out=args.out,
+        val_negative=args.val_negative,
+        config=args.config,
+        supervision=args.supervision,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        visual_dirs=[d.strip() for d in args.visual_dirs.split(",") if d.strip()],
+        text_dir=args.text_dir,
         normalize=not args.no_normalize,
+        clip_len=args.clip_len,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        progress=not args.quiet and sys.stderr.isatty(),
     )
-    train = read_annotations(args.train)
-    val = read_annotations(args.val)
-    val_negative = read_annotations(args.val_negative) if args.val_negative else None
-    progress = not args.quiet and sys.stderr.isatty()
+    epochs = training_config(request).train.epochs
 
     def report(row: dict) -> None:
         if args.quiet:
             return
-        line = f"epoch {row['epoch'] + 1}/{cfg.train.epochs}: loss {row['loss']:.3f} ({row['train_seconds']:.0f} s)"
+        line = f"epoch {row['epoch'] + 1}/{epochs}: loss {row['loss']:.3f} ({row['train_seconds']:.0f} s)"
         if "val_MR-full-mAP" in row:
             line += (
                 f"  val R1@0.5 {row['val_MR-full-R1@0.5']:.2f} R1@0.7 {row['val_MR-full-R1@0.7']:.2f}"
@@ -109,19 +103,5 @@ def run(args: argparse.Namespace) -> int:
             )
         print(line, file=sys.stderr, flush=True)
 
-    summary = train_detector(
-        cfg,
-        features,
-        train,
-        val,
-        args.out,
-        seed=args.seed,
-        device=device,
-        resume=args.resume,
-        val_negatives=val_negative,
-        clip_len=args.clip_len,
-        progress=progress,
-        on_epoch=report,
-    )
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(train(request, on_epoch=report), indent=2))
     return 0

@@ -1,7 +1,8 @@
-"""Dataset readers, pre-extracted feature directories and the QVHighlights submission writer."""
+"""Dataset readers (annotations of every supported benchmark) and the QVHighlights submission writer.
 
-from .features import FeatureDirectory
+Feature directories live in :mod:`momentfinder.store`."""
+
 from .readers import FORMATS, read_annotations
 from .submission import read_submission, write_submission
 
-__all__ = ["FORMATS", "FeatureDirectory", "read_annotations", "read_submission", "write_submission"]
+__all__ = ["FORMATS", "read_annotations", "read_submission", "write_submission"]

@@ -16,11 +16,14 @@ class VisionTextEncoder(Protocol):
 
     ``frame_size`` tells the video stage how to resize decoded frames before they reach
     :meth:`encode_images`: an int is the short side, a tuple an exact ``(width, height)``.
+    ``precision`` is the numeric precision the encoder runs at (it changes the features).
     """
 
     name: str
     dim: int
     frame_size: int | tuple[int, int]
+    precision: str
+    fingerprint: str  # identifies the weights (encoders.fingerprint); keys the feature cache
 
     def encode_images(self, images: list[np.ndarray]) -> np.ndarray:
         """``images``: RGB uint8 ``(H, W, 3)`` arrays → float32 ``(n, dim)``, L2-normalised."""

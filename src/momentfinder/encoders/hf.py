@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ModelUnavailableError
 from .base import DEFAULT_VISUAL_MODEL, PRECISIONS, l2_normalize
+from .fingerprint import model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ class HFVisionTextEncoder:
     ):
         from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
-        self.name = model
+        # a directory by its absolute path: the name recorded with features and calibrations
+        self.name = os.path.abspath(model) if os.path.isdir(model) else model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.precision = resolve_precision(precision, self.device)
         self.batch_size = batch_size
@@ -181,6 +183,8 @@ class HFVisionTextEncoder:
         self._mean = torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1)
         self._std = torch.tensor(self.preprocessing.std).view(1, 3, 1, 1)
         self._max_text_len = int(getattr(net.config.text_config, "max_position_embeddings", 77))
+        # after loading: a hub model is in the cache now, so its snapshot commit is known
+        self.fingerprint = model_fingerprint(model)
 
     @staticmethod
     def _check_loadable(model: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..types import ClipFeatures, GroundingResult, QueryFeatures
+from ..types import ClipFeatures, GroundingResult, QueryFeatures, Timeline
 
 
 @runtime_checkable
@@ -23,9 +23,9 @@ class CurveGrounder(Protocol):
     """Ranked moments from a per-clip relevance curve."""
 
     def ground_curve(
-        self, curve: np.ndarray, clip_len: float, duration: float, query: str = "", top_k: int = 10
+        self, curve: np.ndarray, timeline: Timeline, query: str = "", top_k: int = 10
     ) -> GroundingResult:
-        """``curve``: float ``(n_clips,)``, higher = more relevant; clip ``i`` starts at ``i * clip_len`` s."""
+        """``curve``: float ``(timeline.n_clips,)``, higher = more relevant."""
         ...
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures
+from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline
 from .base import cosine_curve
 from .nms import temporal_nms
 
@@ -69,12 +69,15 @@ class WindowGrounder:
         self.config = config or WindowGrounderConfig()
 
     def ground_curve(
-        self, curve: np.ndarray, clip_len: float, duration: float, query: str = "", top_k: int = 10
+        self, curve: np.ndarray, timeline: Timeline, query: str = "", top_k: int = 10
     ) -> GroundingResult:
         cfg = self.config
         curve = np.asarray(curve, dtype=np.float64)
         if curve.ndim != 1 or len(curve) == 0:
             raise ValueError("the relevance curve must be a non-empty 1-D array")
+        if len(curve) != timeline.n_clips:
+            raise ValueError(f"the curve has {len(curve)} values for {timeline.n_clips} clips")
+        clip_len, duration = timeline.clip_len, timeline.duration
         smoothed = (
             gaussian_filter1d(curve, cfg.smooth_sigma, mode="nearest") if cfg.smooth_sigma > 0 else curve
         )
@@ -84,13 +87,9 @@ class WindowGrounder:
         moments = [Moment(float(seconds[i, 0]), float(seconds[i, 1]), float(scores[i])) for i in keep]
         lo, hi = smoothed.min(), smoothed.max()
         saliency = (smoothed - lo) / (hi - lo) if hi > lo else np.zeros_like(smoothed)
-        return GroundingResult(
-            query=query, duration=duration, clip_len=clip_len, moments=moments, saliency=saliency
-        )
+        return GroundingResult(query=query, timeline=timeline, moments=moments, saliency=saliency)
 
     def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
-        result = self.ground_curve(
-            cosine_curve(clips, query), clips.clip_len, clips.duration, query.text, top_k
-        )
+        result = self.ground_curve(cosine_curve(clips, query), clips.timeline, query.text, top_k)
         result.video = clips.video_id
         return result

@@ -17,11 +17,20 @@ from ...types import ClipFeatures, GroundingSample, QueryFeatures
 
 
 class FeatureSource(Protocol):
-    """Where clip and query features come from (``momentfinder.data.features.FeatureDirectory``)."""
+    """Where clip and query features come from (``momentfinder.store.FeatureDirectory``).
 
-    def clip_features(
-        self, vid: str, clip_len: float = 2.0, duration: float | None = None
-    ) -> ClipFeatures: ...
+    Clip features carry their :class:`~momentfinder.types.Timeline` (the source knows the clip
+    length); ``encoder`` / ``text_encoder`` name what made the features, ``clip_feat_dirs`` /
+    ``text_feat_dir`` / ``normalize`` how they are laid out and read (recorded in checkpoints).
+    """
+
+    encoder: str
+    text_encoder: str
+    clip_feat_dirs: tuple[str, ...]
+    text_feat_dir: str | None
+    normalize: bool
+
+    def clip_features(self, vid: str, duration: float | None = None) -> ClipFeatures: ...
 
     def query_features(self, qid, text: str = "") -> QueryFeatures: ...
 
@@ -78,13 +87,11 @@ def saliency_labels(sample: GroundingSample, n_clips: int, clip_len: float) -> n
     return labels
 
 
-def build_examples(
-    samples: list[GroundingSample], features: FeatureSource, clip_len: float, max_windows: int = 5
-) -> list[Example]:
+def build_examples(samples: list[GroundingSample], features: FeatureSource, max_windows: int = 5) -> list[Example]:
     """Load features for every sample (fully supervised labels; see :mod:`.supervision` for others)."""
     out = []
     for s in samples:
-        clips = features.clip_features(s.vid, clip_len=clip_len, duration=s.duration)
+        clips = features.clip_features(s.vid, duration=s.duration)
         query = features.query_features(s.qid, text=s.query)
         feats = np.asarray(clips.features, dtype=np.float32)
         if feats.shape[0] == 0:

@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...data.submission import submission_record
 from ...errors import InputError
-from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures
+from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures, Timeline
 from .calibration import calibrate_no_moment, mismatched_pairs
 from .checkpoint import FeatureSpec, load_checkpoint, save_checkpoint
 from .config import DetrConfig
@@ -45,7 +44,7 @@ def predict_examples(
         chunk = examples[i : i + batch_size]
         pairs = [
             (
-                ClipFeatures(e.clips, e.clip_len, e.sample.duration, video_id=e.sample.vid),
+                ClipFeatures(e.clips, Timeline.of(len(e.clips), e.clip_len, e.sample.duration), video_id=e.sample.vid),
                 QueryFeatures(e.sample.query, e.tokens[0], e.tokens),
             )
             for e in chunk
@@ -56,17 +55,17 @@ def predict_examples(
     return results
 
 
-def evaluate_results(results: list[GroundingResult], samples: list[GroundingSample]) -> dict:
-    """Official QVHighlights metrics (``momentfinder eval``) of ``results``."""
-    from ...eval.qvhighlights import evaluate
-
-    return evaluate([submission_record(r) for r in results], samples)
+# Validation metrics of results against their samples: the official QVHighlights metrics in
+# ``momentfinder train`` (momentfinder.eval; the pipeline passes it in, grounding imports no eval).
+Evaluate = Callable[[list[GroundingResult], list[GroundingSample]], dict]
 
 
 GROW_RATIOS = (0.2, 0.3, 0.45, 0.6)  # hybrid decoding: shares of a saliency peak tried on val
 
 
-def calibrate_decoding(grounder: DetrGrounder, val: list[Example], cfg: DetrConfig) -> tuple[dict, list]:
+def calibrate_decoding(
+    grounder: DetrGrounder, val: list[Example], cfg: DetrConfig, evaluate: Evaluate
+) -> tuple[dict, list]:
     """Val metrics (brief) and results with the hybrid grow ratio that maximises val mAP (set on ``grounder``)."""
     samples = [e.sample for e in val]
     ratios = GROW_RATIOS if cfg.inference.decode == "hybrid" else (None,)
@@ -74,7 +73,7 @@ def calibrate_decoding(grounder: DetrGrounder, val: list[Example], cfg: DetrConf
     for ratio in ratios:
         grounder.grow_ratio = ratio
         results = predict_examples(grounder, val, cfg.inference.top_k, reject=False)
-        metrics = evaluate_results(results, samples)["brief"]
+        metrics = evaluate(results, samples)["brief"]
         if metrics[SELECT_METRIC] > best[0]:
             best = (metrics[SELECT_METRIC], ratio, metrics, results)
     grounder.grow_ratio = best[1]
@@ -82,10 +81,15 @@ def calibrate_decoding(grounder: DetrGrounder, val: list[Example], cfg: DetrConf
 
 
 def validate(
-    grounder: DetrGrounder, val: list[Example], negatives: list[Example], cfg: DetrConfig, seed: int
+    grounder: DetrGrounder,
+    val: list[Example],
+    negatives: list[Example],
+    cfg: DetrConfig,
+    seed: int,
+    evaluate: Evaluate,
 ) -> tuple[dict, dict]:
     """Val metrics (brief) and the calibration: no-moment threshold and hybrid grow ratio."""
-    metrics, results = calibrate_decoding(grounder, val, cfg)
+    metrics, results = calibrate_decoding(grounder, val, cfg, evaluate)
     if negatives:
         neg_scores = [r.no_moment_score for r in predict_examples(grounder, negatives, 1, reject=False)]
     else:  # each val query against another val video
@@ -170,30 +174,26 @@ def train_step(
     return criterion(pos, batch["targets"], {"out": neg, "vid_mask": vid_mask, "valid": valid})
 
 
-def feature_spec_of(examples: list[Example], features: FeatureSource, clip_len: float) -> FeatureSpec:
-    """What the model is trained on. A ``momentfinder extract`` directory names its encoder in
-    ``videos.jsonl``, so a checkpoint trained on it can run on raw videos with that encoder."""
-    dirs = list(getattr(features, "clip_feat_dirs", []))
-    visual_model, text_model = (
-        "+".join(dirs) or "unknown",
-        str(getattr(features, "text_feat_dir", "") or "unknown"),
-    )
-    manifest = Path(getattr(features, "root", "")) / "videos.jsonl"
-    if dirs == ["clip_features"] and manifest.is_file():
-        first = manifest.read_text().splitlines()[0] if manifest.stat().st_size else "{}"
-        row = json.loads(first or "{}")
-        visual_model = row.get("model") or visual_model
-        text_model = row.get("text_model") or text_model
+def feature_spec_of(examples: list[Example], features: FeatureSource) -> FeatureSpec:
+    """What the model is trained on. A ``momentfinder extract`` directory names its encoder (its
+    manifest), so a checkpoint trained on it can run on raw videos with that encoder."""
+    dirs = list(features.clip_feat_dirs)
+    clip_lens = sorted({e.clip_len for e in examples})
+    if len(clip_lens) > 1:
+        raise InputError(
+            f"the training videos have clips of {', '.join(f'{c:g}' for c in clip_lens)} s; one model "
+            "needs one clip length (extract them again with one --clip-len)"
+        )
     return FeatureSpec(
-        visual_model=visual_model,
+        visual_model=features.encoder or "+".join(dirs) or "unknown",
         visual_dim=int(examples[0].clips.shape[1]),
-        text_model=text_model,
+        text_model=features.text_encoder or "unknown",
         text_dim=int(examples[0].tokens.shape[1]),
-        clip_len=float(clip_len),
+        clip_len=float(clip_lens[0]),
         text_tokens=any(e.tokens.shape[0] > 1 for e in examples[:100]),
-        normalize=bool(getattr(features, "normalize", False)),
+        normalize=bool(features.normalize),
         visual_dirs=dirs,
-        text_dir=str(getattr(features, "text_feat_dir", "") or ""),
+        text_dir=str(features.text_feat_dir or ""),
     )
 
 
@@ -204,18 +204,20 @@ def train_detector(
     val_samples: list[GroundingSample],
     out_dir: str | Path,
     *,
+    evaluate: Evaluate,
     seed: int = 2018,
     device: str = "cpu",
     resume: bool = False,
     val_negatives: list[GroundingSample] | None = None,
-    clip_len: float = 2.0,
     progress: bool = True,
     stop_after: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train, validate every ``cfg.train.eval_every`` epochs, keep ``best.ckpt``; return the summary.
 
-    ``stop_after``: return after that many epochs of this call (tests of resume).
+    ``evaluate(results, samples) -> metrics`` scores the validation predictions (its ``"brief"``
+    dict must hold ``MR-full-mAP``, the selection metric); ``stop_after``: return after that many
+    epochs of this call (tests of resume). Clip length comes with the features.
     """
     out_dir = Path(out_dir)
     last_path, best_path = out_dir / "last.ckpt", out_dir / "best.ckpt"
@@ -233,11 +235,11 @@ def train_detector(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
 
-    train_ex = build_examples(train_samples, features, clip_len, cfg.train.max_windows)
-    val_ex = build_examples(val_samples, features, clip_len, cfg.train.max_windows)
-    neg_ex = build_examples(val_negatives, features, clip_len, 0) if val_negatives else []
+    train_ex = build_examples(train_samples, features, cfg.train.max_windows)
+    val_ex = build_examples(val_samples, features, cfg.train.max_windows)
+    neg_ex = build_examples(val_negatives, features, 0) if val_negatives else []
     apply_supervision(train_ex, cfg.supervision.mode, seed, cfg.train.max_windows)
-    spec = feature_spec_of(train_ex, features, clip_len)
+    spec = feature_spec_of(train_ex, features)
 
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
     criterion = SetCriterion(cfg.loss)
@@ -306,7 +308,7 @@ def train_detector(
         calibration = None
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
             grounder = DetrGrounder(model, cfg, spec, device=device_t)
-            metrics, calibration = validate(grounder, val_ex, neg_ex, cfg, seed)
+            metrics, calibration = validate(grounder, val_ex, neg_ex, cfg, seed, evaluate)
             model.train()
             row.update({f"val_{k}": v for k, v in metrics.items()})
             row["val_negative_reject"] = calibration.get("val_negative_reject")

@@ -74,8 +74,7 @@ class DetrGrounder:
             results.append(
                 GroundingResult(
                     query=q.text,
-                    duration=c.duration,
-                    clip_len=c.clip_len,
+                    timeline=c.timeline,
                     moments=moments,
                     saliency=saliency[i, :n].astype(np.float64),
                     no_moment_score=score,

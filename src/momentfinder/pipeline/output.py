@@ -1,13 +1,15 @@
-"""Human-readable output of grounding results: a table and a saliency plot."""
+"""What a user gets back: a table, JSON, a saliency plot, and the moments cut into clips."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
-from .types import GroundingResult
-from .video.cut import format_time
+from ..types import GroundingResult
+from ..video.cut import cut_clip, format_time, parse_time
 
 
 def format_result(result: GroundingResult) -> str:
@@ -54,3 +56,35 @@ def plot_saliency(result: GroundingResult, out_path: str | os.PathLike, top: int
     fig.savefig(out_path)
     plt.close(fig)
     return out_path
+
+
+def results_json(results: Sequence[GroundingResult]) -> str:
+    """One JSON object for one result, a list for several (the ``--json`` output)."""
+    payload = [r.to_json() for r in results]
+    return json.dumps(payload[0] if len(payload) == 1 else payload)
+
+
+def numbered_path(path: str, index: int, total: int) -> str:
+    """``path`` for one of ``total`` outputs: ``plot.png`` → ``plot_2.png`` when there are several."""
+    if total == 1:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_{index + 1}{ext}"
+
+
+def export_moments(
+    video: str | os.PathLike, result: GroundingResult, out_dir: str | os.PathLike, prefix: str | None = None
+) -> list[str]:
+    """Cut every moment of ``result`` from ``video`` into ``out_dir`` (``PREFIX_RANK_START-END.mp4``)."""
+    video = os.fspath(video)
+    prefix = prefix or os.path.splitext(os.path.basename(video))[0]
+    paths = []
+    for rank, m in enumerate(result.moments, 1):
+        out = os.path.join(os.fspath(out_dir), f"{prefix}_{rank:02d}_{m.start:.1f}-{m.end:.1f}.mp4")
+        paths.append(cut_clip(video, m.start, m.end, out))
+    return paths
+
+
+def cut(video: str | os.PathLike, start: str | float, end: str | float, out: str | os.PathLike, **options) -> str:
+    """``momentfinder cut``: one clip ``[start, end]`` (seconds or ``HH:MM:SS``) of ``video``."""
+    return cut_clip(os.fspath(video), parse_time(start), parse_time(end), os.fspath(out), **options)

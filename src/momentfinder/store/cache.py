@@ -1,4 +1,4 @@
-"""On-disk feature cache keyed by file content hash + model + sampling settings.
+"""On-disk feature cache keyed by file content hash + model fingerprint + the whole sampling config.
 
 A second query on the same video (even renamed or moved) reuses the features: no decoding
 and no encoding. Writes are atomic (temp file + rename) so an interrupted run never leaves a
@@ -17,12 +17,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import ClipFeatures
+from ..types import ClipFeatures, Timeline
+from .atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +48,40 @@ def file_hash(path: str | os.PathLike) -> str:
 
 @dataclass(frozen=True)
 class FeatureKey:
-    """Everything that changes the features of one video."""
+    """Everything that changes the features of one video.
+
+    ``model_fingerprint`` identifies the weights (:mod:`momentfinder.encoders.fingerprint`), not just
+    the model's name; ``sampling`` is the whole sampling configuration as sorted ``(name, value)``
+    pairs (clip length, frames per clip, decode mode, ...), so no setting can be served another's
+    features. ``model`` (the name) only makes the file name readable.
+    """
 
     content_hash: str
     model: str
-    clip_len: float
-    frames_per_clip: int = 1
+    model_fingerprint: str
+    sampling: tuple[tuple[str, object], ...]
     precision: str = "fp32"
     channel: str = "visual"
 
+    @classmethod
+    def make(
+        cls,
+        content_hash: str,
+        model: str,
+        model_fingerprint: str,
+        sampling: dict,
+        precision: str = "fp32",
+        channel: str = "visual",
+    ) -> FeatureKey:
+        return cls(content_hash, model, model_fingerprint, tuple(sorted(sampling.items())), precision, channel)
+
     def filename(self) -> str:
-        model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model.strip("/"))[-80:]
-        model_digest = hashlib.blake2b(self.model.encode(), digest_size=4).hexdigest()
-        return (
-            f"{self.content_hash}-{self.channel}-{model}-{model_digest}-clip{self.clip_len:g}"
-            f"-f{self.frames_per_clip}-{self.precision}.npz"
+        model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model.strip("/"))[-60:]
+        settings = json.dumps(
+            [self.model_fingerprint, [list(kv) for kv in self.sampling], self.precision], sort_keys=True
         )
+        digest = hashlib.blake2b(settings.encode(), digest_size=8).hexdigest()
+        return f"{self.content_hash}-{self.channel}-{model}-{digest}.npz"
 
 
 class FeatureCache:
@@ -98,7 +116,7 @@ class FeatureCache:
             pass  # no memo yet, or unreadable: hash the file
         self._hashes[key] = file_hash(path)
         try:
-            _write_atomic(memo, json.dumps({**stat, "hash": self._hashes[key]}).encode())
+            write_atomic(memo, json.dumps({**stat, "hash": self._hashes[key]}).encode())
         except OSError as err:  # a read-only cache still works, it just hashes again next time
             log.debug("cannot remember the hash of %s (%s)", path, err)
         return self._hashes[key]
@@ -113,14 +131,14 @@ class FeatureCache:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
+                features = data["features"].astype(np.float32)
                 return ClipFeatures(
-                    features=data["features"].astype(np.float32),
-                    clip_len=float(meta["clip_len"]),
-                    duration=float(meta["duration"]),
+                    features=features,
+                    timeline=Timeline.of(len(features), float(meta["clip_len"]), float(meta["duration"])),
                     model=meta["model"],
                     video_id=meta.get("video_id", ""),
                 )
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, TypeError) as err:
             log.warning("ignoring unreadable cache entry %s (%s)", path, err)
             return None
 
@@ -131,22 +149,10 @@ class FeatureCache:
             "duration": feats.duration,
             "model": feats.model,
             "video_id": feats.video_id,
+            "model_fingerprint": key.model_fingerprint,
+            "sampling": dict(key.sampling),
         }
         buffer = io.BytesIO()
         np.savez(buffer, features=feats.features.astype(np.float32), meta=np.asarray(json.dumps(meta)))
-        _write_atomic(path, buffer.getvalue(), suffix=".tmp.npz")
+        write_atomic(path, buffer.getvalue(), suffix=".tmp.npz")
         return path
-
-
-def _write_atomic(path: str, data: bytes, suffix: str = ".tmp") -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

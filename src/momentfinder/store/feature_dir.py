@@ -1,4 +1,4 @@
-"""Pre-extracted features in the Moment-DETR / Lighthouse directory layout.
+"""Pre-extracted features in the Moment-DETR / Lighthouse directory layout: reader, writer, manifest.
 
 ::
 
@@ -6,6 +6,15 @@
     DIR/slowfast_features/{vid}.npz      key "features"           float (n_clips', D')   (optional, more dirs)
     DIR/clip_text_features/qid{N}.npz    keys "last_hidden_state"  (n_tokens, D_t)
                                               "pooler_output"      (D_t,)
+                                              "parts", "part_texts" (optional: sub-query phrases)
+    DIR/videos.jsonl                     the manifest `momentfinder extract` writes: one row per video
+                                         (vid, path, duration, clip_len, n_clips, model, text_model,
+                                         model_fingerprint)
+
+The manifest is the truth about clip length: a directory with one is read at the clip length
+its features were extracted at, and a different clip length asked for is an error. Released
+feature sets have no manifest; their clip length is the dataset's (2 s for QVHighlights), given
+by the caller.
 
 Several visual directories are concatenated along the feature axis after truncating every one
 to the shortest clip count, as Moment-DETR's data loader does. The reader does not
@@ -16,16 +25,72 @@ the two temporal endpoint feature columns ``[i / n, (i + 1) / n]`` (Moment-DETR'
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from ..data.readers import iter_jsonl
 from ..errors import InputError
-from ..types import ClipFeatures, GroundingSample, QueryFeatures
+from ..types import ClipFeatures, GroundingSample, QueryFeatures, Timeline
+from .atomic import write_atomic
+
+MANIFEST = "videos.jsonl"
+DEFAULT_CLIP_LEN = 2.0  # seconds; QVHighlights' released features
+
+
+@dataclass
+class ManifestEntry:
+    """One video of a feature directory, as ``momentfinder extract`` wrote it (seconds)."""
+
+    vid: str
+    path: str
+    duration: float
+    clip_len: float
+    n_clips: int
+    model: str
+    text_model: str = ""
+    model_fingerprint: str = ""
+
+    @classmethod
+    def from_dict(cls, row: dict, where: str) -> ManifestEntry:
+        names = {f.name for f in fields(cls)}
+        try:
+            entry = cls(**{k: v for k, v in row.items() if k in names})
+            entry.duration, entry.clip_len, entry.n_clips = (
+                float(entry.duration),
+                float(entry.clip_len),
+                int(entry.n_clips),
+            )
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{where}: malformed manifest row ({err})") from None
+        if not entry.clip_len > 0:
+            raise InputError(f"{where}: clip_len must be positive, got {entry.clip_len}")
+        return entry
+
+
+def read_manifest(root: str | os.PathLike) -> dict[str, ManifestEntry]:
+    """``vid -> ManifestEntry`` from ``root/videos.jsonl`` (empty when there is none)."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return {}
+    return {
+        row.get("vid", ""): ManifestEntry.from_dict(row, f"{path}:{n}") for n, row in iter_jsonl(path)
+    }
+
+
+def write_manifest(root: str | os.PathLike, entries: Iterable[ManifestEntry]) -> None:
+    """Merge ``entries`` into ``root/videos.jsonl`` (a vid written again replaces its row), atomically."""
+    by_vid = read_manifest(root)
+    by_vid.update({e.vid: e for e in entries})
+    text = "".join(json.dumps(asdict(e)) + "\n" for e in by_vid.values())
+    write_atomic(Path(root) / MANIFEST, text.encode("utf-8"))
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +101,9 @@ class FeatureDirectory:
     ``clip_feat_dirs``: visual sub-directories (concatenated in this order);
     ``text_feat_dir``: the query feature sub-directory (None for video-only use);
     ``max_clips``: keep at most this many clips per video (Moment-DETR's ``max_v_l``).
+    ``clip_len``: seconds per feature row. With a manifest (``videos.jsonl``) the manifest's clip
+    length is used and a different ``clip_len`` raises :class:`InputError`; without one it is
+    ``clip_len`` or :data:`DEFAULT_CLIP_LEN`.
     """
 
     def __init__(
@@ -44,6 +112,7 @@ class FeatureDirectory:
         clip_feat_dirs: Sequence[str] = ("clip_features",),
         text_feat_dir: str | None = "clip_text_features",
         *,
+        clip_len: float | None = None,
         normalize: bool = False,
         temporal_endpoint: bool = False,
         max_clips: int | None = None,
@@ -70,6 +139,38 @@ class FeatureDirectory:
         self.text_token_key = text_token_key
         self.text_pooled_key = text_pooled_key
         self._dims: dict[str, int] = {}  # first dimension seen per directory, to catch mixed files
+        self.manifest = read_manifest(self.root)
+        recorded = sorted({e.clip_len for e in self.manifest.values()})
+        if clip_len is not None and not clip_len > 0:
+            raise InputError(f"clip length must be positive, got {clip_len}")
+        if clip_len is not None and recorded and any(abs(c - clip_len) > 1e-6 for c in recorded):
+            raise InputError(
+                f"{self.root / MANIFEST} says the features were extracted at "
+                f"{' and '.join(f'{c:g} s' for c in recorded)} clips; a clip length of {clip_len:g} s "
+                "contradicts it (leave the clip length out: the manifest is used)"
+            )
+        self.clip_len = recorded[0] if len(recorded) == 1 else float(clip_len or DEFAULT_CLIP_LEN)
+
+    # -- what the features are ----------------------------------------------------------------
+    def clip_len_of(self, vid: str) -> float:
+        """Seconds per feature row of ``vid``: the manifest's, else the directory's clip length."""
+        entry = self.manifest.get(vid)
+        return entry.clip_len if entry is not None else self.clip_len
+
+    @property
+    def encoder(self) -> str:
+        """The encoder the visual features come from: the manifest's model when every video
+        names the same one, else the feature folder names (a released feature set)."""
+        models = {e.model for e in self.manifest.values() if e.model}
+        if len(models) == 1 and self.clip_feat_dirs == ("clip_features",):
+            return models.pop()
+        return "+".join(self.clip_feat_dirs)
+
+    @property
+    def text_encoder(self) -> str:
+        """The query encoder (the manifest's ``text_model``), else the text folder name."""
+        models = {e.text_model for e in self.manifest.values() if e.text_model}
+        return models.pop() if len(models) == 1 else (self.text_feat_dir or "")
 
     # -- paths ------------------------------------------------------------------------------
     def video_path(self, vid: str, feat_dir: str | None = None) -> Path:
@@ -93,10 +194,11 @@ class FeatureDirectory:
         return sum(self._dims[d] for d in self.clip_feat_dirs) + (2 if self.temporal_endpoint else 0)
 
     # -- reading ----------------------------------------------------------------------------
-    def clip_features(self, vid: str, clip_len: float = 2.0, duration: float | None = None) -> ClipFeatures:
-        """``ClipFeatures`` of video ``vid``: ``(n_clips, D_total)`` float32, clip ``i`` starts at ``i * clip_len`` s.
+    def clip_features(self, vid: str, duration: float | None = None) -> ClipFeatures:
+        """``ClipFeatures`` of video ``vid``: ``(n_clips, D_total)`` float32, clip ``i`` starts at
+        ``i * clip_len_of(vid)`` s.
 
-        ``duration`` (seconds) defaults to ``n_clips * clip_len``.
+        ``duration`` (seconds): the annotation's; else the manifest's; else ``n_clips * clip_len``.
         """
         parts = []
         for d in self.clip_feat_dirs:
@@ -122,11 +224,13 @@ class FeatureDirectory:
             start = np.arange(n, dtype=np.float32) / n
             parts.append(np.stack([start, start + 1.0 / n], axis=1))
         feats = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        entry = self.manifest.get(vid)
+        if duration is None and entry is not None:
+            duration = entry.duration
         return ClipFeatures(
             features=np.ascontiguousarray(feats),
-            clip_len=float(clip_len),
-            duration=float(duration) if duration is not None else n * float(clip_len),
-            model="+".join(self.clip_feat_dirs),
+            timeline=Timeline.of(n, self.clip_len_of(vid), duration),
+            model=self.encoder,
             video_id=vid,
         )
 
@@ -162,7 +266,7 @@ class FeatureDirectory:
             text=text,
             pooled=pooled,
             tokens=tokens,
-            model=self.text_feat_dir or "",
+            model=self.text_encoder,
             parts=parts,
             part_texts=part_texts,
         )
@@ -222,3 +326,68 @@ def _as_float(arr: np.ndarray, path: Path, key: str, ndim: int) -> np.ndarray:
 
 def _l2_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class FeatureDirectoryWriter:
+    """Write clip and query features in the Moment-DETR layout, and the manifest.
+
+    Each file is written atomically; the manifest is merged and rewritten by :meth:`close` (or
+    at the end of a ``with`` block), so a video re-extracted replaces its row.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.entries: list[ManifestEntry] = []
+        try:
+            (self.root / "clip_features").mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"cannot create {self.root}: {err.strerror}") from None
+
+    def __enter__(self) -> FeatureDirectoryWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add_video(
+        self, clips: ClipFeatures, source_path: str, text_model: str = "", model_fingerprint: str = ""
+    ) -> ManifestEntry:
+        """Write ``clip_features/{vid}.npz`` and remember its manifest row."""
+        _save_npz(self.root / "clip_features" / f"{clips.video_id}.npz", features=clips.features)
+        entry = ManifestEntry(
+            vid=clips.video_id,
+            path=os.path.abspath(source_path),
+            duration=clips.duration,
+            clip_len=clips.clip_len,
+            n_clips=clips.n_clips,
+            model=clips.model,
+            text_model=text_model,
+            model_fingerprint=model_fingerprint,
+        )
+        self.entries.append(entry)
+        return entry
+
+    def add_query(self, qid: int | str, query: QueryFeatures) -> None:
+        """Write ``clip_text_features/qid{qid}.npz`` (tokens, pooled, and the phrases when any)."""
+        extra = {} if query.parts is None else {"parts": query.parts, "part_texts": np.array(query.part_texts)}
+        tokens = query.tokens if query.tokens is not None else query.pooled[None]
+        _save_npz(
+            self.root / "clip_text_features" / f"qid{qid}.npz",
+            last_hidden_state=tokens,
+            pooler_output=query.pooled,
+            **extra,
+        )
+
+    def close(self) -> None:
+        if self.entries:
+            write_manifest(self.root, self.entries)
+            self.entries = []
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    try:
+        write_atomic(path, buffer.getvalue(), suffix=".tmp.npz")
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror}") from None

@@ -1,0 +1,25 @@
+"""Channels: each source of per-clip evidence (frames, subtitles; later speech and sound) behind
+one :class:`Channel` protocol, and the fusion of their relevance curves."""
+
+from .base import Channel, ChannelCurve, ChannelUnavailable, Media, Query, fit_to_timeline
+from .fusion import fuse_curves, standardize
+from .subtitles import SubtitleChannel, SubtitleTrack, subtitle_evidence_weight, subtitle_relevance
+from .visual import SamplingConfig, VisualChannel, extract_visual_features
+
+__all__ = [
+    "Channel",
+    "ChannelCurve",
+    "ChannelUnavailable",
+    "Media",
+    "Query",
+    "SamplingConfig",
+    "SubtitleChannel",
+    "SubtitleTrack",
+    "VisualChannel",
+    "extract_visual_features",
+    "fit_to_timeline",
+    "fuse_curves",
+    "standardize",
+    "subtitle_evidence_weight",
+    "subtitle_relevance",
+]

@@ -1,0 +1,80 @@
+"""The ``Channel`` protocol: what every source of evidence (frames, subtitles, later speech and
+sound) gives the pipeline.
+
+A channel turns one video into features once (:meth:`Channel.extract`) and, for each query, a
+per-clip relevance curve on the video's :class:`~momentfinder.types.Timeline`
+(:meth:`Channel.relevance`). The pipeline extracts every channel, fuses the curves
+(:mod:`.fusion`) and grounds the result; adding a channel is one new module, not a branch in
+the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..types import Timeline, VideoInfo
+
+
+class ChannelUnavailable(Exception):
+    """A channel cannot run on this video; ``str(err)`` says why, for people (a note, not a failure)."""
+
+
+@dataclass
+class Media:
+    """One video as the channels see it: its probe and any user-given side files."""
+
+    info: VideoInfo
+    timeline: Timeline  # the clips every channel's curve is laid on
+    subtitle_file: str | None = None  # None: sidecar or embedded subtitles, when present
+
+    @property
+    def path(self) -> str:
+        return self.info.path
+
+
+@dataclass
+class Query:
+    """One query and its encodings, computed once per channel (``encodings[channel name]``)."""
+
+    text: str
+    encodings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChannelCurve:
+    """Relevance of each clip to the query in one channel. ``values``: float ``(n_clips,)``.
+
+    ``weight`` scales the channel in the fusion; 0 means it found no evidence.
+    """
+
+    name: str
+    values: np.ndarray
+    weight: float = 1.0
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One source of per-clip evidence."""
+
+    name: str
+
+    def extract(self, media: Media) -> Any | None:
+        """This channel's features of ``media``; None when the video has nothing for it (no
+        subtitles); raises :class:`ChannelUnavailable` when it could have but cannot run."""
+        ...
+
+    def relevance(self, features: Any, query: Query, timeline: Timeline) -> ChannelCurve:
+        """Per-clip relevance of ``query`` on ``timeline`` (``timeline.n_clips`` values)."""
+        ...
+
+
+def fit_to_timeline(values: np.ndarray, timeline: Timeline) -> np.ndarray:
+    """Pad (edge) or trim a curve to ``timeline.n_clips`` (decoders may disagree by one clip)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = timeline.n_clips
+    if len(values) >= n:
+        return values[:n]
+    return np.pad(values, (0, n - len(values)), mode="edge")

@@ -1,0 +1,83 @@
+"""The subtitle/transcript channel: timed lines → sentence embeddings → query relevance.
+
+Lines come from a sidecar ``.srt``/``.vtt``/``.ass`` file or an embedded subtitle stream
+(:mod:`momentfinder.video.subtitles`) and are embedded with a text-only sentence encoder
+(all-MiniLM-L6-v2 by default, offline). A clip's relevance is the best cosine of the query with a
+line overlapping it; the channel's weight grows with how well the best line matches, so
+subtitles that never mention the query do not dilute the other channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..encoders.base import TextEncoder
+from ..types import SubtitleSegment, Timeline
+from ..video.subtitles import load_subtitles
+from .base import ChannelCurve, Media, Query
+
+
+@dataclass
+class SubtitleTrack:
+    """The subtitle lines of one video and their embeddings ``(n_lines, dim)`` (L2-normalised)."""
+
+    segments: list[SubtitleSegment]
+    embeddings: np.ndarray
+    source: str  # the file or stream they came from
+
+
+class SubtitleChannel:
+    """Subtitle lines matched to the query with a sentence encoder (see module docstring).
+
+    ``encoder``: a callable that loads the text encoder on first use; ``weight``: the channel's
+    weight in the fusion at full evidence (a line that paraphrases the query is explicit evidence).
+    """
+
+    name = "subtitles"
+
+    def __init__(self, encoder: Callable[[], TextEncoder], weight: float = 2.0):
+        self._encoder = encoder
+        self.weight = weight
+
+    def extract(self, media: Media) -> SubtitleTrack | None:
+        segments, source = load_subtitles(media.path, media.subtitle_file)
+        segments = [s for s in segments if s.start < media.info.duration]
+        if not segments:
+            return None
+        return SubtitleTrack(segments, self._encoder().encode([s.text for s in segments]), source)
+
+    def relevance(self, features: SubtitleTrack, query: Query, timeline: Timeline) -> ChannelCurve:
+        if self.name not in query.encodings:
+            query.encodings[self.name] = self._encoder().encode([query.text])[0]
+        values = subtitle_relevance(features.segments, features.embeddings, query.encodings[self.name], timeline)
+        return ChannelCurve(self.name, values, self.weight * subtitle_evidence_weight(float(values.max())))
+
+
+def subtitle_relevance(
+    segments: Sequence[SubtitleSegment],
+    segment_embeddings: np.ndarray,
+    query_embedding: np.ndarray,
+    timeline: Timeline,
+) -> np.ndarray:
+    """Per clip, the best cosine similarity of the query to a subtitle line overlapping that clip.
+
+    ``segment_embeddings``: ``(n_segments, dim)`` L2-normalised; clips with no line get 0.
+    """
+    values = np.zeros(timeline.n_clips, dtype=np.float64)
+    if not segments:
+        return values
+    sims = segment_embeddings @ query_embedding
+    bounds = timeline.clip_bounds()
+    for seg, sim in zip(segments, sims, strict=True):
+        overlap = (bounds[:, 0] < seg.end) & (bounds[:, 1] > seg.start)
+        values[overlap] = np.maximum(values[overlap], sim)
+    return values
+
+
+def subtitle_evidence_weight(best_similarity: float, low: float = 0.25, high: float = 0.5) -> float:
+    """How much the subtitle channel counts: 0 when no line resembles the query (best cosine
+    below ``low``, the level of unrelated sentences for MiniLM), 1 from ``high`` (paraphrases) up."""
+    return float(np.clip((best_similarity - low) / (high - low), 0.0, 1.0))

@@ -1,0 +1,186 @@
+"""The visual channel: video frames → per-clip image-text features → query relevance.
+
+Extraction: a background thread decodes and samples frames (PyAV releases the GIL while decoding) into a
+small bounded queue; the calling thread encodes full batches. Memory stays constant: at most
+``queue_batches`` batches of resized frames are alive at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..encoders.base import VisionTextEncoder, l2_normalize
+from ..query import QueryDecomposer
+from ..types import ClipFeatures, QueryFeatures, Timeline
+from ..video.decode import ClipFrames, iter_clip_frames
+from .base import ChannelCurve, ChannelUnavailable, Media, Query, fit_to_timeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SamplingConfig:
+    """How clips are sampled from a video."""
+
+    clip_len: float = 2.0  # seconds per clip
+    frames_per_clip: int = 1  # frames sampled evenly inside each clip, mean-pooled
+    decode: str = "auto"  # auto | nonref | all: which frames are decoded (see video.decode)
+    seek_gap: float = 12.0  # seconds; seek instead of decoding across larger gaps
+    decoder_threads: int = 0  # 0 = FFmpeg's choice
+
+    def __post_init__(self) -> None:
+        if not self.clip_len > 0:
+            raise ValueError(f"clip length must be positive, got {self.clip_len}")
+        if self.frames_per_clip < 1:
+            raise ValueError(f"frames per clip must be at least 1, got {self.frames_per_clip}")
+
+    def as_key(self) -> dict:
+        """Every setting that can change which frames are sampled (the feature cache key)."""
+        key = asdict(self)
+        key.pop("decoder_threads")  # how many threads decode, not which frames
+        return key
+
+
+_DONE = object()
+
+
+def extract_visual_features(
+    path: str,
+    encoder: VisionTextEncoder,
+    duration: float,
+    sampling: SamplingConfig | None = None,
+    progress: bool = True,
+    queue_batches: int = 2,
+) -> ClipFeatures:
+    """Encode the sampled frames of every clip: ``(n_clips, dim)`` L2-normalised features."""
+    sampling = sampling or SamplingConfig()
+    n_clips = Timeline.covering(duration, sampling.clip_len).n_clips
+    batch_clips = max(1, getattr(encoder, "batch_size", 32) // sampling.frames_per_clip)
+    batches: queue.Queue = queue.Queue(maxsize=queue_batches)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        batch: list[ClipFrames] = []
+        try:
+            for clip in iter_clip_frames(
+                path,
+                clip_len=sampling.clip_len,
+                frames_per_clip=sampling.frames_per_clip,
+                size=encoder.frame_size,
+                duration=duration,
+                decode=sampling.decode,
+                seek_gap=sampling.seek_gap,
+                threads=sampling.decoder_threads,
+            ):
+                batch.append(clip)
+                if len(batch) == batch_clips:
+                    _put(batches, batch, stop)
+                    batch = []
+            if batch:
+                _put(batches, batch, stop)
+        except BaseException as err:  # handed to the consumer, re-raised there
+            failure.append(err)
+        finally:
+            _put(batches, _DONE, stop)
+
+    worker = threading.Thread(target=produce, name="momentfinder-decode", daemon=True)
+    worker.start()
+    rows: list[np.ndarray] = []
+    bar = tqdm(total=n_clips, unit="clip", desc="decode+encode", disable=not progress, leave=False)
+    try:
+        while (item := batches.get()) is not _DONE:
+            frames = [f for clip in item for f in clip.frames]
+            emb = encoder.encode_images(frames)
+            if sampling.frames_per_clip > 1:
+                emb = l2_normalize(emb.reshape(len(item), sampling.frames_per_clip, -1).mean(axis=1))
+            rows.append(emb)
+            bar.update(len(item))
+    finally:
+        stop.set()
+        bar.close()
+        worker.join(timeout=5)
+    if failure:
+        raise failure[0]
+    features = np.concatenate(rows) if rows else np.zeros((0, encoder.dim), dtype=np.float32)
+    return ClipFeatures(
+        features=features, timeline=Timeline.of(len(features), sampling.clip_len, duration), model=encoder.name
+    )
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    """Put unless the consumer has gone away (then drop the item)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+class VisualChannel:
+    """Frames through a CLIP/SigLIP image tower; queries through its text tower.
+
+    ``encoder`` is a callable that loads the encoder on first use (raising
+    :class:`~momentfinder.errors.ModelUnavailableError` when it cannot); ``decomposer`` splits a
+    query into its sub-query phrases (``max_parts`` at most; 0 = off); ``relevance_curve`` turns
+    clip and query features into a per-clip relevance (the zero-shot grounder's, which matches
+    the pooled query and its sub-queries together); without it the pooled cosine is used.
+    """
+
+    name = "visual"
+
+    def __init__(
+        self,
+        encoder: Callable[[], VisionTextEncoder],
+        sampling: SamplingConfig,
+        decomposer: QueryDecomposer | None = None,
+        relevance_curve: Callable[[ClipFeatures, QueryFeatures], np.ndarray] | None = None,
+        weight: float = 1.0,
+        progress: bool = True,
+    ):
+        self._encoder = encoder
+        self.sampling = sampling
+        self.decomposer = decomposer
+        self.relevance_curve = relevance_curve
+        self.weight = weight
+        self.progress = progress
+
+    def encoder(self) -> VisionTextEncoder:
+        return self._encoder()
+
+    def extract(self, media: Media) -> ClipFeatures:
+        if not media.info.has_video:
+            raise ChannelUnavailable("the file has no video stream")
+        return extract_visual_features(
+            media.path, self.encoder(), media.info.duration, self.sampling, progress=self.progress
+        )
+
+    def encode_query(self, query: Query) -> QueryFeatures:
+        """Joint-space embedding of the query (pooled, tokens, and its phrases), computed once."""
+        if self.name in query.encodings:
+            return query.encodings[self.name]
+        encoder = self.encoder()
+        pooled, tokens = encoder.encode_query(query.text)
+        features = QueryFeatures(text=query.text, pooled=pooled, tokens=tokens, model=encoder.name)
+        phrases = self.decomposer.decompose(query.text) if self.decomposer is not None else []
+        if len(phrases) >= 2:  # one phrase is the query itself: no sub-queries
+            features.parts, features.part_texts = encoder.encode_texts(phrases), tuple(phrases)
+            log.info("sub-queries of %r: %s", query.text, " | ".join(phrases))
+        query.encodings[self.name] = features
+        return features
+
+    def relevance(self, features: ClipFeatures, query: Query, timeline: Timeline) -> ChannelCurve:
+        q = self.encode_query(query)
+        if self.relevance_curve is not None:
+            values = self.relevance_curve(features, q)
+        else:
+            values = features.features @ q.pooled
+        return ChannelCurve(self.name, fit_to_timeline(values, timeline), self.weight)

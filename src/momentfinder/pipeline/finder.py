@@ -1,0 +1,385 @@
+"""``MomentFinder``: one video, from file to ranked moments — the three-line API.
+
+    finder = MomentFinder(visual_model="openai/clip-vit-base-patch32")
+    result = finder.ground("movie.mp4", "a man opens the door")
+    for m in result.moments: print(m.start, m.end, m.score)
+
+The finder joins the stages and owns no algorithm: it probes the video, gets each channel's
+features (from the feature cache, or the channel's extraction), asks every channel for a
+relevance curve, fuses the curves and hands them to the grounder. It also owns the two
+resolutions every face needs: which encoder and clip length a trained checkpoint implies
+(:func:`resolve_checkpoint`), and which grounder the configuration describes (through the
+grounding registry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..channels import (
+    Channel,
+    ChannelUnavailable,
+    Media,
+    Query,
+    SamplingConfig,
+    SubtitleChannel,
+    VisualChannel,
+    fuse_curves,
+)
+from ..encoders.base import DEFAULT_VISUAL_MODEL, VisionTextEncoder
+from ..errors import InputError, ModelUnavailableError
+from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
+from ..query import KeyPhraseDecomposer
+from ..store import FeatureCache, FeatureKey
+from ..types import ClipFeatures, GroundingResult, QueryFeatures, Timeline, VideoInfo
+from ..video.decode import probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinderConfig:
+    """Everything that configures a :class:`MomentFinder` (all optional)."""
+
+    visual_model: str | None = DEFAULT_VISUAL_MODEL  # HF hub id or local dir; None = visual channel off
+    text_model: str | None = None  # sentence-transformers dir; None = bundled all-MiniLM-L6-v2
+    grounder: str = DEFAULT_GROUNDER
+    checkpoint: str | None = None  # a trained model (momentfinder train): replaces the zero-shot grounder
+    calibration: str | None = None  # zero-shot no-moment calibration JSON made for this encoder
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8
+    device: str | None = None  # cpu | cuda[:N]; None = CUDA when available
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+    batch_size: int = 32
+    cache_dir: str | None = None  # None = ~/.cache/momentfinder
+    use_cache: bool = True
+    use_subtitles: bool = True
+    subquery_parts: int = 4  # split queries into at most this many phrases (sub-queries); 0 = off
+    # A line that paraphrases the query is explicit evidence, so subtitles count double a
+    # visual similarity; the subtitle weight is further scaled by how well the best line matches.
+    channel_weights: dict[str, float] = field(default_factory=lambda: {"visual": 1.0, "subtitles": 2.0})
+    progress: bool = True
+
+    def grounder_spec(self) -> GrounderSpec:
+        return GrounderSpec(
+            name=self.grounder, calibration=self.calibration, checkpoint=self.checkpoint, device=self.device
+        )
+
+
+@dataclass
+class VideoFeatures:
+    """What the finder knows about one video: its probe, timeline and each channel's features."""
+
+    info: VideoInfo
+    timeline: Timeline
+    channel_features: dict[str, Any] = field(default_factory=dict)  # channel name -> its features
+    notes: list[str] = field(default_factory=list)  # why a channel is missing, for people
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.channel_features)
+
+    @property
+    def visual(self) -> ClipFeatures | None:
+        return self.channel_features.get("visual")
+
+    @property
+    def subtitles(self):
+        """The subtitle lines (``SubtitleSegment`` list), empty without subtitles."""
+        track = self.channel_features.get("subtitles")
+        return track.segments if track is not None else []
+
+
+class MomentFinder:
+    """Ground sentences in video files (see module docstring). Models load lazily, once."""
+
+    def __init__(
+        self, visual_model: str | None = DEFAULT_VISUAL_MODEL, config: FinderConfig | None = None, **overrides
+    ):
+        cfg = replace(config) if config is not None else FinderConfig(visual_model=visual_model)
+        sampling = {}
+        for key, value in overrides.items():
+            if key in ("clip_len", "frames_per_clip", "decode"):
+                sampling[key] = value
+            elif hasattr(cfg, key):
+                setattr(cfg, key, value)
+            else:
+                raise TypeError(f"unknown MomentFinder option {key!r}")
+        if sampling:
+            try:
+                cfg.sampling = replace(cfg.sampling, **sampling)
+            except ValueError as err:
+                raise InputError(str(err)) from None
+        self.config = cfg
+        self.grounder = build_grounder(cfg.grounder_spec())
+        self._fused_grounder = None  # the grounder without a calibration, for fused curves
+        self.cache = FeatureCache(cfg.cache_dir) if cfg.use_cache else None
+        self._visual: VisionTextEncoder | None = None
+        self._visual_error: str | None = None
+        self._text = None
+        self.channels: list[Channel] = self._channels()
+
+    def _channels(self) -> list[Channel]:
+        cfg = self.config
+        channels: list[Channel] = []
+        if cfg.visual_model is not None:
+            channels.append(
+                VisualChannel(
+                    self._require_visual,
+                    cfg.sampling,
+                    KeyPhraseDecomposer(cfg.subquery_parts) if cfg.subquery_parts > 0 else None,
+                    getattr(self.grounder, "relevance_curve", None),  # the zero-shot grounder's AND
+                    weight=cfg.channel_weights.get("visual", 1.0),
+                    progress=cfg.progress,
+                )
+            )
+        if cfg.use_subtitles and cfg.checkpoint is None:  # a trained model reads visual features only
+            channels.append(SubtitleChannel(self.text_encoder, cfg.channel_weights.get("subtitles", 2.0)))
+        return channels
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    # --- models -------------------------------------------------------------------------
+    def visual_encoder(self) -> VisionTextEncoder | None:
+        """The visual encoder, or None (with the reason in :attr:`visual_error`) when it cannot load."""
+        cfg = self.config
+        if cfg.visual_model is None or self._visual is not None or self._visual_error is not None:
+            return self._visual
+        from ..encoders.hf import HFVisionTextEncoder
+
+        try:
+            self._visual = HFVisionTextEncoder(
+                cfg.visual_model,
+                device=cfg.device,
+                precision=cfg.precision,
+                batch_size=cfg.batch_size,
+                threads=cfg.threads,
+            )
+        except ModelUnavailableError as err:
+            self._visual_error = str(err)
+        if self._visual is not None:
+            self._check_encoder(self._visual)
+        return self._visual
+
+    def _check_encoder(self, encoder: VisionTextEncoder) -> None:
+        """A calibration made for another encoder is refused before any decoding."""
+        check = getattr(getattr(self.grounder, "calibration", None), "check_encoder", None)
+        if check is not None:
+            check(encoder.name, encoder.dim)
+
+    def _require_visual(self) -> VisionTextEncoder:
+        encoder = self.visual_encoder()
+        if encoder is None:
+            raise ChannelUnavailable(self._visual_error or "no visual model configured")
+        return encoder
+
+    @property
+    def visual_error(self) -> str | None:
+        return self._visual_error
+
+    def text_encoder(self):
+        if self._text is None:
+            from ..encoders.text import SentenceEncoder
+
+            self._text = SentenceEncoder(self.config.text_model, device=self.config.device)
+        return self._text
+
+    # --- features -----------------------------------------------------------------------
+    def extract(self, video: str | os.PathLike, subtitles: str | os.PathLike | None = None) -> VideoFeatures:
+        """Probe ``video`` and compute (or load from the cache) the features of every channel."""
+        path = os.fspath(video)
+        info = probe(path)
+        timeline = Timeline.covering(info.duration, self.config.sampling.clip_len)
+        media = Media(info, timeline, os.fspath(subtitles) if subtitles is not None else None)
+        feats = VideoFeatures(info, timeline)
+        if self.config.visual_model is None:
+            feats.notes.append("visual channel off (no visual model)")
+        for channel in self.channels:
+            try:
+                extracted = self._cached_extract(channel, media)
+            except ChannelUnavailable as err:
+                feats.notes.append(f"{channel.name} channel off: {err}")
+                continue
+            if extracted is not None:
+                feats.channel_features[channel.name] = extracted
+        return feats
+
+    def _cached_extract(self, channel: Channel, media: Media):
+        """The channel's features of ``media``; visual features go through the feature cache."""
+        if not isinstance(channel, VisualChannel):
+            return channel.extract(media)
+        if not media.info.has_video:
+            raise ChannelUnavailable("the file has no video stream")
+        encoder = self._require_visual()
+        key = self._feature_key(media.path, encoder) if self.cache is not None else None
+        if key is not None and (cached := self.cache.load(key)) is not None:
+            log.info("features from cache: %s", self.cache.path_for(key))
+            cached.video_id = _video_id(media.path)
+            return cached
+        feats = channel.extract(media)
+        feats.video_id = _video_id(media.path)
+        if key is not None:
+            self.cache.save(key, feats)
+        return feats
+
+    def _feature_key(self, path: str, encoder: VisionTextEncoder) -> FeatureKey:
+        return FeatureKey.make(
+            content_hash=self.cache.content_hash(path),
+            model=encoder.name,
+            model_fingerprint=encoder.fingerprint,
+            sampling=self.config.sampling.as_key(),
+            precision=encoder.precision,
+        )
+
+    def encode_query(self, query: str) -> QueryFeatures:
+        """Joint-space embedding of ``query`` with the visual model's text tower (with its phrases)."""
+        channel = self.channel("visual")
+        if channel is None:
+            raise ModelUnavailableError("no visual model configured")
+        try:
+            return channel.encode_query(Query(validate_query(query)))
+        except ChannelUnavailable as err:
+            raise ModelUnavailableError(str(err)) from None
+
+    # --- grounding ----------------------------------------------------------------------
+    def ground_features(self, feats: VideoFeatures, query: str, top_k: int = 10) -> GroundingResult:
+        """Ground ``query`` in already extracted features (many queries, one extraction)."""
+        q = Query(validate_query(query))
+        if top_k < 1:
+            raise InputError(f"top-k must be at least 1, got {top_k}")
+        if self.config.checkpoint is not None:
+            result = self._ground_trained(feats, q, top_k)
+        else:
+            result = self._ground_zero_shot(feats, q, top_k)
+        result.video = feats.info.path
+        return result
+
+    def _ground_zero_shot(self, feats: VideoFeatures, q: Query, top_k: int) -> GroundingResult:
+        curves = [
+            channel.relevance(feats.channel_features[channel.name], q, feats.timeline)
+            for channel in self.channels
+            if channel.name in feats.channel_features
+        ]
+        if not curves:
+            reasons = "; ".join(feats.notes) or "no channel available"
+            raise ModelUnavailableError(f"nothing to ground with: {reasons}; and the video has no subtitles")
+        active = [c for c in curves if c.weight > 0] or curves
+        if [c.name for c in active] == ["visual"]:
+            # Visual alone: the grounder sees the features themselves (the query's phrases give it
+            # sub-queries) and its calibration, made on features of this encoder, can reject.
+            result = self.grounder.ground(feats.visual, self.channel("visual").encode_query(q), top_k=top_k)
+        else:
+            # A fused curve has no calibrated scale: rank moments, never reject.
+            result = self._uncalibrated().ground_curve(
+                fuse_curves(curves), feats.timeline, query=q.text, top_k=top_k
+            )
+        result.channels = [c.name for c in active]
+        return result
+
+    def _uncalibrated(self):
+        """The grounder for fused curves: the configured one without a no-moment calibration."""
+        if self.config.calibration is None:
+            return self.grounder
+        if self._fused_grounder is None:
+            self._fused_grounder = build_grounder(replace(self.config.grounder_spec(), calibration=None))
+        return self._fused_grounder
+
+    def _ground_trained(self, feats: VideoFeatures, q: Query, top_k: int) -> GroundingResult:
+        """The trained model reads visual clip features and query tokens (its feature spec is checked)."""
+        if feats.visual is None:
+            reasons = "; ".join(feats.notes) or "no visual features"
+            raise ModelUnavailableError(f"the trained model needs the visual channel: {reasons}")
+        result = self.grounder.ground(feats.visual, self.channel("visual").encode_query(q), top_k=top_k)
+        result.channels = ["visual"]
+        return result
+
+    def ground(
+        self,
+        video: str | os.PathLike,
+        query: str,
+        top_k: int = 10,
+        subtitles: str | os.PathLike | None = None,
+    ) -> GroundingResult:
+        """Ranked moments of ``query`` in ``video`` (seconds) and the per-clip saliency curve."""
+        validate_query(query)
+        return self.ground_features(self.extract(video, subtitles), query, top_k)
+
+
+def resolve_checkpoint(
+    checkpoint: str, visual_model: str | None, clip_len: float | None
+) -> tuple[str, float]:
+    """The encoder and clip length to extract features with for a trained ``checkpoint``.
+
+    Trained on ``momentfinder extract`` features, the checkpoint names its encoder and clip
+    length; a different ``visual_model`` or ``clip_len`` asked for is an error. Trained on a
+    research feature directory ("clip_features"), the encoder is unrecorded and must be named.
+    """
+    from ..grounding.detr import feature_spec
+
+    spec = feature_spec(checkpoint)
+    if spec.encoder_known and visual_model is not None and visual_model != spec.visual_model:
+        raise InputError(
+            f"{checkpoint} was trained on features of {spec.visual_model!r}, not {visual_model!r}; "
+            "leave --visual-model out to use the checkpoint's encoder"
+        )
+    if not spec.encoder_known and visual_model is None:
+        raise InputError(
+            f"{checkpoint} was trained on pre-extracted features ({spec.visual_model}) of an unrecorded "
+            "encoder: name the encoder that made them with --visual-model (e.g. "
+            "openai/clip-vit-base-patch32 for Moment-DETR's CLIP features)"
+        )
+    if clip_len is not None and abs(clip_len - spec.clip_len) > 1e-6:
+        raise InputError(
+            f"{checkpoint} was trained on {spec.clip_len:g} s clips; --clip-len {clip_len:g} contradicts it "
+            "(leave it out)"
+        )
+    return (spec.visual_model if spec.encoder_known else visual_model), spec.clip_len
+
+
+def finder_config(
+    *,
+    visual_model: str | None = None,
+    checkpoint: str | None = None,
+    clip_len: float | None = None,
+    no_visual: bool = False,
+    **settings,
+) -> FinderConfig:
+    """A :class:`FinderConfig` with the checkpoint's encoder and clip length resolved
+    (:func:`resolve_checkpoint`); ``settings`` are further ``FinderConfig`` fields, and
+    ``frames_per_clip`` / ``decode`` go to the sampling config."""
+    if checkpoint is not None:
+        visual_model, clip_len = resolve_checkpoint(checkpoint, visual_model, clip_len)
+    sampling = {k: settings.pop(k) for k in ("frames_per_clip", "decode") if k in settings}
+    try:
+        sampling_config = SamplingConfig(clip_len=clip_len or SamplingConfig.clip_len, **sampling)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    return FinderConfig(
+        visual_model=None if no_visual else (visual_model or DEFAULT_VISUAL_MODEL),
+        checkpoint=checkpoint,
+        sampling=sampling_config,
+        **settings,
+    )
+
+
+def quiet_libraries() -> None:
+    """transformers and sentence-transformers print load bars and notices on every model load."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def validate_query(query: str) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InputError('the query is empty: say what happens, e.g. "a man opens the door"')
+    return " ".join(query.split())
+
+
+def _video_id(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]

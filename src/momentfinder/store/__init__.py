@@ -1,0 +1,29 @@
+"""What momentfinder keeps on disk: the feature cache and Moment-DETR-layout feature directories
+(reader, writer, manifest). The library's catalog and vector index will live here too."""
+
+from .atomic import write_atomic
+from .cache import FeatureCache, FeatureKey, default_cache_dir, file_hash
+from .feature_dir import (
+    DEFAULT_CLIP_LEN,
+    MANIFEST,
+    FeatureDirectory,
+    FeatureDirectoryWriter,
+    ManifestEntry,
+    read_manifest,
+    write_manifest,
+)
+
+__all__ = [
+    "DEFAULT_CLIP_LEN",
+    "MANIFEST",
+    "FeatureCache",
+    "FeatureDirectory",
+    "FeatureDirectoryWriter",
+    "FeatureKey",
+    "ManifestEntry",
+    "default_cache_dir",
+    "file_hash",
+    "read_manifest",
+    "write_atomic",
+    "write_manifest",
+]

@@ -25,21 +25,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from momentfinder.data.features import FeatureDirectory
+from momentfinder.store import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.data.submission import submission_record
 from momentfinder.eval.qvhighlights import evaluate
 from momentfinder.grounding.detr import load_config, load_grounder
 from momentfinder.grounding.detr.train import train_detector
+from momentfinder.pipeline.train import official_metrics
 from momentfinder.types import GroundingResult
 from synth_common import PlainBaseline, ensure_data, load_pairs
 
 
 def zero_shot_grounder():
     """The project's zero-shot grounder (``zero-shot`` when registered, else the v1 ``windows``)."""
-    from momentfinder.grounding import GROUNDERS, make_grounder
+    from momentfinder.grounding import GROUNDER_NAMES, make_grounder
 
-    name = "zero-shot" if "zero-shot" in GROUNDERS else "windows"
+    name = "zero-shot" if "zero-shot" in GROUNDER_NAMES else "windows"
     return name, make_grounder(name)
 
 
@@ -76,7 +77,7 @@ def bench_detr(mode: str, run: Path, test_pos: list, test_neg: list) -> dict:
     row["neg_rejected%"] = round(100 * float(np.mean(neg_scores > thr)), 1)
     row["pos_rejected%"] = round(100 * float(np.mean(pos_scores > thr)), 1)
     gated = [
-        r if s <= thr else GroundingResult(r.query, r.duration, r.clip_len, [], r.saliency)
+        r if s <= thr else GroundingResult(r.query, r.timeline, [], r.saliency)
         for r, s in zip(results, pos_scores, strict=True)
     ]
     row["R1@0.5_gated"] = metrics_of(gated, test_pos)["R1@0.5"]
@@ -116,6 +117,7 @@ def train_run(mode: str, data: Path, run: Path, args) -> float:
         read_annotations(data / "train.jsonl"),
         read_annotations(data / "val.jsonl"),
         run,
+        evaluate=official_metrics,
         seed=args.seed,
         resume=(run / "last.ckpt").is_file(),
         val_negatives=read_annotations(data / "val_negative.jsonl"),

@@ -73,7 +73,7 @@ def ingest_child(args: argparse.Namespace) -> None:
     import torch
 
     from momentfinder.encoders.hf import HFVisionTextEncoder
-    from momentfinder.ingest import SamplingConfig, extract_visual_features
+    from momentfinder.channels.visual import SamplingConfig, extract_visual_features
     from momentfinder.video.decode import probe
 
     torch.set_num_threads(args.threads)
@@ -112,6 +112,7 @@ def moments_agreement(
 ) -> dict:
     """Same grounder on both feature sets with random query directions: how often the top moment matches."""
     from momentfinder.grounding import make_grounder
+    from momentfinder.types import Timeline
 
     g = make_grounder()
     rng = np.random.default_rng(0)
@@ -119,8 +120,8 @@ def moments_agreement(
     for _ in range(n_queries):
         # a query direction close to a random clip, as a real matching query would be
         q = ref[rng.integers(len(ref))] + 0.5 * rng.standard_normal(ref.shape[1]) / np.sqrt(ref.shape[1])
-        a = g.ground_curve(ref @ q, clip_len, duration, top_k=1).moments[0]
-        b = g.ground_curve(fast @ q, clip_len, duration, top_k=1).moments[0]
+        a = g.ground_curve(ref @ q, Timeline.of(len(ref), clip_len, duration), top_k=1).moments[0]
+        b = g.ground_curve(fast @ q, Timeline.of(len(fast), clip_len, duration), top_k=1).moments[0]
         inter = max(0.0, min(a.end, b.end) - max(a.start, b.start))
         iou = inter / (max(a.end, b.end) - min(a.start, b.start))
         ious.append(iou)

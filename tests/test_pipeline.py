@@ -5,6 +5,7 @@ pipeline issue (#10)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from momentfinder.channels import ChannelCurve, Media, Query
 from momentfinder.cli import main
 from momentfinder.data.submission import read_submission
+from momentfinder.encoders.random_models import save_random_model
 from momentfinder.errors import InputError
 from momentfinder.pipeline import MomentFinder
 from momentfinder.pipeline.batch import PredictRequest, predict_file
@@ -130,11 +132,10 @@ def test_cache_key_follows_the_weights_and_the_sampling(colour_video, model_dir,
     assert len(extractions) == 1 and np.array_equal(features(), first) and len(extractions) == 1
     features("all")  # another decode mode: another entry, not the auto features served again
     assert len(extractions) == 2
-    build_tiny_clip(model_dir.replace("model", "other"))  # other random weights, then into the same folder
-    import os
-
-    for name in os.listdir(model_dir.replace("model", "other")):
-        shutil.copy(os.path.join(model_dir.replace("model", "other"), name), os.path.join(model_dir, name))
+    # other weights saved into the same folder: the cache must not serve the old features
+    other = save_random_model(str(tmp_path / "other"), "clip", "tiny", seed=1)
+    for name in os.listdir(other):
+        shutil.copy(os.path.join(other, name), os.path.join(model_dir, name))
     replaced = features()
     assert len(extractions) == 3 and not np.allclose(replaced, first)
 

@@ -38,9 +38,13 @@ from momentfinder.cli.options import key_values  # noqa: E402
 from momentfinder.data.features import FeatureDirectory  # noqa: E402
 from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
-from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold  # noqa: E402
 from momentfinder.grounding.windows import WindowGrounder  # noqa: E402
-from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
+from momentfinder.grounding.zeroshot import (  # noqa: E402
+    NoMomentCalibration,
+    ZeroShotConfig,
+    ZeroShotGrounder,
+    calibrate_threshold,
+)
 from momentfinder.types import ClipFeatures  # noqa: E402
 from synth_common import CLIP_LEN, GENERATOR, PlainBaseline, ensure_data, load_pairs  # noqa: E402
 

@@ -10,7 +10,7 @@ import pytest
 
 from momentfinder.cli import main
 from momentfinder.eval.qvhighlights import evaluate_files
-from momentfinder.grounding.calibration import NoMomentCalibration
+from momentfinder.grounding.zeroshot import NoMomentCalibration
 
 from .conftest import generate_synthetic
 

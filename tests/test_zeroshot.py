@@ -10,12 +10,6 @@ import pytest
 
 from momentfinder.errors import InputError
 from momentfinder.grounding import GROUNDERS, make_grounder
-from momentfinder.grounding.calibration import (
-    NoMomentCalibration,
-    calibrate_threshold,
-    find_common_tokens,
-    no_moment_score,
-)
 from momentfinder.grounding.curve_ops import (
     best_excess,
     kth_largest,
@@ -24,7 +18,16 @@ from momentfinder.grounding.curve_ops import (
     segment_means,
     threshold_proposals,
 )
-from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder, default_calibration
+from momentfinder.grounding.zeroshot import (
+    NoMomentCalibration,
+    ZeroShotConfig,
+    ZeroShotGrounder,
+    calibrate_threshold,
+    default_calibration,
+    find_common_tokens,
+    no_moment_score,
+)
+from momentfinder.grounding.zeroshot.curves import levels_above_null
 from momentfinder.types import ClipFeatures, QueryFeatures
 
 DIM = 48
@@ -355,7 +358,7 @@ def test_long_video_coarse_pass_finds_the_moment_among_partial_matches():
 def test_piecewise_constant_curves_get_finite_scores():
     """Subtitle and fused curves are steps with no clip-to-clip noise: scores must stay moderate."""
     from momentfinder.grounding import ZeroShotGrounder
-    from momentfinder.grounding.calibration import NoMomentCalibration
+    from momentfinder.grounding.zeroshot import NoMomentCalibration
 
     curve = np.zeros(60)
     curve[15:24] = 0.7
@@ -385,8 +388,8 @@ def test_query_bank_separates_a_look_alike_action():
             assert (cal.query_bank is not None) == (temperature > 0)
             g = ZeroShotGrounder(cfg, cal)
             curves = g.curves(clips, w.query(0, 0))
-            _pooled, toks = g._above_null(curves)
-            action = toks[:, 1]  # the query's action token (tokens: subject, action, filler)
+            _pooled, subquery_levels = levels_above_null(curves, cfg)
+            action = subquery_levels[:, 1]  # the query's action token (tokens: subject, action, filler)
             gaps[temperature].append(action[10:16].mean() - action[30:36].mean())
     assert min(gaps[0.03]) > 0  # the true action's level is above the look-alike's in every video
     assert sum(g > 0 for g in gaps[0.0]) <= 7  # without the bank, often not
@@ -434,7 +437,7 @@ def test_phrase_parts_are_the_subqueries_when_a_query_has_them():
 def test_soft_max_matches_logsumexp():
     from scipy.special import logsumexp
 
-    from momentfinder.grounding.calibration import soft_max
+    from momentfinder.grounding.zeroshot import soft_max
 
     sims = np.random.default_rng(0).uniform(-1, 1, (50, 30))
     for t in (0.01, 0.03, 1.0):
@@ -452,7 +455,7 @@ def test_a_long_uncalibrated_video_is_its_own_null_level():
     unit_clips = long.features / np.linalg.norm(long.features, axis=1, keepdims=True)
     curves = g.curves(long, q)
     assert curves.null_pooled == pytest.approx(float(unit_clips.mean(0) @ g.query_vectors(q)[0]), abs=1e-5)
-    assert curves.null_tokens is not None
+    assert curves.null_subqueries is not None
     assert g.curves(w.video(60, [(10, 20, 0, 0)]), q).null_pooled is None
     g.config.video_null = False
     assert g.curves(long, q).null_pooled is None
@@ -485,6 +488,8 @@ def test_a_bank_of_token_features_is_not_used_for_phrase_subqueries():
     phrases_q = QueryFeatures("q", tokens_q.pooled, parts=np.stack([w.subj[0], w.act[0]]).astype(np.float32))
     with_bank, without = ZeroShotGrounder(cfg, cal), ZeroShotGrounder(ZeroShotConfig(bank_temperature=0), cal)
     np.testing.assert_allclose(
-        with_bank.curves(clips, phrases_q).tokens, without.curves(clips, phrases_q).tokens
+        with_bank.curves(clips, phrases_q).subqueries, without.curves(clips, phrases_q).subqueries
     )
-    assert not np.allclose(with_bank.curves(clips, tokens_q).tokens, without.curves(clips, tokens_q).tokens)
+    assert not np.allclose(
+        with_bank.curves(clips, tokens_q).subqueries, without.curves(clips, tokens_q).subqueries
+    )

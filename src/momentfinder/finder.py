@@ -115,8 +115,7 @@ class MomentFinder:
     def _zero_shot_grounder(cfg: FinderConfig):
         """The configured zero-shot grounder. Only a calibration the user made for their encoder
         can reject queries: the one shipped with the package fits the synthetic benchmark only."""
-        from .grounding.calibration import NoMomentCalibration
-        from .grounding.zeroshot import ZeroShotGrounder
+        from .grounding.zeroshot import NoMomentCalibration, ZeroShotGrounder
 
         if cfg.grounder != "zero-shot":
             if cfg.calibration is not None:

@@ -123,8 +123,7 @@ def build_grounder(args: argparse.Namespace, features):
     """The grounder named by ``--grounder``, set up from the other options (one branch per kind)."""
     from ..errors import InputError
     from ..grounding import GROUNDERS
-    from ..grounding.calibration import NoMomentCalibration
-    from ..grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder
+    from ..grounding.zeroshot import NoMomentCalibration, ZeroShotConfig, ZeroShotGrounder
     from .options import key_values
 
     if args.set and args.grounder != "zero-shot":

@@ -1,7 +1,7 @@
 """The "no relevant moment" decision: a threshold on an evidence score, calibrated on validation data.
 
 The zero-shot grounder measures *evidence* that a query happens (see
-:func:`momentfinder.grounding.zeroshot.ZeroShotGrounder.evidence`): the best excess of the
+:meth:`momentfinder.grounding.zeroshot.ZeroShotGrounder.evidence`): the best excess of the
 query's similarity over a null level, in units of the curve's own clip-to-clip noise, so
 the number does not depend on how an encoder scales its cosines. What does depend on the
 encoder is the null level itself (the similarity a query has to an unrelated clip), so a
@@ -31,14 +31,19 @@ quantile of the positive queries' evidence.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ...errors import InputError
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
@@ -148,6 +153,22 @@ class NoMomentCalibration:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"{path}: not a readable JSON calibration file ({err})") from None
         return cls.from_dict(data, str(path))
+
+
+@cache
+def _default_calibration_dict() -> dict:
+    text = resources.files("momentfinder").joinpath("configs/zeroshot_calibration.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def default_calibration() -> NoMomentCalibration:
+    """The calibration shipped with the package (synthetic benchmark, val split); see docs/zeroshot.md."""
+    try:
+        data = _default_calibration_dict()
+    except FileNotFoundError:
+        log.warning("no default zero-shot calibration shipped; the no-moment decision is off")
+        return NoMomentCalibration()
+    return NoMomentCalibration.from_dict(data, "default zero-shot calibration")
 
 
 def calibrate_threshold(

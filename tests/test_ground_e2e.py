@@ -325,8 +325,14 @@ def test_calibrated_no_moment_decision_on_video(talk_video, tiny_clip, tmp_path,
     assert main(ground) == 0
     out = json.loads(capsys.readouterr().out)
     assert "no_moment_score" in out
-    # a calibration that demands overwhelming evidence rejects: empty windows, and the table says so
+    # the calibration records the encoder `extract` wrote in videos.jsonl, the one `ground` uses
     data = json.loads(cal.read_text())
+    assert data["encoder"] == tiny_clip and data["encoder_dim"] > 0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**data, "encoder": "another/encoder"}))
+    assert main([str(other) if a == str(cal) else a for a in ground]) == 2
+    assert "was made for features of 'another/encoder'" in capsys.readouterr().err
+    # a calibration that demands overwhelming evidence rejects: empty windows, and the table says so
     data["feature_threshold"] = 1e9
     cal.write_text(json.dumps(data))
     assert main(ground) == 0

@@ -47,6 +47,7 @@ def test_predict_calibrate_and_score(synth, tmp_path, capsys):
         assert all(0 <= w[0] < w[1] <= g["duration"] for w in p["pred_relevant_windows"])
         assert 0 <= p["no_moment_score"] <= 1
     calibration = NoMomentCalibration.load(cal)
+    assert (calibration.encoder, calibration.encoder_dim) == ("clip_features", 512)  # no videos.jsonl
     assert calibration.report["features"]["negatives_rejected"] >= 0.92
     # the generator's 20 filler words recur across the val queries (each in ~1/8 of them): stop
     # words; with only 60 calibration queries a few subjects and actions reach the 5 % share too

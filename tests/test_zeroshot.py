@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -23,7 +24,6 @@ from momentfinder.grounding.zeroshot import (
     ZeroShotConfig,
     ZeroShotGrounder,
     calibrate_threshold,
-    default_calibration,
     find_common_tokens,
     no_moment_score,
 )
@@ -275,7 +275,7 @@ def test_calibration_round_trip_and_errors(tmp_path):
     path.write_text(json.dumps({"common_tokens": [[1.0, 0.0]], "common_token_shares": [0.5, 0.2]}))
     with pytest.raises(InputError, match="common_token_shares"):
         NoMomentCalibration.load(path)
-    path.write_text(json.dumps({"format_version": 1, "thresold": 1}))
+    path.write_text(json.dumps({"format_version": 2, "thresold": 1}))
     with pytest.raises(InputError, match="unknown"):
         NoMomentCalibration.load(path)
     with pytest.raises(InputError, match="not found"):
@@ -293,11 +293,76 @@ def test_calibrate_threshold_quantiles():
     assert no_moment_score(2.0, 2.0) == 0.5
 
 
-def test_default_calibration_is_shipped_and_loaded():
-    cal = default_calibration()
-    assert cal.feature_threshold is not None and cal.curve_threshold is None
-    assert len(cal.feature_mean) == 512
-    assert ZeroShotGrounder().calibration == cal
+def test_a_grounder_without_calibration_rejects_nothing():
+    """Regression: ZeroShotGrounder() used to load a calibration shipped for the synthetic
+    benchmark's 512-wide features, which rejected real users' queries (CLIP B/32 is 512 wide too)."""
+    rng = np.random.default_rng(9)
+    g = ZeroShotGrounder()
+    assert g.calibration == NoMomentCalibration() and not g.calibration.can_reject
+    for i in range(10):
+        feats = unit(rng.standard_normal((60, 512)) + 3 * unit(rng.standard_normal(512))).astype(np.float32)
+        clips = ClipFeatures(feats, 2.0, 120.0, model="openai/clip-vit-base-patch32", video_id=f"v{i}")
+        query = QueryFeatures(
+            "a query that does not happen", unit(rng.standard_normal(512)).astype(np.float32)
+        )
+        res = g.ground(clips, query)
+        assert res.moments and res.no_moment_score is None
+        assert g.ground_curve(feats @ query.pooled, 2.0, 120.0).no_moment_score is None
+
+
+def _calibrated_on(model: str):
+    w = World(5)
+    pos, neg = [], []
+    for i in range(40):
+        clips = w.video(60, [(10 + i % 20, 18 + i % 20, 0, 0)], noise=2.0, vid=f"v{i}")
+        clips.model = model
+        pos.append((clips, w.query(0, 0)))
+        neg.append((clips, w.query(4, 5)))
+    return w, pos, neg, ZeroShotGrounder().calibrate(pos, neg, target_rejection=0.97)
+
+
+def test_a_calibration_is_refused_on_features_of_another_encoder():
+    w, pos, neg, cal = _calibrated_on("enc-a")
+    assert (cal.encoder, cal.encoder_dim) == ("enc-a", DIM)
+    g = ZeroShotGrounder(calibration=cal)
+    clips, query = neg[0]
+    # it still rejects on features of its own encoder
+    assert np.mean([not g.ground(c, q).moments for c, q in neg]) >= 0.8
+    other = ClipFeatures(clips.features, clips.clip_len, clips.duration, model="enc-b")
+    with pytest.raises(InputError, match=r"made for features of 'enc-a' \(dim 48\), not 'enc-b' \(dim 48\)"):
+        g.ground(other, query)
+    wider = ClipFeatures(np.pad(clips.features, ((0, 0), (0, 1))), 2.0, clips.duration, model="enc-a")
+    with pytest.raises(InputError, match="dim 49"):
+        g.ground(wider, QueryFeatures("q", np.pad(query.pooled, (0, 1))))
+    # a calibration that cannot reject (no threshold) fits any features
+    opened = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
+    assert ZeroShotGrounder(calibration=opened).ground(other, query).no_moment_score is None
+    # fitting refuses pairs from several encoders, in one line
+    mixed = [*pos[:5], (other, query)]
+    with pytest.raises(InputError, match="several encoders") as err:
+        ZeroShotGrounder().calibrate(mixed)
+    assert "\n" not in str(err.value)
+
+
+def test_calibration_file_keeps_its_encoder_and_old_files_are_refused(tmp_path):
+    *_, cal = _calibrated_on("enc-a")
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    back = NoMomentCalibration.load(path)
+    assert back == cal and (back.encoder, back.encoder_dim) == ("enc-a", DIM)
+    assert json.loads(path.read_text())["format_version"] == 2 and "path" not in json.loads(path.read_text())
+    with pytest.raises(InputError, match=f"calibration {path} was made for"):
+        back.check_encoder("enc-b", DIM)
+    data = json.loads(path.read_text())
+    data["format_version"] = 1
+    del data["encoder"], data["encoder_dim"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="predates encoder records.*--calibrate-on") as err:
+        NoMomentCalibration.load(path)
+    assert "\n" not in str(err.value)
+    path.write_text(json.dumps({"encoder_dim": "wide"}))
+    with pytest.raises(InputError, match="encoder_dim"):
+        NoMomentCalibration.load(path)
 
 
 def test_registry_keeps_windows_selectable():

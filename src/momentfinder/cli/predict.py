@@ -54,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cal = p.add_argument_group("no-moment decision (zero-shot grounder)")
     cal.add_argument(
-        "--calibration", metavar="CAL.json", help="calibration file to use (default: the shipped one)"
+        "--calibration",
+        metavar="CAL.json",
+        help="calibration file to use (default: none, no query is rejected)",
     )
     cal.add_argument(
         "--calibrate-on",

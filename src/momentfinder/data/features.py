@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import ClipFeatures, GroundingSample, QueryFeatures
+from .readers import iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class FeatureDirectory:
         self.text_token_key = text_token_key
         self.text_pooled_key = text_pooled_key
         self._dims: dict[str, int] = {}  # first dimension seen per directory, to catch mixed files
+        self._encoders: dict[str, str] | None = None  # vid -> encoder, from videos.jsonl (read once)
 
     # -- paths ------------------------------------------------------------------------------
     def video_path(self, vid: str, feat_dir: str | None = None) -> Path:
@@ -126,9 +128,23 @@ class FeatureDirectory:
             features=np.ascontiguousarray(feats),
             clip_len=float(clip_len),
             duration=float(duration) if duration is not None else n * float(clip_len),
-            model="+".join(self.clip_feat_dirs),
+            model=self.encoder_of(vid),
             video_id=vid,
         )
+
+    def encoder_of(self, vid: str) -> str:
+        """The encoder that made ``vid``'s clip features: the ``model`` that ``momentfinder extract``
+        records in ``videos.jsonl``, else (released feature sets) the visual directory names."""
+        folders = "+".join(self.clip_feat_dirs)
+        if self.clip_feat_dirs != ("clip_features",):
+            return folders
+        if self._encoders is None:
+            manifest = self.root / "videos.jsonl"
+            rows = iter_jsonl(manifest) if manifest.is_file() else ()
+            self._encoders = {
+                str(r["vid"]): str(r["model"]) for _, r in rows if r.get("vid") and r.get("model")
+            }
+        return self._encoders.get(vid, folders)
 
     def query_features(self, qid: int | str, text: str = "") -> QueryFeatures:
         """``QueryFeatures``: ``pooled`` = ``pooler_output`` ``(D_t,)``, ``tokens`` = ``last_hidden_state`` ``(n_tokens, D_t)``."""

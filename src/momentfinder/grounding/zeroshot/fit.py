@@ -2,7 +2,8 @@
 
 From the calibration videos and queries alone (no labels but which queries happen): the null
 level (the videos' mean clip), the stop words (query tokens that recur across the queries), the
-query bank (the queries' sub-queries and a sample of clip similarities with them), and the evidence thresholds of the no-moment decision for features and for
+query bank (the queries' sub-queries and a sample of clip similarities with them), the encoder the
+features come from, and the evidence thresholds of the no-moment decision for features and for
 curves.
 """
 
@@ -46,10 +47,12 @@ def fit_calibration(
 
     ``positives`` are queries that happen in their video, ``negatives`` queries that do not
     (optional: without them the threshold keeps ``1 - max_positive_loss`` of the positives).
-    The null levels come from the same videos (see :mod:`.calibration`).
+    The null levels come from the same videos (see :mod:`.calibration`). Every clip feature must
+    come from one encoder (``ClipFeatures.model``, one width): the calibration records it.
     """
     if not positives:
         raise InputError("calibration needs at least one positive (video, query) pair")
+    encoder, encoder_dim = _encoder_of([c for c, _ in [*positives, *negatives]])
     videos = {c.video_id or id(c.features): c.features for c, _ in [*positives, *negatives]}
     total = sum(unit(f.astype(np.float64)).sum(axis=0) for f in videos.values())
     mean = total / sum(len(f) for f in videos.values())
@@ -121,6 +124,8 @@ def fit_calibration(
         probe,
         feature_threshold=f_thr,
         curve_threshold=c_thr,
+        encoder=encoder,
+        encoder_dim=encoder_dim,
         feature_mean=[round(float(v), 6) for v in mean],
         curve_null=round(curve_null, 6),
         report=report,
@@ -153,3 +158,17 @@ def with_query_bank(
         bank_clip_sims=[[round(float(v), 4) for v in r] for r in clip_sims],
         query_bank_kind=kinds.pop() if len(kinds) == 1 else None,
     )
+
+
+def _encoder_of(clips: list[ClipFeatures]) -> tuple[str, int]:
+    """The one ``(model, width)`` of the calibration clips; an :class:`InputError` when they differ."""
+    models = sorted({c.model for c in clips})
+    if len(models) > 1:
+        names = ", ".join(repr(m) if m else "unnamed" for m in models)
+        raise InputError(f"calibration pairs come from features of several encoders ({names}); use one")
+    dims = sorted({c.dim for c in clips})
+    if len(dims) > 1:
+        raise InputError(
+            f"calibration clip features have several widths ({', '.join(map(str, dims))}); use one"
+        )
+    return models[0], dims[0]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, Moment, QueryFeatures
-from .calibration import NoMomentCalibration, default_calibration, no_moment_score
+from .calibration import NoMomentCalibration, no_moment_score
 from .config import ZeroShotConfig
 from .curves import (
     CalibrationArrays,
@@ -34,13 +34,14 @@ class ZeroShotGrounder:
     """Training-free grounder (see :mod:`momentfinder.grounding.zeroshot`); implements both
     grounder protocols.
 
-    ``calibration``: thresholds for the no-moment decision; by default the one shipped with the
-    package (calibrated on the synthetic benchmark's val split, see ``docs/zeroshot.md``).
+    ``calibration``: null levels, stop words, query bank and thresholds of the no-moment decision,
+    made for one encoder (:meth:`calibrate`, ``momentfinder predict --calibrate-on``). Without one
+    nothing is rejected and the null levels come from each curve (see ``docs/zeroshot.md``).
     """
 
     def __init__(self, config: ZeroShotConfig | None = None, calibration: NoMomentCalibration | None = None):
         self.config = config or ZeroShotConfig()
-        self.calibration = calibration if calibration is not None else default_calibration()
+        self.calibration = calibration if calibration is not None else NoMomentCalibration()
 
     @property
     def calibration(self) -> NoMomentCalibration:
@@ -67,9 +68,11 @@ class ZeroShotGrounder:
         )
 
     def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
-        """Ground query features in clip features; token features, when present, add sub-queries."""
+        """Ground query features in clip features; phrases or token features, when present, add
+        sub-queries. A calibration that can reject must have been made for these features' encoder."""
+        self.calibration.check_encoder(clips.model, clips.dim)
         curves = self.curves(clips, query)
-        # a calibration made for another feature width (another encoder) must not reject
+        # a calibration without a null level of this width (none recorded) must not reject
         calibrated = self._arrays.get("null_feature", clips.features.shape[1]) is not None
         threshold = self.calibration.feature_threshold if calibrated else None
         result = self._ground(curves, clips.clip_len, clips.duration, query.text, top_k, threshold, curves)

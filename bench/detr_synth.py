@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from momentfinder.store import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.data.submission import submission_record
 from momentfinder.eval.qvhighlights import evaluate
 from momentfinder.grounding.detr import load_config, load_grounder
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
+from momentfinder.store import FeatureDirectory
 from momentfinder.types import GroundingResult
 from synth_common import PlainBaseline, ensure_data, load_pairs
 

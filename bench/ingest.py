@@ -72,8 +72,8 @@ def ingest_child(args: argparse.Namespace) -> None:
     """Run one ingest in this (child) process and print a JSON line: time, RSS, features file."""
     import torch
 
-    from momentfinder.encoders.hf import HFVisionTextEncoder
     from momentfinder.channels.visual import SamplingConfig, extract_visual_features
+    from momentfinder.encoders.hf import HFVisionTextEncoder
     from momentfinder.video.decode import probe
 
     torch.set_num_threads(args.threads)

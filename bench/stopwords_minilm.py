@@ -23,8 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from momentfinder.encoders.text import bundled_minilm_path
-from momentfinder.grounding.calibration import NoMomentCalibration, find_common_tokens
-from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder
+from momentfinder.grounding.zeroshot import (
+    NoMomentCalibration,
+    ZeroShotConfig,
+    ZeroShotGrounder,
+    find_common_tokens,
+)
 from momentfinder.query import KeyPhraseDecomposer, load_stop_words
 
 QVH_VAL = (

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from momentfinder.data.features import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.grounding.curve_ops import runs_above
+from momentfinder.store import FeatureDirectory
 from momentfinder.types import ClipFeatures, GroundingResult, Moment
 
 GENERATOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "synth_qvh.py"
@@ -38,7 +38,7 @@ def load_pairs(fd: FeatureDirectory, ann: Path, cache: dict) -> list:
     pairs = []
     for s in read_annotations(ann):
         if s.vid not in cache:
-            cache[s.vid] = fd.clip_features(s.vid, CLIP_LEN, duration=s.duration)
+            cache[s.vid] = fd.clip_features(s.vid, duration=s.duration)
         pairs.append((s, cache[s.vid], fd.query_features(s.qid, s.query)))
     return pairs
 
@@ -62,7 +62,7 @@ class PlainBaseline:
             )
             for i in order
         ]
-        return GroundingResult(query.text, clips.duration, clips.clip_len, moments, sim)
+        return GroundingResult(query.text, clips.timeline, moments, sim)
 
     def evidence(self, clips: ClipFeatures, query) -> float:
         """The top similarity: what a plain threshold rejects on."""

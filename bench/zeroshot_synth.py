@@ -35,13 +35,17 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from momentfinder.cli.options import key_values  # noqa: E402
-from momentfinder.data.features import FeatureDirectory  # noqa: E402
 from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
-from momentfinder.grounding.calibration import NoMomentCalibration, calibrate_threshold  # noqa: E402
 from momentfinder.grounding.windows import WindowGrounder  # noqa: E402
-from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
-from momentfinder.types import ClipFeatures  # noqa: E402
+from momentfinder.grounding.zeroshot import (  # noqa: E402
+    NoMomentCalibration,
+    ZeroShotConfig,
+    ZeroShotGrounder,
+    calibrate_threshold,
+)
+from momentfinder.store import FeatureDirectory  # noqa: E402
+from momentfinder.types import ClipFeatures, Timeline  # noqa: E402
 from synth_common import CLIP_LEN, GENERATOR, PlainBaseline, ensure_data, load_pairs  # noqa: E402
 
 
@@ -112,7 +116,7 @@ def chain_videos(test_pos: list, n_clips: int, rng: np.random.Generator) -> list
         length += videos[vid][0].n_clips
         if length >= n_clips:
             feats = np.concatenate([videos[v][0].features for v in group])
-            clips = ClipFeatures(feats, CLIP_LEN, len(feats) * CLIP_LEN, video_id=f"chain{len(out)}")
+            clips = ClipFeatures(feats, Timeline.of(len(feats), CLIP_LEN), video_id=f"chain{len(out)}")
             offset = 0.0
             for v in group:
                 length_s = videos[v][0].n_clips * CLIP_LEN
@@ -219,7 +223,7 @@ def fair_chains(test_pos: list, events: dict, query_event: dict, n_clips: int, s
         group.insert(at, s.vid)
         offset = sum(videos[v].n_clips for v in group[:at]) * CLIP_LEN
         feats = np.concatenate([videos[v].features for v in group])
-        clips = ClipFeatures(feats, CLIP_LEN, len(feats) * CLIP_LEN, video_id=f"chain-q{s.qid}")
+        clips = ClipFeatures(feats, Timeline.of(len(feats), CLIP_LEN), video_id=f"chain-q{s.qid}")
         span = (offset, offset + c.n_clips * CLIP_LEN)
         yield s, [[a + offset, b + offset] for a, b in s.windows], clips, q, group, span
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from momentfinder.store import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.errors import InputError
+from momentfinder.store import FeatureDirectory
 
 from .conftest import generate_synthetic
 
@@ -139,3 +140,20 @@ def test_check_lists_every_problem(synth_dir, tmp_path):
     problems = FeatureDirectory(synth_dir).check(samples)
     assert len(problems) == 2
     assert "gone.npz" in problems[0] and "qid123456.npz" in problems[1]
+
+
+def test_clip_features_name_the_encoder_that_extract_recorded(tmp_path):
+    """``momentfinder extract`` writes each video's encoder in videos.jsonl; released feature sets
+    have none, and their clips are named by the feature folder."""
+    (tmp_path / "clip_features").mkdir()
+    for vid in ("a", "b"):
+        np.savez(tmp_path / "clip_features" / f"{vid}.npz", features=np.ones((3, 4), np.float32))
+    fd = FeatureDirectory(tmp_path, text_feat_dir=None)
+    assert fd.clip_features("a").model == "clip_features"
+    row = {"vid": "a", "path": "a.mp4", "duration": 6.0, "clip_len": 2.0, "n_clips": 3}
+    (tmp_path / "videos.jsonl").write_text(
+        json.dumps({**row, "model": "openai/clip-vit-base-patch32"}) + "\n"
+    )
+    fd = FeatureDirectory(tmp_path, text_feat_dir=None)
+    assert fd.clip_features("a").model == "openai/clip-vit-base-patch32"
+    assert fd.clip_features("b").model == "clip_features"  # not in the manifest

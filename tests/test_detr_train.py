@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from momentfinder.cli import main
-from momentfinder.store import FeatureDirectory
 from momentfinder.data.readers import read_annotations
 from momentfinder.errors import InputError
 from momentfinder.grounding.base import Grounder
@@ -20,6 +19,7 @@ from momentfinder.grounding.detr.config import load_config
 from momentfinder.grounding.detr.supervision import apply_supervision, grow_window
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
+from momentfinder.store import FeatureDirectory
 from momentfinder.types import ClipFeatures, QueryFeatures, Timeline
 
 from .conftest import generate_synthetic

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from momentfinder.store.cache import FeatureCache, FeatureKey, file_hash
 from momentfinder.encoders.hf import HFVisionTextEncoder, ImagePreprocessing, center_crop
 from momentfinder.encoders.text import SentenceEncoder, bundled_minilm_path
 from momentfinder.errors import ModelUnavailableError
+from momentfinder.store.cache import FeatureCache, FeatureKey, file_hash
 from momentfinder.types import ClipFeatures, Timeline
 
 
@@ -123,7 +123,10 @@ def test_feature_cache_round_trip_and_content_key(tmp_path):
     assert cache.load(key_for(frames_per_clip=2)) is None
     assert cache.load(key_for("google/siglip-base-patch16-224")) is None
     assert cache.load(key_for(fingerprint="hub:clip@def")) is None  # same name, other weights
-    assert cache.load(FeatureKey.make(h, "openai/clip-vit-base-patch32", "hub:clip@abc", sampling, "bf16")) is None
+    assert (
+        cache.load(FeatureKey.make(h, "openai/clip-vit-base-patch32", "hub:clip@abc", sampling, "bf16"))
+        is None
+    )
     assert cache.load(key_for()) is not None
     copy = tmp_path / "renamed.bin"
     copy.write_bytes(video.read_bytes())

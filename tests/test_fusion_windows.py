@@ -34,9 +34,7 @@ def test_single_channel_passes_through_and_channels_vouch_for_moments():
 def test_subtitle_relevance_maps_lines_to_clips():
     segs = [SubtitleSegment(1.0, 3.0, "a"), SubtitleSegment(6.5, 7.0, "b")]
     emb = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    values = subtitle_relevance(
-        segs, emb, np.array([0.6, 0.8], dtype=np.float32), Timeline(2.0, 8.0, 4)
-    )
+    values = subtitle_relevance(segs, emb, np.array([0.6, 0.8], dtype=np.float32), Timeline(2.0, 8.0, 4))
     np.testing.assert_allclose(values, [0.6, 0.6, 0.0, 0.8], atol=1e-6)
     assert subtitle_evidence_weight(0.1) == 0.0 and subtitle_evidence_weight(0.9) == 1.0
 

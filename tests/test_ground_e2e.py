@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from momentfinder.cli import main
-from momentfinder.data.features import FeatureDirectory
-from momentfinder.finder import MomentFinder
+from momentfinder.pipeline import MomentFinder
+from momentfinder.store import FeatureDirectory
 from momentfinder.types import GroundingResult, Moment, SubtitleSegment
 from momentfinder.video.sample import Scene, write_sample_video
 
@@ -82,12 +82,12 @@ def test_paraphrased_query_finds_its_subtitle_line(talk_video, tiny_clip, tmp_pa
 def test_second_query_reuses_cached_features(talk_video, tiny_clip, tmp_path, monkeypatch):
     finder = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False)
     first = finder.ground(talk_video, "the dog barks")
-    import momentfinder.finder as finder_module
+    from momentfinder.channels import VisualChannel
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(finder_module, "extract_visual_features", no_decoding)
+    monkeypatch.setattr(VisualChannel, "extract", no_decoding)
     fresh = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False)
     again = fresh.ground(talk_video, "the dog barks")
     assert again.moments == first.moments
@@ -325,8 +325,14 @@ def test_calibrated_no_moment_decision_on_video(talk_video, tiny_clip, tmp_path,
     assert main(ground) == 0
     out = json.loads(capsys.readouterr().out)
     assert "no_moment_score" in out
-    # a calibration that demands overwhelming evidence rejects: empty windows, and the table says so
+    # the calibration records the encoder `extract` wrote in videos.jsonl, the one `ground` uses
     data = json.loads(cal.read_text())
+    assert data["encoder"] == tiny_clip and data["encoder_dim"] > 0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**data, "encoder": "another/encoder"}))
+    assert main([str(other) if a == str(cal) else a for a in ground]) == 2
+    assert "was made for features of 'another/encoder'" in capsys.readouterr().err
+    # a calibration that demands overwhelming evidence rejects: empty windows, and the table says so
     data["feature_threshold"] = 1e9
     cal.write_text(json.dumps(data))
     assert main(ground) == 0

@@ -59,7 +59,11 @@ def test_predict_reads_clip_length_from_the_manifest(synth, tmp_path, capsys):
     ann.write_text(
         "".join(
             json.dumps(
-                {**r, "duration": r["duration"] / 2, "relevant_windows": [[a / 2, b / 2] for a, b in r["relevant_windows"]]}
+                {
+                    **r,
+                    "duration": r["duration"] / 2,
+                    "relevant_windows": [[a / 2, b / 2] for a, b in r["relevant_windows"]],
+                }
             )
             + "\n"
             for r in rows
@@ -70,7 +74,9 @@ def test_predict_reads_clip_length_from_the_manifest(synth, tmp_path, capsys):
     for r, pred in zip(rows, read_submission(out), strict=True):
         assert all(w[1] <= r["duration"] / 2 + 1e-6 for w in pred["pred_relevant_windows"])
     # a clip length that contradicts the manifest is an error, not times twice too large
-    code = main(["predict", "--features", str(root), "--annotations", str(ann), "--out", str(out), "--clip-len", "2"])
+    code = main(
+        ["predict", "--features", str(root), "--annotations", str(ann), "--out", str(out), "--clip-len", "2"]
+    )
     assert code == 2 and "contradicts" in capsys.readouterr().err
     assert FeatureDirectory(root).clip_features(rows[0]["vid"]).clip_len == 1.0
     assert FeatureDirectory(root, clip_len=1.0).clip_len == 1.0
@@ -101,7 +107,9 @@ def test_predict_request_errors(synth):
     from momentfinder.pipeline.choices import GrounderSpec
 
     with pytest.raises(InputError, match="zero-shot"):
-        PredictRequest(str(synth), str(synth / "val.jsonl"), grounder=GrounderSpec("windows"), calibrate_on=["x"])
+        PredictRequest(
+            str(synth), str(synth / "val.jsonl"), grounder=GrounderSpec("windows"), calibrate_on=["x"]
+        )
     with pytest.raises(InputError, match="unknown grounder"):
         GrounderSpec("nope")
     report = predict_file(PredictRequest(str(synth), str(synth / "val.jsonl"), top_k=3))

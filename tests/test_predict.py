@@ -10,7 +10,7 @@ import pytest
 
 from momentfinder.cli import main
 from momentfinder.eval.qvhighlights import evaluate_files
-from momentfinder.grounding.calibration import NoMomentCalibration
+from momentfinder.grounding.zeroshot import NoMomentCalibration
 
 from .conftest import generate_synthetic
 
@@ -47,6 +47,7 @@ def test_predict_calibrate_and_score(synth, tmp_path, capsys):
         assert all(0 <= w[0] < w[1] <= g["duration"] for w in p["pred_relevant_windows"])
         assert 0 <= p["no_moment_score"] <= 1
     calibration = NoMomentCalibration.load(cal)
+    assert (calibration.encoder, calibration.encoder_dim) == ("clip_features", 512)  # no videos.jsonl
     assert calibration.report["features"]["negatives_rejected"] >= 0.92
     # the generator's 20 filler words recur across the val queries (each in ~1/8 of them): stop
     # words; with only 60 calibration queries a few subjects and actions reach the 5 % share too
@@ -137,7 +138,7 @@ def test_predict_zero_shot_options(synth, tmp_path, capsys):
         (["--set", "window_clips"], "expected KEY=VALUE"),
         (["--set", "window_clips=0"], "window_clips must be >= 2, got 0"),
         (["--set", "nms_iou=1.5"], "nms_iou must be > 0.0 and <= 1.0"),
-        (["--grounder", "windows", "--set", "levels=[1]"], "configures the zero-shot grounder"),
+        (["--grounder", "windows", "--set", "levels=[1]"], "configure the zero-shot grounder"),
     ]:
         assert main([*base, "--out", str(tmp_path / "r.jsonl"), *extra]) == 2
         err = capsys.readouterr().err.strip()

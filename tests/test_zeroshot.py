@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -9,13 +10,7 @@ import numpy as np
 import pytest
 
 from momentfinder.errors import InputError
-from momentfinder.grounding import GROUNDERS, make_grounder
-from momentfinder.grounding.calibration import (
-    NoMomentCalibration,
-    calibrate_threshold,
-    find_common_tokens,
-    no_moment_score,
-)
+from momentfinder.grounding import GROUNDER_NAMES, make_grounder
 from momentfinder.grounding.curve_ops import (
     best_excess,
     kth_largest,
@@ -24,8 +19,16 @@ from momentfinder.grounding.curve_ops import (
     segment_means,
     threshold_proposals,
 )
-from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder, default_calibration
-from momentfinder.types import ClipFeatures, QueryFeatures
+from momentfinder.grounding.zeroshot import (
+    NoMomentCalibration,
+    ZeroShotConfig,
+    ZeroShotGrounder,
+    calibrate_threshold,
+    find_common_tokens,
+    no_moment_score,
+)
+from momentfinder.grounding.zeroshot.curves import levels_above_null
+from momentfinder.types import ClipFeatures, QueryFeatures, Timeline
 
 DIM = 48
 
@@ -52,7 +55,7 @@ class World:
         )
         for s, e, su, ac, *strength in events:
             x[s:e] += (strength[0] if strength else 1.0) * (self.subj[su] + self.act[ac])
-        return ClipFeatures(unit(x).astype(np.float32), 2.0, n * 2.0, video_id=vid)
+        return ClipFeatures(unit(x).astype(np.float32), Timeline.of(n, 2.0), video_id=vid)
 
     def query(self, su, ac, fillers=(0,)):
         toks = unit(np.stack([self.subj[su], self.act[ac], *self.fill[list(fillers)]])).astype(np.float32)
@@ -168,7 +171,7 @@ def test_ground_curve_ranks_two_bumps_and_clips_to_duration():
     curve[10:20] += 3.0
     curve[50:54] += 2.0
     g = ZeroShotGrounder(calibration=OPEN)
-    res = g.ground_curve(curve, clip_len=2.0, duration=149.0, query="q", top_k=5)
+    res = g.ground_curve(curve, Timeline.of(len(curve), 2.0, 149.0), query="q", top_k=5)
     first, second = res.moments[0], res.moments[1]
     assert abs(first.start - 20.0) <= 2 and abs(first.end - 40.0) <= 2
     assert abs(second.start - 100.0) <= 2 and abs(second.end - 108.0) <= 2
@@ -182,11 +185,11 @@ def test_ground_curve_ranks_two_bumps_and_clips_to_duration():
 def test_ground_curve_rejects_bad_input():
     g = ZeroShotGrounder(calibration=OPEN)
     with pytest.raises(InputError):
-        g.ground_curve(np.zeros((3, 2)), 2.0, 6.0)
+        g.ground_curve(np.zeros((3, 2)), Timeline.of(3, 2.0))
     with pytest.raises(InputError):
-        g.ground_curve(np.array([0.0, np.nan]), 2.0, 4.0)
+        g.ground_curve(np.array([0.0, np.nan]), Timeline.of(2, 2.0))
     with pytest.raises(InputError):
-        g.ground_curve(np.zeros(5), 2.0, 10.0, top_k=0)
+        g.ground_curve(np.zeros(5), Timeline.of(5, 2.0), top_k=0)
 
 
 def test_subqueries_prefer_the_moment_that_matches_every_part():
@@ -272,7 +275,7 @@ def test_calibration_round_trip_and_errors(tmp_path):
     path.write_text(json.dumps({"common_tokens": [[1.0, 0.0]], "common_token_shares": [0.5, 0.2]}))
     with pytest.raises(InputError, match="common_token_shares"):
         NoMomentCalibration.load(path)
-    path.write_text(json.dumps({"format_version": 1, "thresold": 1}))
+    path.write_text(json.dumps({"format_version": 2, "thresold": 1}))
     with pytest.raises(InputError, match="unknown"):
         NoMomentCalibration.load(path)
     with pytest.raises(InputError, match="not found"):
@@ -290,15 +293,84 @@ def test_calibrate_threshold_quantiles():
     assert no_moment_score(2.0, 2.0) == 0.5
 
 
-def test_default_calibration_is_shipped_and_loaded():
-    cal = default_calibration()
-    assert cal.feature_threshold is not None and cal.curve_threshold is None
-    assert len(cal.feature_mean) == 512
-    assert ZeroShotGrounder().calibration == cal
+def test_a_grounder_without_calibration_rejects_nothing():
+    """Regression: ZeroShotGrounder() used to load a calibration shipped for the synthetic
+    benchmark's 512-wide features, which rejected real users' queries (CLIP B/32 is 512 wide too)."""
+    rng = np.random.default_rng(9)
+    g = ZeroShotGrounder()
+    assert g.calibration == NoMomentCalibration() and not g.calibration.can_reject
+    for i in range(10):
+        feats = unit(rng.standard_normal((60, 512)) + 3 * unit(rng.standard_normal(512))).astype(np.float32)
+        clips = ClipFeatures(
+            feats, Timeline.of(len(feats), 2.0, 120.0), model="openai/clip-vit-base-patch32", video_id=f"v{i}"
+        )
+        query = QueryFeatures(
+            "a query that does not happen", unit(rng.standard_normal(512)).astype(np.float32)
+        )
+        res = g.ground(clips, query)
+        assert res.moments and res.no_moment_score is None
+        assert (
+            g.ground_curve(feats @ query.pooled, Timeline.of(len(feats), 2.0, 120.0)).no_moment_score is None
+        )
+
+
+def _calibrated_on(model: str):
+    w = World(5)
+    pos, neg = [], []
+    for i in range(40):
+        clips = w.video(60, [(10 + i % 20, 18 + i % 20, 0, 0)], noise=2.0, vid=f"v{i}")
+        clips.model = model
+        pos.append((clips, w.query(0, 0)))
+        neg.append((clips, w.query(4, 5)))
+    return w, pos, neg, ZeroShotGrounder().calibrate(pos, neg, target_rejection=0.97)
+
+
+def test_a_calibration_is_refused_on_features_of_another_encoder():
+    w, pos, neg, cal = _calibrated_on("enc-a")
+    assert (cal.encoder, cal.encoder_dim) == ("enc-a", DIM)
+    g = ZeroShotGrounder(calibration=cal)
+    clips, query = neg[0]
+    # it still rejects on features of its own encoder
+    assert np.mean([not g.ground(c, q).moments for c, q in neg]) >= 0.8
+    other = ClipFeatures(clips.features, clips.timeline, model="enc-b")
+    with pytest.raises(InputError, match=r"made for features of 'enc-a' \(dim 48\), not 'enc-b' \(dim 48\)"):
+        g.ground(other, query)
+    wider = ClipFeatures(np.pad(clips.features, ((0, 0), (0, 1))), clips.timeline, model="enc-a")
+    with pytest.raises(InputError, match="dim 49"):
+        g.ground(wider, QueryFeatures("q", np.pad(query.pooled, (0, 1))))
+    # a calibration that cannot reject (no threshold) fits any features
+    opened = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
+    assert ZeroShotGrounder(calibration=opened).ground(other, query).no_moment_score is None
+    # fitting refuses pairs from several encoders, in one line
+    mixed = [*pos[:5], (other, query)]
+    with pytest.raises(InputError, match="several encoders") as err:
+        ZeroShotGrounder().calibrate(mixed)
+    assert "\n" not in str(err.value)
+
+
+def test_calibration_file_keeps_its_encoder_and_old_files_are_refused(tmp_path):
+    *_, cal = _calibrated_on("enc-a")
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    back = NoMomentCalibration.load(path)
+    assert back == cal and (back.encoder, back.encoder_dim) == ("enc-a", DIM)
+    assert json.loads(path.read_text())["format_version"] == 2 and "path" not in json.loads(path.read_text())
+    with pytest.raises(InputError, match=f"calibration {path} was made for"):
+        back.check_encoder("enc-b", DIM)
+    data = json.loads(path.read_text())
+    data["format_version"] = 1
+    del data["encoder"], data["encoder_dim"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="predates encoder records.*--calibrate-on") as err:
+        NoMomentCalibration.load(path)
+    assert "\n" not in str(err.value)
+    path.write_text(json.dumps({"encoder_dim": "wide"}))
+    with pytest.raises(InputError, match="encoder_dim"):
+        NoMomentCalibration.load(path)
 
 
 def test_registry_keeps_windows_selectable():
-    assert "windows" in GROUNDERS and "zero-shot" in GROUNDERS
+    assert "windows" in GROUNDER_NAMES and "zero-shot" in GROUNDER_NAMES
     assert isinstance(make_grounder("zero-shot"), ZeroShotGrounder)
 
 
@@ -309,7 +381,7 @@ def test_long_video_moment_is_found_like_in_a_short_one():
     filler = w.video(5400 - 75, [(s, s + 12, 3, 4) for s in range(100, 5300, 300)], vid="f")
     at = 2700
     feats = np.concatenate([filler.features[:at], short.features, filler.features[at:]])
-    long = ClipFeatures(feats, 2.0, len(feats) * 2.0, video_id="long")
+    long = ClipFeatures(feats, Timeline.of(len(feats), 2.0), video_id="long")
     g = ZeroShotGrounder(calibration=OPEN)
     q = w.query(0, 0)
     top_short = g.ground(short, q).moments[0]
@@ -326,7 +398,7 @@ def test_long_video_moment_is_found_like_in_a_short_one():
 def test_tiny_and_flat_videos_give_one_valid_moment(n):
     g = ZeroShotGrounder(calibration=OPEN)
     for curve in (np.zeros(n), np.arange(n, dtype=float)):
-        res = g.ground_curve(curve, clip_len=2.0, duration=n * 2.0 - 0.5)
+        res = g.ground_curve(curve, Timeline.of(n, 2.0, n * 2.0 - 0.5))
         assert res.moments and all(0 <= m.start < m.end <= n * 2.0 - 0.5 for m in res.moments)
         assert res.saliency.shape == (n,) and np.isfinite(res.saliency).all()
 
@@ -355,12 +427,14 @@ def test_long_video_coarse_pass_finds_the_moment_among_partial_matches():
 def test_piecewise_constant_curves_get_finite_scores():
     """Subtitle and fused curves are steps with no clip-to-clip noise: scores must stay moderate."""
     from momentfinder.grounding import ZeroShotGrounder
-    from momentfinder.grounding.calibration import NoMomentCalibration
+    from momentfinder.grounding.zeroshot import NoMomentCalibration
 
     curve = np.zeros(60)
     curve[15:24] = 0.7
     curve[40:44] = 0.4
-    result = ZeroShotGrounder(calibration=NoMomentCalibration()).ground_curve(curve, 2.0, 120.0, top_k=3)
+    result = ZeroShotGrounder(calibration=NoMomentCalibration()).ground_curve(
+        curve, Timeline.of(len(curve), 2.0, 120.0), top_k=3
+    )
     best = result.moments[0]
     assert (best.start, best.end) == (30.0, 48.0)
     assert all(np.isfinite(m.score) and abs(m.score) < 1e4 for m in result.moments)
@@ -385,8 +459,8 @@ def test_query_bank_separates_a_look_alike_action():
             assert (cal.query_bank is not None) == (temperature > 0)
             g = ZeroShotGrounder(cfg, cal)
             curves = g.curves(clips, w.query(0, 0))
-            _pooled, toks = g._above_null(curves)
-            action = toks[:, 1]  # the query's action token (tokens: subject, action, filler)
+            _pooled, subquery_levels = levels_above_null(curves, cfg)
+            action = subquery_levels[:, 1]  # the query's action token (tokens: subject, action, filler)
             gaps[temperature].append(action[10:16].mean() - action[30:36].mean())
     assert min(gaps[0.03]) > 0  # the true action's level is above the look-alike's in every video
     assert sum(g > 0 for g in gaps[0.0]) <= 7  # without the bank, often not
@@ -434,7 +508,7 @@ def test_phrase_parts_are_the_subqueries_when_a_query_has_them():
 def test_soft_max_matches_logsumexp():
     from scipy.special import logsumexp
 
-    from momentfinder.grounding.calibration import soft_max
+    from momentfinder.grounding.zeroshot import soft_max
 
     sims = np.random.default_rng(0).uniform(-1, 1, (50, 30))
     for t in (0.01, 0.03, 1.0):
@@ -452,7 +526,7 @@ def test_a_long_uncalibrated_video_is_its_own_null_level():
     unit_clips = long.features / np.linalg.norm(long.features, axis=1, keepdims=True)
     curves = g.curves(long, q)
     assert curves.null_pooled == pytest.approx(float(unit_clips.mean(0) @ g.query_vectors(q)[0]), abs=1e-5)
-    assert curves.null_tokens is not None
+    assert curves.null_subqueries is not None
     assert g.curves(w.video(60, [(10, 20, 0, 0)]), q).null_pooled is None
     g.config.video_null = False
     assert g.curves(long, q).null_pooled is None
@@ -485,6 +559,8 @@ def test_a_bank_of_token_features_is_not_used_for_phrase_subqueries():
     phrases_q = QueryFeatures("q", tokens_q.pooled, parts=np.stack([w.subj[0], w.act[0]]).astype(np.float32))
     with_bank, without = ZeroShotGrounder(cfg, cal), ZeroShotGrounder(ZeroShotConfig(bank_temperature=0), cal)
     np.testing.assert_allclose(
-        with_bank.curves(clips, phrases_q).tokens, without.curves(clips, phrases_q).tokens
+        with_bank.curves(clips, phrases_q).subqueries, without.curves(clips, phrases_q).subqueries
     )
-    assert not np.allclose(with_bank.curves(clips, tokens_q).tokens, without.curves(clips, tokens_q).tokens)
+    assert not np.allclose(
+        with_bank.curves(clips, tokens_q).subqueries, without.curves(clips, tokens_q).subqueries
+    )

@@ -52,7 +52,9 @@ class SubtitleChannel:
     def relevance(self, features: SubtitleTrack, query: Query, timeline: Timeline) -> ChannelCurve:
         if self.name not in query.encodings:
             query.encodings[self.name] = self._encoder().encode([query.text])[0]
-        values = subtitle_relevance(features.segments, features.embeddings, query.encodings[self.name], timeline)
+        values = subtitle_relevance(
+            features.segments, features.embeddings, query.encodings[self.name], timeline
+        )
         return ChannelCurve(self.name, values, self.weight * subtitle_evidence_weight(float(values.max())))
 
 

@@ -111,7 +111,9 @@ def extract_visual_features(
         raise failure[0]
     features = np.concatenate(rows) if rows else np.zeros((0, encoder.dim), dtype=np.float32)
     return ClipFeatures(
-        features=features, timeline=Timeline.of(len(features), sampling.clip_len, duration), model=encoder.name
+        features=features,
+        timeline=Timeline.of(len(features), sampling.clip_len, duration),
+        model=encoder.name,
     )
 
 

@@ -6,7 +6,13 @@ import argparse
 import sys
 
 from ..errors import InputError
-from ..pipeline.choices import DECODE_MODES, DEFAULT_GROUNDER, DEFAULT_VISUAL_MODEL, GROUNDER_NAMES, PRECISIONS
+from ..pipeline.choices import (
+    DECODE_MODES,
+    DEFAULT_GROUNDER,
+    DEFAULT_VISUAL_MODEL,
+    GROUNDER_NAMES,
+    PRECISIONS,
+)
 
 
 def positive_float(text: str) -> float:

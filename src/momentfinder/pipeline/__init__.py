@@ -8,7 +8,14 @@ the library, the server and the stream watcher) calls these functions and presen
 * :mod:`.output` — table, JSON, plot, export
 """
 
-from .finder import FinderConfig, MomentFinder, VideoFeatures, finder_config, resolve_checkpoint, validate_query
+from .finder import (
+    FinderConfig,
+    MomentFinder,
+    VideoFeatures,
+    finder_config,
+    resolve_checkpoint,
+    validate_query,
+)
 
 __all__ = [
     "FinderConfig",

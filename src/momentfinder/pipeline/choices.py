@@ -5,4 +5,11 @@ from ..encoders.base import DEFAULT_VISUAL_MODEL, PRECISIONS
 from ..grounding.registry import DEFAULT_GROUNDER, GROUNDER_NAMES, GrounderSpec
 from ..video.decode import DECODE_MODES
 
-__all__ = ["DECODE_MODES", "DEFAULT_GROUNDER", "DEFAULT_VISUAL_MODEL", "GROUNDER_NAMES", "PRECISIONS", "GrounderSpec"]
+__all__ = [
+    "DECODE_MODES",
+    "DEFAULT_GROUNDER",
+    "DEFAULT_VISUAL_MODEL",
+    "GROUNDER_NAMES",
+    "PRECISIONS",
+    "GrounderSpec",
+]

@@ -85,6 +85,8 @@ def export_moments(
     return paths
 
 
-def cut(video: str | os.PathLike, start: str | float, end: str | float, out: str | os.PathLike, **options) -> str:
+def cut(
+    video: str | os.PathLike, start: str | float, end: str | float, out: str | os.PathLike, **options
+) -> str:
     """``momentfinder cut``: one clip ``[start, end]`` (seconds or ``HH:MM:SS``) of ``video``."""
     return cut_clip(os.fspath(video), parse_time(start), parse_time(end), os.fspath(out), **options)

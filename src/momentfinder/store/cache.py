@@ -73,7 +73,9 @@ class FeatureKey:
         precision: str = "fp32",
         channel: str = "visual",
     ) -> FeatureKey:
-        return cls(content_hash, model, model_fingerprint, tuple(sorted(sampling.items())), precision, channel)
+        return cls(
+            content_hash, model, model_fingerprint, tuple(sorted(sampling.items())), precision, channel
+        )
 
     def filename(self) -> str:
         model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model.strip("/"))[-60:]

@@ -80,9 +80,7 @@ def read_manifest(root: str | os.PathLike) -> dict[str, ManifestEntry]:
     path = Path(root) / MANIFEST
     if not path.is_file():
         return {}
-    return {
-        row.get("vid", ""): ManifestEntry.from_dict(row, f"{path}:{n}") for n, row in iter_jsonl(path)
-    }
+    return {row.get("vid", ""): ManifestEntry.from_dict(row, f"{path}:{n}") for n, row in iter_jsonl(path)}
 
 
 def write_manifest(root: str | os.PathLike, entries: Iterable[ManifestEntry]) -> None:
@@ -91,6 +89,7 @@ def write_manifest(root: str | os.PathLike, entries: Iterable[ManifestEntry]) ->
     by_vid.update({e.vid: e for e in entries})
     text = "".join(json.dumps(asdict(e)) + "\n" for e in by_vid.values())
     write_atomic(Path(root) / MANIFEST, text.encode("utf-8"))
+
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +229,17 @@ class FeatureDirectory:
         return ClipFeatures(
             features=np.ascontiguousarray(feats),
             timeline=Timeline.of(n, self.clip_len_of(vid), duration),
-            model=self.encoder,
+            model=self.encoder_of(vid),
             video_id=vid,
         )
+
+    def encoder_of(self, vid: str) -> str:
+        """The encoder that made ``vid``'s clip features: the ``model`` that ``momentfinder extract``
+        records in ``videos.jsonl``, else (released feature sets) the visual directory names."""
+        entry = self.manifest.get(vid)
+        if self.clip_feat_dirs == ("clip_features",) and entry is not None and entry.model:
+            return entry.model
+        return "+".join(self.clip_feat_dirs)
 
     def query_features(self, qid: int | str, text: str = "") -> QueryFeatures:
         """``QueryFeatures``: ``pooled`` = ``pooler_output`` ``(D_t,)``, ``tokens`` = ``last_hidden_state`` ``(n_tokens, D_t)``."""
@@ -369,7 +376,9 @@ class FeatureDirectoryWriter:
 
     def add_query(self, qid: int | str, query: QueryFeatures) -> None:
         """Write ``clip_text_features/qid{qid}.npz`` (tokens, pooled, and the phrases when any)."""
-        extra = {} if query.parts is None else {"parts": query.parts, "part_texts": np.array(query.part_texts)}
+        extra = (
+            {} if query.parts is None else {"parts": query.parts, "part_texts": np.array(query.part_texts)}
+        )
         tokens = query.tokens if query.tokens is not None else query.pooled[None]
         _save_npz(
             self.root / "clip_text_features" / f"qid{qid}.npz",

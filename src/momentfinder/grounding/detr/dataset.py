@@ -87,7 +87,9 @@ def saliency_labels(sample: GroundingSample, n_clips: int, clip_len: float) -> n
     return labels
 
 
-def build_examples(samples: list[GroundingSample], features: FeatureSource, max_windows: int = 5) -> list[Example]:
+def build_examples(
+    samples: list[GroundingSample], features: FeatureSource, max_windows: int = 5
+) -> list[Example]:
     """Load features for every sample (fully supervised labels; see :mod:`.supervision` for others)."""
     out = []
     for s in samples:

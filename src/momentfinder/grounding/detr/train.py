@@ -44,7 +44,9 @@ def predict_examples(
         chunk = examples[i : i + batch_size]
         pairs = [
             (
-                ClipFeatures(e.clips, Timeline.of(len(e.clips), e.clip_len, e.sample.duration), video_id=e.sample.vid),
+                ClipFeatures(
+                    e.clips, Timeline.of(len(e.clips), e.clip_len, e.sample.duration), video_id=e.sample.vid
+                ),
                 QueryFeatures(e.sample.query, e.tokens[0], e.tokens),
             )
             for e in chunk

@@ -1,11 +1,15 @@
 """The "no relevant moment" decision: a threshold on an evidence score, calibrated on validation data.
 
 The zero-shot grounder measures *evidence* that a query happens (see
-:func:`momentfinder.grounding.zeroshot.ZeroShotGrounder.evidence`): the best excess of the
+:meth:`momentfinder.grounding.zeroshot.ZeroShotGrounder.evidence`): the best excess of the
 query's similarity over a null level, in units of the curve's own clip-to-clip noise, so
 the number does not depend on how an encoder scales its cosines. What does depend on the
 encoder is the null level itself (the similarity a query has to an unrelated clip), so a
-calibration stores it alongside the thresholds:
+calibration stores it alongside the thresholds, and records the encoder it was made for:
+
+* ``encoder``, ``encoder_dim``: the ``ClipFeatures.model`` string and the width of the clip
+  features it was fitted on. A calibration that can reject refuses other features
+  (:meth:`NoMomentCalibration.check_encoder`): its thresholds and null levels mean nothing there;
 
 * ``feature_mean``: the mean clip feature of the calibration videos; the null level of a query
   is its cosine with this vector (feature grounding, :meth:`ground`);
@@ -38,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ...errors import InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: encoder records (encoder, encoder_dim)
 
 
 @dataclass
@@ -54,6 +58,8 @@ class NoMomentCalibration:
 
     feature_threshold: float | None = None
     curve_threshold: float | None = None
+    encoder: str | None = None  # ClipFeatures.model of the features it was fitted on (None: unrecorded)
+    encoder_dim: int | None = None  # their width (None: unrecorded)
     feature_mean: list[float] | None = None
     curve_null: float = 0.0
     common_tokens: list[list[float]] | None = None  # (k, dim) unit vectors
@@ -62,6 +68,25 @@ class NoMomentCalibration:
     bank_clip_sims: list[list[float]] | None = None  # (n_sample, b) cosines of calibration clips
     query_bank_kind: str | None = None  # "phrases" or "tokens": the sub-queries it holds (None: both)
     report: dict = field(default_factory=dict)
+    path: str | None = field(default=None, compare=False, repr=False)  # the file it was loaded from
+
+    @property
+    def can_reject(self) -> bool:
+        return self.feature_threshold is not None or self.curve_threshold is not None
+
+    def check_encoder(self, model: str, dim: int) -> None:
+        """Raise :class:`InputError` when this calibration can reject and was made for features of
+        another encoder (``model``, the ``ClipFeatures.model`` string) or width ``dim``. Unrecorded
+        fields (a calibration built in code) are not compared; an empty calibration always passes."""
+        if not self.can_reject:
+            return
+        if (self.encoder is None or self.encoder == model) and self.encoder_dim in (None, dim):
+            return
+        name = f"calibration {self.path}" if self.path else "the calibration"
+        raise InputError(
+            f"{name} was made for features of {_describe(self.encoder, self.encoder_dim)}, "
+            f"not {_describe(model, dim)}; calibrate on features of this encoder"
+        )
 
     def null_feature(self, dim: int) -> np.ndarray | None:
         """The mean clip feature as ``(dim,)`` float32, or None when absent or of another width."""
@@ -87,18 +112,25 @@ class NoMomentCalibration:
         return (bank, sims) if sims.shape[1] == len(bank) else None
 
     def to_dict(self) -> dict:
-        return {"format_version": FORMAT_VERSION, **asdict(self)}
+        data = asdict(self)
+        del data["path"]
+        return {"format_version": FORMAT_VERSION, **data}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "calibration") -> NoMomentCalibration:
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected a JSON object")
         version = data.get("format_version", FORMAT_VERSION)
+        if version == 1:
+            raise InputError(
+                f"{where}: a format_version 1 calibration predates encoder records; make it again "
+                "with `momentfinder predict --calibrate-on`"
+            )
         if version != FORMAT_VERSION:
             raise InputError(
                 f"{where}: format_version {version} is not supported (expected {FORMAT_VERSION})"
             )
-        known = {f for f in cls.__dataclass_fields__}
+        known = {f for f in cls.__dataclass_fields__} - {"path"}
         unknown = sorted(set(data) - known - {"format_version"})
         if unknown:
             raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}")
@@ -107,6 +139,12 @@ class NoMomentCalibration:
             value = getattr(cal, name)
             if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
                 raise InputError(f"{where}: {name} must be a finite number, got {value!r}")
+        if cal.encoder is not None and not isinstance(cal.encoder, str):
+            raise InputError(f"{where}: encoder must be a string or null")
+        if cal.encoder_dim is not None and not (
+            isinstance(cal.encoder_dim, int) and not isinstance(cal.encoder_dim, bool) and cal.encoder_dim > 0
+        ):
+            raise InputError(f"{where}: encoder_dim must be a positive integer or null")
         if cal.feature_mean is not None and not (
             isinstance(cal.feature_mean, list) and all(isinstance(v, int | float) for v in cal.feature_mean)
         ):
@@ -147,7 +185,15 @@ class NoMomentCalibration:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"{path}: not a readable JSON calibration file ({err})") from None
-        return cls.from_dict(data, str(path))
+        cal = cls.from_dict(data, str(path))
+        cal.path = str(path)
+        return cal
+
+
+def _describe(model: str | None, dim: int | None) -> str:
+    """``'openai/clip-vit-base-patch32' (dim 512)`` for error messages."""
+    name = repr(model) if model else "an unnamed encoder"
+    return name if dim is None else f"{name} (dim {dim})"
 
 
 def calibrate_threshold(

@@ -1,0 +1,113 @@
+"""Options of the zero-shot grounder (:class:`ZeroShotConfig`), checked on construction.
+
+Users set them with ``momentfinder predict --set KEY=VALUE`` (:meth:`ZeroShotConfig.from_dict`),
+so their names are part of the command line: renaming one breaks scripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ...errors import InputError
+
+RANGES = {  # name: (low, high or None, low excluded)
+    "smooth_sigma": (0.0, None, False),
+    "saliency_sigma": (0.0, None, False),
+    "subquery_weight": (0.0, None, False),
+    "subquery_parts": (1, None, False),
+    "nms_iou": (0.0, 1.0, True),
+    "max_moment_clips": (1, None, False),
+    "window_clips": (2, None, False),
+    "window_stride": (0.0, 1.0, True),
+    "coarse_regions": (1, None, False),
+    "null_quantile": (0.0, 1.0, False),
+    "common_token_share": (0.0, 1.0, True),
+    "bank_temperature": (0.0, None, False),
+    "bank_size": (1, None, False),
+    "bank_clips": (1, None, False),
+    "bank_min_size": (0, None, False),
+}
+
+CHOICES = {
+    "relevance": ("level", "pooled"),
+    "score_units": ("noise", "std"),
+    "pooled_query": ("content", "encoder"),
+}
+
+
+@dataclass
+class ZeroShotConfig:
+    """Hyper-parameters of :class:`ZeroShotGrounder`; the defaults were selected on the synthetic val split."""
+
+    smooth_sigma: float = 1.0  # clips; Gaussian smoothing before proposals (0 = off)
+    levels: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)  # proposal thresholds, std of the curve
+    length_exponent: float = 0.6  # score = (level - level_offset) * length ** this
+    level_offset: float = 0.625  # noise units (std units with score_units="std")
+    subquery_weight: float = 3.0  # weight of the sub-query level; 0 = pooled query only
+    subquery_parts: int = 2  # a moment must match this many sub-queries
+    nms_iou: float = 0.5
+    max_moment_clips: int | None = None  # longest proposal; None = unbounded
+    evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
+    window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips
+    window_stride: float = 0.5  # window step as a share of window_clips
+    coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
+    coarse_regions: int = 10  # windows kept by the coarse pass and grounded by the fine one
+    saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
+    relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
+    score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units
+    null_quantile: float = 0.25  # without a calibrated null level, this quantile of the curve stands in
+    video_null: bool = True  # ... except in videos longer than window_clips: their own mean clip
+    # stop words: a query token similar (cosine > common_token_similarity) to a token found in at
+    # least common_token_share of the calibration queries is no sub-query (1.0 = keep every token)
+    common_token_share: float = 0.05
+    common_token_similarity: float = 0.7
+    pooled_query: str = "content"  # "content": unit mean of the tokens left; "encoder": the pooled output
+    # query-bank normalisation of the sub-query curves: minus the clip's soft maximum similarity
+    # (this temperature, cosine units) to the calibration queries' sub-queries other than the
+    # query's own parts; 0 = off
+    bank_temperature: float = 0.03
+    bank_size: int = 512  # most frequent groups of alike sub-queries kept in the bank
+    bank_clips: int = 256  # calibration clips sampled for the bank's null level
+    bank_min_size: int = 50  # a smaller bank (few calibration queries) adds more noise than it removes
+    bank_own_similarity: float = 0.95  # bank entries this close to one of the query's parts are its own
+
+    def __post_init__(self):
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(
+                    f"zero-shot option {name}: {getattr(self, name)!r} is not one of {', '.join(allowed)}"
+                )
+        for name, (low, high, low_open) in RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value < low or (low_open and value == low) or (high is not None and value > high):
+                bound = f"{'>' if low_open else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+                raise InputError(f"zero-shot option {name} must be {bound}, got {value!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ZeroShotConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown zero-shot option(s): {', '.join(unknown)}")
+        data = dict(data)
+        defaults = cls()
+        for name, value in data.items():
+            default = getattr(defaults, name)
+            if name == "levels":
+                ok = isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value)
+                value = tuple(float(v) for v in value) if ok else value
+            elif isinstance(default, bool) or isinstance(default, str):
+                ok = isinstance(value, type(default))
+            elif isinstance(default, int | float) or default is None:  # None: an optional int
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                ok = ok or (default is None and value is None)
+                if ok and isinstance(default, int) and value is not None:
+                    ok, value = float(value).is_integer(), int(value) if float(value).is_integer() else value
+            else:
+                ok = True
+            if not ok:
+                raise InputError(f"zero-shot option {name}: bad value {value!r} (default {default!r})")
+            data[name] = value
+        return cls(**data)

@@ -1,0 +1,208 @@
+"""Per-clip similarity curves of one query in one video, and their levels in noise units.
+
+A query is its pooled vector plus sub-queries: its phrases encoded on their own
+(``QueryFeatures.parts``) when it has them, else its token features without the stop words.
+:func:`similarity_curves` gives the cosine of every clip with each, with query-bank
+normalisation of the sub-queries and the null levels (the cosine an unrelated clip has);
+:func:`levels_above_null` turns them into levels above the null in units of each curve's
+clip-to-clip noise, from which moments are scored (:mod:`.proposals`) and the evidence for the
+no-moment decision is measured (:func:`evidence`).
+
+Units: clip indices; curves are ``(n_clips,)`` (pooled) and ``(n_clips, n_subqueries)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import InputError
+from ...types import ClipFeatures, QueryFeatures
+from ..curve_ops import best_excess, kth_largest, noise_scale, standardize
+from .calibration import NoMomentCalibration, soft_max
+from .config import ZeroShotConfig
+
+
+@dataclass
+class SimilarityCurves:
+    """Raw cosine curves of one query in one video: pooled ``(n_clips,)``, sub-queries
+    ``(n_clips, n_subqueries)`` or None, and the null level of each (the cosine the same query has
+    with an unrelated clip)."""
+
+    pooled: np.ndarray
+    subqueries: np.ndarray | None = None
+    null_pooled: float | None = None  # None: unknown, the curve's own null_quantile stands in
+    null_subqueries: np.ndarray | None = None
+
+
+class CalibrationArrays:
+    """A calibration's lists as numpy arrays, converted once per (method, feature width).
+
+    Made again whenever the grounder's calibration is replaced (a calibration changed in place
+    after its first use keeps its old arrays)."""
+
+    def __init__(self, calibration: NoMomentCalibration):
+        self.calibration = calibration
+        self._arrays: dict = {}
+
+    def get(self, name: str, dim: int):
+        """``calibration.<name>(dim)``, converted once."""
+        key = (name, dim)
+        if key not in self._arrays:
+            self._arrays[key] = getattr(self.calibration, name)(dim)
+        return self._arrays[key]
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def uses_parts(query: QueryFeatures, config: ZeroShotConfig) -> bool:
+    """Whether the sub-queries are the query's phrases (``query.parts``) rather than its tokens."""
+    parts = query.parts
+    return (
+        config.subquery_weight > 0
+        and parts is not None
+        and parts.ndim == 2
+        and len(parts) >= config.subquery_parts
+    )
+
+
+def subquery_kind(query: QueryFeatures, config: ZeroShotConfig) -> str:
+    """``phrases`` when the sub-queries are the query's phrases encoded on their own, else ``tokens``."""
+    return "phrases" if uses_parts(query, config) else "tokens"
+
+
+def content_tokens(tokens: np.ndarray, config: ZeroShotConfig, arrays: CalibrationArrays) -> np.ndarray:
+    """Boolean mask ``(n_tokens,)`` of the query tokens that are not stop words (common across the
+    calibration queries); at least ``subquery_parts`` tokens are kept, the least common first."""
+    common = arrays.get("common_token_matrix", tokens.shape[1])
+    if common is None or config.common_token_share >= 1.0:
+        return np.ones(len(tokens), dtype=bool)
+    reps, shares = common
+    close = (tokens @ reps.T) > config.common_token_similarity
+    commonness = np.where(close, shares[None, :], 0.0).max(axis=1)
+    keep = commonness < config.common_token_share
+    if keep.sum() < config.subquery_parts:
+        keep = np.zeros(len(tokens), dtype=bool)
+        keep[np.argsort(commonness, kind="stable")[: config.subquery_parts]] = True
+    return keep
+
+
+def query_vectors(
+    query: QueryFeatures, config: ZeroShotConfig, arrays: CalibrationArrays
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The unit pooled query ``(dim,)`` and the sub-queries ``(k, dim)`` (None: pooled query only).
+
+    Sub-queries are the query's phrases encoded on their own (``query.parts``) when it has
+    them, else its token features without the stop words (and then, with
+    ``pooled_query="content"``, the pooled query is the mean of the tokens left).
+    """
+    pooled = unit(query.pooled.astype(np.float32, copy=False))
+    if config.subquery_weight <= 0:
+        return pooled, None
+    if uses_parts(query, config):
+        return pooled, unit(query.parts.astype(np.float32, copy=False))
+    if query.tokens is None or query.tokens.ndim != 2 or len(query.tokens) < config.subquery_parts:
+        return pooled, None
+    tokens = unit(query.tokens.astype(np.float32, copy=False))
+    content = content_tokens(tokens, config, arrays)
+    if not content.all():
+        tokens = tokens[content]
+        if config.pooled_query == "content":
+            pooled = unit(tokens.mean(axis=0))
+    return pooled, tokens
+
+
+def similarity_curves(
+    clips: ClipFeatures, query: QueryFeatures, config: ZeroShotConfig, arrays: CalibrationArrays
+) -> SimilarityCurves:
+    """Cosine curves of the pooled query and (when used) of each sub-query, with their null levels."""
+    feats = clips.features.astype(np.float32, copy=False)
+    if query.pooled.shape[-1] != feats.shape[1]:
+        raise InputError(
+            f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
+        )
+    pooled, subs = query_vectors(query, config, arrays)
+    use_subs = subs is not None
+    q = pooled[None, :] if subs is None else np.concatenate([pooled[None, :], subs])
+    # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
+    norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
+    sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
+    mean = arrays.get("null_feature", feats.shape[1])
+    if mean is None and config.video_null and len(feats) > config.window_clips:
+        # no calibrated null level: a long video's own mean clip stands in (label-free; in a
+        # short video the moment itself would weigh on it, so there the curve's quantile does)
+        mean = (feats / np.maximum(norms, 1e-8)[:, None]).mean(axis=0)
+    null = mean @ q.T if mean is not None else None
+    bank = _query_bank(feats.shape[1], config, arrays) if use_subs else None
+    kind = arrays.calibration.query_bank_kind
+    if bank is not None and kind is not None and kind != subquery_kind(query, config):
+        bank = None  # a bank of token features does not fit phrase sub-queries, nor the reverse
+    if bank is not None:
+        entries, clip_sims = bank
+        others = (subs @ entries.T).max(axis=0) <= config.bank_own_similarity
+        if others.any():  # the query's own parts are left out of its bank
+            t = config.bank_temperature
+            clip_bank = (feats @ entries[others].T) / np.maximum(norms, 1e-8)[:, None]
+            sims[:, 1:] -= soft_max(clip_bank, t)[:, None].astype(sims.dtype)
+            if null is not None:
+                null[1:] -= float(soft_max(clip_sims[:, others], t).mean())
+    out = SimilarityCurves(pooled=sims[:, 0], null_pooled=float(null[0]) if null is not None else None)
+    if use_subs:
+        out.subqueries = sims[:, 1:]
+        out.null_subqueries = null[1:] if null is not None else None
+    return out
+
+
+def _query_bank(dim: int, config: ZeroShotConfig, arrays: CalibrationArrays):
+    if config.bank_temperature <= 0:
+        return None
+    return arrays.get("query_bank_matrices", dim)
+
+
+def levels_above_null(
+    curves: SimilarityCurves, config: ZeroShotConfig
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pooled and sub-query curves above their null level, in units of their clip-to-clip noise."""
+    q = config.null_quantile
+
+    def scaled(x: np.ndarray, null) -> np.ndarray:
+        x = x - (np.quantile(x, q, axis=0) if null is None else null)
+        return x / noise_scale(x)
+
+    pooled = scaled(curves.pooled, curves.null_pooled)
+    if curves.subqueries is None:
+        return pooled, None
+    return pooled, scaled(curves.subqueries, curves.null_subqueries)
+
+
+def level_curves(curves: SimilarityCurves, config: ZeroShotConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """The curves whose span means score proposals: standardised over the video, or in noise
+    units above the null level (the same for a span whatever else the video holds)."""
+    if config.score_units == "std":
+        subquery_levels = standardize(curves.subqueries) if curves.subqueries is not None else None
+        return standardize(curves.pooled), subquery_levels
+    return levels_above_null(curves, config)
+
+
+def and_level(
+    pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, config: ZeroShotConfig
+) -> np.ndarray:
+    """Per clip, (pooled + w x the subquery_parts-th best sub-query level) / (1 + w)."""
+    if subquery_levels is None:
+        return pooled_levels
+    w = config.subquery_weight
+    return (pooled_levels + w * kth_largest(subquery_levels, config.subquery_parts)) / (1.0 + w)
+
+
+def evidence(pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, config: ZeroShotConfig) -> float:
+    """Scale-free evidence that the query happens at all, from levels in noise units: the best
+    excess of the pooled curve plus that of the ``subquery_parts``-th best sub-query curve over
+    ``evidence_level`` (maximum-subarray sums)."""
+    value = best_excess(pooled_levels, config.evidence_level)
+    if subquery_levels is not None:
+        per_subquery = best_excess(subquery_levels, config.evidence_level)
+        value += float(kth_largest(per_subquery[None, :], config.subquery_parts)[0])
+    return float(value)

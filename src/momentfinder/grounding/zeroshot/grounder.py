@@ -1,0 +1,176 @@
+"""The zero-shot grounder: query features or a relevance curve -> ranked moments, saliency, and the
+no-moment decision (the steps are in :mod:`.curves`, :mod:`.proposals` and :mod:`.calibration`).
+
+Units: spans are clip indices in the steps, :class:`~momentfinder.types.Moment` is seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...errors import InputError
+from ...types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline
+from .calibration import NoMomentCalibration, no_moment_score
+from .config import ZeroShotConfig
+from .curves import (
+    CalibrationArrays,
+    SimilarityCurves,
+    and_level,
+    content_tokens,
+    evidence,
+    level_curves,
+    levels_above_null,
+    query_vectors,
+    similarity_curves,
+    uses_parts,
+)
+from .fit import fit_calibration
+from .proposals import ranked_moments, relevance_for_proposals
+
+
+class ZeroShotGrounder:
+    """Training-free grounder (see :mod:`momentfinder.grounding.zeroshot`); implements both
+    grounder protocols.
+
+    ``calibration``: null levels, stop words, query bank and thresholds of the no-moment decision,
+    made for one encoder (:meth:`calibrate`, ``momentfinder predict --calibrate-on``). Without one
+    nothing is rejected and the null levels come from each curve (see ``docs/zeroshot.md``).
+    """
+
+    def __init__(self, config: ZeroShotConfig | None = None, calibration: NoMomentCalibration | None = None):
+        self.config = config or ZeroShotConfig()
+        self.calibration = calibration if calibration is not None else NoMomentCalibration()
+
+    @property
+    def calibration(self) -> NoMomentCalibration:
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: NoMomentCalibration) -> None:
+        self._calibration = value
+        self._arrays = CalibrationArrays(value)
+
+    # -- public protocols ------------------------------------------------------------------
+    def ground_curve(
+        self, curve: np.ndarray, timeline: Timeline, query: str = "", top_k: int = 10
+    ) -> GroundingResult:
+        """Ground a per-clip relevance curve ``(timeline.n_clips,)`` (any channel or a fusion of channels)."""
+        curve = _check_curve(curve)
+        if len(curve) != timeline.n_clips:
+            raise InputError(f"the relevance curve has {len(curve)} values for {timeline.n_clips} clips")
+        cal = self.calibration
+        # the curve's scale and offset are unknown (the finder standardises and fuses channels):
+        # moments are scored above the curve's own null quantile, and only the no-moment decision,
+        # when calibrated on curves, uses the calibrated null level
+        calibrated = SimilarityCurves(pooled=curve, null_pooled=cal.curve_null)
+        return self._ground(
+            SimilarityCurves(pooled=curve), timeline, query, top_k, cal.curve_threshold, calibrated
+        )
+
+    def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
+        """Ground query features in clip features; phrases or token features, when present, add
+        sub-queries. A calibration that can reject must have been made for these features' encoder."""
+        self.calibration.check_encoder(clips.model, clips.dim)
+        curves = self.curves(clips, query)
+        # a calibration without a null level of this width (none recorded) must not reject
+        calibrated = self._arrays.get("null_feature", clips.features.shape[1]) is not None
+        threshold = self.calibration.feature_threshold if calibrated else None
+        result = self._ground(curves, clips.timeline, query.text, top_k, threshold, curves)
+        result.video = clips.video_id
+        if uses_parts(query, self.config):
+            result.subqueries = list(query.part_texts)
+        return result
+
+    def curves(self, clips: ClipFeatures, query: QueryFeatures) -> SimilarityCurves:
+        """Cosine curves of the pooled query and (when used) of each sub-query, with their null levels."""
+        return similarity_curves(clips, query, self.config, self._arrays)
+
+    def query_vectors(self, query: QueryFeatures) -> tuple[np.ndarray, np.ndarray | None]:
+        """The unit pooled query ``(dim,)`` and the sub-queries ``(k, dim)`` (None: pooled query only)."""
+        return query_vectors(query, self.config, self._arrays)
+
+    def content_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        """Boolean mask ``(n_tokens,)`` of the query tokens that are not stop words."""
+        return content_tokens(tokens, self.config, self._arrays)
+
+    def relevance_curve(self, clips: ClipFeatures, query: QueryFeatures) -> np.ndarray:
+        """Per-clip relevance ``(n_clips,)`` for fusion with other channels: the AND of the pooled
+        query and its sub-queries, above the null level in noise units (what moments are scored on)."""
+        return and_level(*level_curves(self.curves(clips, query), self.config), self.config)
+
+    def evidence(self, curves: SimilarityCurves) -> float:
+        """Scale-free evidence that the query happens at all (higher = more), see :func:`.curves.evidence`."""
+        return evidence(*levels_above_null(curves, self.config), self.config)
+
+    def calibrate(
+        self,
+        positives: Sequence[tuple[ClipFeatures, QueryFeatures]],
+        negatives: Sequence[tuple[ClipFeatures, QueryFeatures]] = (),
+        target_rejection: float = 0.92,
+        max_positive_loss: float = 0.05,
+        source: str = "",
+    ) -> NoMomentCalibration:
+        """A calibration for this grounder's config on validation pairs (:func:`.fit.fit_calibration`);
+        returns it, does not install it."""
+        return fit_calibration(self.config, positives, negatives, target_rejection, max_positive_loss, source)
+
+    # -- steps ----------------------------------------------------------------------------
+    def _ground(
+        self,
+        curves: SimilarityCurves,
+        timeline: Timeline,
+        query: str,
+        top_k: int,
+        threshold: float | None,
+        calibrated: SimilarityCurves,
+    ) -> GroundingResult:
+        """Moments and saliency from ``curves``; the no-moment decision (when ``threshold`` is
+        set) from the evidence of ``calibrated`` (the same curves with calibrated null levels)."""
+        if top_k < 1:
+            raise InputError(f"top-k must be at least 1, got {top_k}")
+        clip_len, duration = timeline.clip_len, timeline.duration
+        cfg = self.config
+        n = len(curves.pooled)
+        pooled_levels, subquery_levels = level_curves(curves, cfg)
+        relevance = relevance_for_proposals(
+            curves.pooled, pooled_levels, subquery_levels, cfg.smooth_sigma, cfg
+        )
+        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg)
+        seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
+        valid = seconds[:, 1] > seconds[:, 0]
+        moments = [
+            Moment(float(s), float(e), float(sc))
+            for (s, e), sc, ok in zip(seconds, scores, valid, strict=True)
+            if ok
+        ]
+        reject_score = None
+        if threshold is not None:
+            reuse = calibrated is curves and cfg.score_units == "noise"
+            value = evidence(pooled_levels, subquery_levels, cfg) if reuse else self.evidence(calibrated)
+            reject_score = no_moment_score(value, threshold)
+            if value <= threshold:  # the calibration's rule; no_moment_score >= 0.5 here
+                moments = []
+        if cfg.saliency_sigma != cfg.smooth_sigma:
+            relevance = relevance_for_proposals(
+                curves.pooled, pooled_levels, subquery_levels, cfg.saliency_sigma, cfg
+            )
+        lo, hi = relevance.min(), relevance.max()
+        saliency = (relevance - lo) / (hi - lo) if hi > lo else np.zeros(n)
+        return GroundingResult(
+            query=query,
+            timeline=timeline,
+            moments=moments,
+            saliency=saliency,
+            no_moment_score=reject_score,
+        )
+
+
+def _check_curve(curve: np.ndarray) -> np.ndarray:
+    curve = np.asarray(curve, dtype=np.float64)
+    if curve.ndim != 1 or len(curve) == 0:
+        raise InputError(f"the relevance curve must be a non-empty 1-D array, got shape {curve.shape}")
+    if not np.isfinite(curve).all():
+        raise InputError("the relevance curve contains NaN or infinite values")
+    return curve

@@ -1,0 +1,110 @@
+"""Moments from level curves: threshold proposals, span scoring, temporal NMS, and coarse-to-fine
+windows for long videos.
+
+Units: clip indices; spans are ``[start, end)`` pairs ``(m, 2)``. ``pooled_levels`` ``(n_clips,)``
+and ``subquery_levels`` ``(n_clips, k)`` or None are the level curves of :mod:`.curves`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..curve_ops import gaussian_smooth, kth_largest, segment_means, standardize, threshold_proposals
+from ..nms import temporal_nms
+from .config import ZeroShotConfig
+from .curves import and_level
+
+
+def relevance_for_proposals(
+    pooled: np.ndarray,
+    pooled_levels: np.ndarray,
+    subquery_levels: np.ndarray | None,
+    sigma: float,
+    config: ZeroShotConfig,
+) -> np.ndarray:
+    """Smoothed (``sigma`` clips), standardised per-clip relevance ``(n_clips,)``: proposals and
+    saliency. ``pooled`` is the raw pooled curve (used with ``relevance="pooled"``)."""
+    if config.relevance == "pooled" or subquery_levels is None:
+        return standardize(gaussian_smooth(standardize(pooled), sigma))
+    parts = kth_largest(gaussian_smooth(subquery_levels, sigma), config.subquery_parts)
+    return standardize(gaussian_smooth(pooled_levels, sigma) + config.subquery_weight * parts)
+
+
+def span_scores(
+    spans: np.ndarray, pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, config: ZeroShotConfig
+) -> np.ndarray:
+    """(mean level - level_offset) x length ** length_exponent of each span: ``(m,)``."""
+    level = segment_means(pooled_levels, spans)
+    if subquery_levels is not None:
+        parts = kth_largest(segment_means(subquery_levels, spans), config.subquery_parts)
+        level = (level + config.subquery_weight * parts) / (1.0 + config.subquery_weight)
+    length = (spans[:, 1] - spans[:, 0]).astype(np.float64)
+    return (level - config.level_offset) * length**config.length_exponent
+
+
+def suppress(spans: np.ndarray, scores: np.ndarray, top_k: int, config: ZeroShotConfig) -> np.ndarray:
+    """Indices of the kept spans, best first: temporal NMS at ``nms_iou``."""
+    return temporal_nms(spans.astype(np.float64), scores, config.nms_iou, top_k)
+
+
+def window_starts(n: int, config: ZeroShotConfig) -> np.ndarray:
+    """Start clips of the overlapping windows of ``window_clips`` clips that cover a long video."""
+    size = config.window_clips
+    starts = list(range(0, n - size + 1, max(1, int(size * config.window_stride))))
+    if starts[-1] != n - size:
+        starts.append(n - size)
+    return np.asarray(starts)
+
+
+def ranked_moments(
+    relevance: np.ndarray,
+    pooled_levels: np.ndarray,
+    subquery_levels: np.ndarray | None,
+    top_k: int,
+    config: ZeroShotConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
+    and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine."""
+    if len(relevance) > config.window_clips:
+        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config)
+    spans = threshold_proposals(relevance, np.asarray(config.levels), config.max_moment_clips)
+    scores = span_scores(spans, pooled_levels, subquery_levels, config)
+    keep = suppress(spans, scores, top_k, config)
+    return spans[keep], scores[keep]
+
+
+def coarse_to_fine(
+    relevance: np.ndarray,
+    pooled_levels: np.ndarray,
+    subquery_levels: np.ndarray | None,
+    top_k: int,
+    config: ZeroShotConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
+    of its best span of the level curve (the excess over ``coarse_level`` noise units, a
+    maximum-subarray sum); the ``coarse_regions`` best windows are kept. Fine: each kept window
+    is grounded like a short video (proposals on its own standardised relevance, scored on the
+    whole-video level curves). A moment's score is its window's evidence minus how far its fine
+    score falls below the window's best, so the best moment of the best window comes first and
+    each kept window's best moment comes before the runners-up of the windows above it."""
+    size = config.window_clips
+    level = and_level(pooled_levels, subquery_levels, config)
+    starts = window_starts(len(relevance), config)
+    # best span excess of every window at once: cumulative sums of (level - coarse_level)
+    csum = np.concatenate([[0.0], np.cumsum(level - config.coarse_level)])
+    index = starts[:, None] + np.arange(size + 1)[None, :]
+    window_csum = csum[index]
+    evidence = (window_csum - np.minimum.accumulate(window_csum, axis=1)).max(axis=1)
+    order = np.argsort(-evidence, kind="stable")[: config.coarse_regions]
+    levels = np.asarray(config.levels)
+    all_spans, all_scores = [], []
+    for w in order:
+        s0 = int(starts[w])
+        spans = threshold_proposals(standardize(relevance[s0 : s0 + size]), levels, config.max_moment_clips)
+        spans = spans + s0
+        fine = span_scores(spans, pooled_levels, subquery_levels, config)
+        all_spans.append(spans)
+        all_scores.append(evidence[w] + fine - fine.max())
+    spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
+    keep = suppress(spans, scores, top_k, config)
+    return spans[keep], scores[keep]

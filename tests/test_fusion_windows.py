@@ -68,3 +68,8 @@ def test_temporal_nms_suppresses_overlaps():
     windows = np.array([[0, 10], [1, 10], [20, 30], [0, 9]], dtype=float)
     keep = temporal_nms(windows, np.array([0.9, 0.8, 0.7, 0.95]), iou_threshold=0.5, top_k=10)
     assert keep.tolist() == [3, 2]
+    # nested windows (IoU exactly 0.5) are one moment, whichever of the two ranks first
+    nested = np.array([[12.0, 16.0], [10.0, 18.0], [30.0, 34.0]])
+    for scores in ([0.9, 0.8, 0.1], [0.8, 0.9, 0.1]):
+        assert len(temporal_nms(nested, np.array(scores), 0.5, 10)) == 3  # IoU alone keeps both
+        assert len(temporal_nms(nested, np.array(scores), 0.5, 10, max_containment=0.75)) == 2

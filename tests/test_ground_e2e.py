@@ -220,6 +220,11 @@ def test_demo_runs_offline(tmp_path, capsys):
     results = json.loads((tmp_path / "result.json").read_text())
     first = results[0]["pred_relevant_windows"][0]
     assert first[0] < 47 and first[1] > 31  # the spaghetti line, 31-47 s
+    for result in results:  # no moment repeated as a window inside or around a better one
+        windows = result["pred_relevant_windows"]
+        for i, (s1, e1, _) in enumerate(windows):
+            for s2, e2, _ in windows[i + 1 :]:
+                assert max(0.0, min(e1, e2) - max(s1, s2)) / min(e1 - s1, e2 - s2) <= 0.75, windows
     assert "skipped" in out and "no such file" in out
 
 

@@ -138,6 +138,7 @@ def test_predict_zero_shot_options(synth, tmp_path, capsys):
         (["--set", "window_clips"], "expected KEY=VALUE"),
         (["--set", "window_clips=0"], "window_clips must be >= 2, got 0"),
         (["--set", "nms_iou=1.5"], "nms_iou must be > 0.0 and <= 1.0"),
+        (["--set", "nms_max_containment=0"], "nms_max_containment must be > 0.0 and <= 1.0"),
         (["--grounder", "windows", "--set", "levels=[1]"], "configure the zero-shot grounder"),
     ]:
         assert main([*base, "--out", str(tmp_path / "r.jsonl"), *extra]) == 2

@@ -564,3 +564,42 @@ def test_a_bank_of_token_features_is_not_used_for_phrase_subqueries():
     assert not np.allclose(
         with_bank.curves(clips, tokens_q).subqueries, without.curves(clips, tokens_q).subqueries
     )
+
+
+def _nested_pairs(moments):
+    """(better, worse) pairs of a ranked list where more than 3/4 of the shorter lies inside the other
+    (a sub-window of a better moment, or a window around it)."""
+    return [
+        ((a.start, a.end), (b.start, b.end))
+        for i, a in enumerate(moments)
+        for b in moments[i + 1 :]
+        if max(0.0, min(a.end, b.end) - max(a.start, b.start)) / min(a.end - a.start, b.end - b.start) > 0.75
+    ]
+
+
+@pytest.mark.parametrize("n", [60, 300])  # a short video, and a long one (coarse-to-fine)
+def test_no_nested_duplicates_in_the_top_k(n):
+    """Regression: a plateau with a peak gave 40-56 s and, ranked next, 44-52 s inside it (IoU 0.5,
+    not above nms_iou): the same moment twice. A moment mostly inside a better one is now dropped."""
+    at = 20 if n <= 75 else 150
+    curve = 0.05 * np.random.default_rng(0).standard_normal(n)
+    curve[at : at + 8] += 1.0
+    curve[at + 2 : at + 6] += 2.0
+    e = np.eye(16, dtype=np.float32)
+    cos = 0.1 + 0.1 * curve  # features whose cosine with the query is the curve (scaled)
+    clips = ClipFeatures(
+        (cos[:, None] * e[0] + np.sqrt(1 - cos**2)[:, None] * e[1]).astype(np.float32), Timeline.of(n, 2.0)
+    )
+    query = QueryFeatures("q", e[0])
+    paths = {"curve": lambda g: g.ground_curve(curve, Timeline.of(n, 2.0), top_k=5)}
+    if n <= 75:
+        paths["features"] = lambda g: g.ground(clips, query, top_k=5)
+    for ground in paths.values():
+        before = ground(ZeroShotGrounder(ZeroShotConfig(nms_max_containment=1.0), OPEN)).moments
+        after = ground(ZeroShotGrounder(calibration=OPEN)).moments
+        assert _nested_pairs(before)  # IoU alone keeps a nested duplicate
+        assert not _nested_pairs(after)
+        assert (after[0].start, after[0].end) == (before[0].start, before[0].end)
+        if n <= 75:
+            assert [(m.start, m.end) for m in before] == [(40.0, 56.0), (44.0, 52.0)]
+            assert [(m.start, m.end) for m in after] == [(40.0, 56.0)]

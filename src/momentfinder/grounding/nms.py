@@ -18,9 +18,10 @@ def temporal_nms(
     """Indices of kept windows, best first.
 
     ``windows``: ``(n, 2)`` start/end; ``scores``: ``(n,)``. A window is dropped when its IoU
-    with an already kept, higher-scoring window exceeds ``iou_threshold``, or when more than
-    ``max_containment`` of it lies inside such a window (1.0 = IoU only), so a ranked list does
-    not repeat one moment as its sub-windows.
+    with an already kept, higher-scoring window exceeds ``iou_threshold``, or when the two are
+    nested: more than ``max_containment`` of the shorter one lies inside the other (1.0 = IoU
+    only). Nesting counts both ways, so a ranked list repeats one moment neither as its
+    sub-windows (12–16 s after 10–18 s) nor as a window around it (10–18 s after 12–16 s).
     """
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
@@ -39,5 +40,6 @@ def temporal_nms(
             inter = np.clip(
                 np.minimum(windows[i, 1], rest[:, 1]) - np.maximum(windows[i, 0], rest[:, 0]), 0, None
             )
-            suppressed[i + 1 :] |= inter / lengths[i + 1 :] > max_containment
+            shorter = np.minimum(lengths[i], lengths[i + 1 :])
+            suppressed[i + 1 :] |= inter / shorter > max_containment
     return np.asarray(keep, dtype=np.int64)

@@ -16,6 +16,7 @@ RANGES = {  # name: (low, high or None, low excluded)
     "subquery_weight": (0.0, None, False),
     "subquery_parts": (1, None, False),
     "nms_iou": (0.0, 1.0, True),
+    "nms_max_containment": (0.0, 1.0, True),
     "max_moment_clips": (1, None, False),
     "window_clips": (2, None, False),
     "window_stride": (0.0, 1.0, True),
@@ -46,6 +47,9 @@ class ZeroShotConfig:
     subquery_weight: float = 3.0  # weight of the sub-query level; 0 = pooled query only
     subquery_parts: int = 2  # a moment must match this many sub-queries
     nms_iou: float = 0.5
+    # NMS also drops a moment when more than this share of it lies inside a better-ranked one (a
+    # nested duplicate: 12-16 s inside 10-18 s has IoU 0.5 only); 1.0 = IoU alone
+    nms_max_containment: float = 0.75
     max_moment_clips: int | None = None  # longest proposal; None = unbounded
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
     window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips

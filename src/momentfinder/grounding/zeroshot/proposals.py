@@ -43,8 +43,9 @@ def span_scores(
 
 
 def suppress(spans: np.ndarray, scores: np.ndarray, top_k: int, config: ZeroShotConfig) -> np.ndarray:
-    """Indices of the kept spans, best first: temporal NMS at ``nms_iou``."""
-    return temporal_nms(spans.astype(np.float64), scores, config.nms_iou, top_k)
+    """Indices of the kept spans, best first: temporal NMS at ``nms_iou``, and a span more than
+    ``nms_max_containment`` inside a better one is dropped too."""
+    return temporal_nms(spans.astype(np.float64), scores, config.nms_iou, top_k, config.nms_max_containment)
 
 
 def window_starts(n: int, config: ZeroShotConfig) -> np.ndarray:

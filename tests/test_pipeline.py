@@ -97,7 +97,7 @@ def test_manifest_round_trip_and_rewrite(tmp_path):
     assert (clips.duration, clips.clip_len, clips.model) == (6.0, 2.0, "m")
     assert fd.encoder == "m" and fd.query_features(0).tokens.shape == (2, 3)
     (root / MANIFEST).write_text('{"vid": "a", "clip_len": "x"}\n')
-    with pytest.raises(InputError, match="manifest"):
+    with pytest.raises(InputError, match="malformed feature record"):
         FeatureDirectory(root)
 
 
@@ -179,3 +179,28 @@ def test_timeline_is_the_one_owner_of_clip_length():
         ClipFeatures(np.zeros((5, 2), np.float32), Timeline(2.0, 9.0, 4))
     with pytest.raises(ValueError, match="positive"):
         Timeline(0.0, 9.0, 5)
+
+
+def test_a_full_disk_loses_nothing_already_stored(tmp_path, monkeypatch):
+    """A write that fails half-way (disk full) raises one clear error and leaves the earlier
+    manifest and features as they were, with no temporary file behind."""
+    import errno
+
+    import momentfinder.store.atomic as atomic
+
+    root = tmp_path / "feats"
+    feats = np.eye(3, dtype=np.float32)
+    with FeatureDirectoryWriter(root) as w:
+        w.add_video(ClipFeatures(feats, Timeline.of(3, 2.0), "m", "a"), "a.mp4", "m")
+    before = {p.name: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", full_disk)
+    with pytest.raises(InputError, match="No space left on device"):
+        with FeatureDirectoryWriter(root) as w:
+            w.add_video(ClipFeatures(2 * feats, Timeline.of(3, 2.0), "m", "a"), "a.mp4", "m")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    assert FeatureDirectory(root, text_feat_dir=None).clip_features("a").features.tolist() == feats.tolist()

@@ -8,10 +8,10 @@ from .feature_dir import (
     MANIFEST,
     FeatureDirectory,
     FeatureDirectoryWriter,
-    ManifestEntry,
     read_manifest,
     write_manifest,
 )
+from .record import FeatureRecord
 
 __all__ = [
     "DEFAULT_CLIP_LEN",
@@ -20,7 +20,7 @@ __all__ = [
     "FeatureDirectory",
     "FeatureDirectoryWriter",
     "FeatureKey",
-    "ManifestEntry",
+    "FeatureRecord",
     "default_cache_dir",
     "file_hash",
     "read_manifest",

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import ClipFeatures, Timeline
+from ..errors import InputError
+from ..types import ClipFeatures
 from .atomic import write_atomic
+from .record import FeatureRecord
 
 log = logging.getLogger(__name__)
 
@@ -132,29 +134,21 @@ class FeatureCache:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                features = data["features"].astype(np.float32)
-                return ClipFeatures(
-                    features=features,
-                    timeline=Timeline.of(len(features), float(meta["clip_len"]), float(meta["duration"])),
-                    model=meta["model"],
-                    video_id=meta.get("video_id", ""),
-                )
-        except (OSError, ValueError, KeyError, TypeError) as err:
+                record = FeatureRecord.from_dict(json.loads(str(data["record"])), path)
+                return record.clip_features(data["features"].astype(np.float32))
+        except (OSError, ValueError, KeyError, TypeError, InputError) as err:
             log.warning("ignoring unreadable cache entry %s (%s)", path, err)
             return None
 
     def save(self, key: FeatureKey, feats: ClipFeatures) -> str:
         path = self.path_for(key)
-        meta = {
-            "clip_len": feats.clip_len,
-            "duration": feats.duration,
-            "model": feats.model,
-            "video_id": feats.video_id,
-            "model_fingerprint": key.model_fingerprint,
-            "sampling": dict(key.sampling),
-        }
+        record = FeatureRecord.of(feats, model_fingerprint=key.model_fingerprint).to_dict()
         buffer = io.BytesIO()
-        np.savez(buffer, features=feats.features.astype(np.float32), meta=np.asarray(json.dumps(meta)))
+        np.savez(
+            buffer,
+            features=feats.features.astype(np.float32),
+            record=np.asarray(json.dumps(record)),
+            sampling=np.asarray(json.dumps(dict(key.sampling))),
+        )
         write_atomic(path, buffer.getvalue(), suffix=".tmp.npz")
         return path

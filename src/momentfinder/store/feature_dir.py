@@ -31,7 +31,6 @@ import logging
 import os
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -40,55 +39,29 @@ from ..data.readers import iter_jsonl
 from ..errors import InputError
 from ..types import ClipFeatures, GroundingSample, QueryFeatures, Timeline
 from .atomic import write_atomic
+from .record import FeatureRecord
 
 MANIFEST = "videos.jsonl"
 DEFAULT_CLIP_LEN = 2.0  # seconds; QVHighlights' released features
 
 
-@dataclass
-class ManifestEntry:
-    """One video of a feature directory, as ``momentfinder extract`` wrote it (seconds)."""
-
-    vid: str
-    path: str
-    duration: float
-    clip_len: float
-    n_clips: int
-    model: str
-    text_model: str = ""
-    model_fingerprint: str = ""
-
-    @classmethod
-    def from_dict(cls, row: dict, where: str) -> ManifestEntry:
-        names = {f.name for f in fields(cls)}
-        try:
-            entry = cls(**{k: v for k, v in row.items() if k in names})
-            entry.duration, entry.clip_len, entry.n_clips = (
-                float(entry.duration),
-                float(entry.clip_len),
-                int(entry.n_clips),
-            )
-        except (TypeError, ValueError) as err:
-            raise InputError(f"{where}: malformed manifest row ({err})") from None
-        if not entry.clip_len > 0:
-            raise InputError(f"{where}: clip_len must be positive, got {entry.clip_len}")
-        return entry
-
-
-def read_manifest(root: str | os.PathLike) -> dict[str, ManifestEntry]:
-    """``vid -> ManifestEntry`` from ``root/videos.jsonl`` (empty when there is none)."""
+def read_manifest(root: str | os.PathLike) -> dict[str, FeatureRecord]:
+    """``vid -> FeatureRecord`` from ``root/videos.jsonl`` (empty when there is none)."""
     path = Path(root) / MANIFEST
     if not path.is_file():
         return {}
-    return {row.get("vid", ""): ManifestEntry.from_dict(row, f"{path}:{n}") for n, row in iter_jsonl(path)}
+    return {row.get("vid", ""): FeatureRecord.from_dict(row, f"{path}:{n}") for n, row in iter_jsonl(path)}
 
 
-def write_manifest(root: str | os.PathLike, entries: Iterable[ManifestEntry]) -> None:
+def write_manifest(root: str | os.PathLike, entries: Iterable[FeatureRecord]) -> None:
     """Merge ``entries`` into ``root/videos.jsonl`` (a vid written again replaces its row), atomically."""
     by_vid = read_manifest(root)
     by_vid.update({e.vid: e for e in entries})
-    text = "".join(json.dumps(asdict(e)) + "\n" for e in by_vid.values())
-    write_atomic(Path(root) / MANIFEST, text.encode("utf-8"))
+    text = "".join(json.dumps(e.to_dict()) + "\n" for e in by_vid.values())
+    try:
+        write_atomic(Path(root) / MANIFEST, text.encode("utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot write {Path(root) / MANIFEST}: {err.strerror}") from None
 
 
 log = logging.getLogger(__name__)
@@ -344,7 +317,7 @@ class FeatureDirectoryWriter:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.entries: list[ManifestEntry] = []
+        self.entries: list[FeatureRecord] = []
         try:
             (self.root / "clip_features").mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -358,19 +331,10 @@ class FeatureDirectoryWriter:
 
     def add_video(
         self, clips: ClipFeatures, source_path: str, text_model: str = "", model_fingerprint: str = ""
-    ) -> ManifestEntry:
+    ) -> FeatureRecord:
         """Write ``clip_features/{vid}.npz`` and remember its manifest row."""
         _save_npz(self.root / "clip_features" / f"{clips.video_id}.npz", features=clips.features)
-        entry = ManifestEntry(
-            vid=clips.video_id,
-            path=os.path.abspath(source_path),
-            duration=clips.duration,
-            clip_len=clips.clip_len,
-            n_clips=clips.n_clips,
-            model=clips.model,
-            text_model=text_model,
-            model_fingerprint=model_fingerprint,
-        )
+        entry = FeatureRecord.of(clips, source_path, text_model, model_fingerprint)
         self.entries.append(entry)
         return entry
 

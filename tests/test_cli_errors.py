@@ -100,13 +100,6 @@ def test_unloadable_model_without_subtitles(capsys, tmp_path, colour_video):
     assert rc == 3 and "cannot load visual model" in error_line(err)
 
 
-def test_bad_numbers_are_argparse_errors(capsys, colour_video):
-    with pytest.raises(SystemExit) as exc:
-        main(["ground", colour_video, "x", "--clip-len", "0"])
-    assert exc.value.code == 2
-    assert "must be positive" in capsys.readouterr().err
-
-
 def test_cut_errors(capsys, colour_video, tmp_path):
     rc, _, err = run_cli(
         capsys, "cut", colour_video, "--start", "10", "--end", "5", "-o", str(tmp_path / "o.mp4")

@@ -163,6 +163,7 @@ def test_subtitles_only_when_the_visual_model_is_unavailable(talk_video, tmp_pat
             PARAPHRASES[10],
             "--visual-model",
             "no-such-org/no-model",
+            "--allow-missing-channels",
             "--json",
             "--cache-dir",
             str(tmp_path),

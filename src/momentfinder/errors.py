@@ -11,6 +11,10 @@ class InputError(MomentFinderError):
     """Bad user input: a missing or unreadable file, an empty query, a malformed record."""
 
 
+class UsageError(InputError):
+    """Options that contradict each other or make the command meaningless."""
+
+
 class MediaError(InputError):
     """A file that is not a readable video/audio file (corrupt, truncated, zero-length)."""
 

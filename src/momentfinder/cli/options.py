@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..pipeline.choices import (
     DECODE_MODES,
     DEFAULT_GROUNDER,
@@ -14,19 +15,60 @@ from ..pipeline.choices import (
     PRECISIONS,
 )
 
+MIN_CLIP_LEN, MAX_CLIP_LEN = 0.1, 600.0  # seconds: below a tenth of a second a clip is no moment
+
+
+def finite_float(text: str) -> float:
+    """A finite number (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
+def clip_seconds(text: str) -> float:
+    """A clip length in seconds, between :data:`MIN_CLIP_LEN` and :data:`MAX_CLIP_LEN`."""
+    value = finite_float(text)
+    if not MIN_CLIP_LEN <= value <= MAX_CLIP_LEN:
+        raise argparse.ArgumentTypeError(
+            f"must be between {MIN_CLIP_LEN:g} and {MAX_CLIP_LEN:g} seconds, got {text}"
+        )
+    return value
+
+
+def share(text: str) -> float:
+    """A share strictly between 0 and 1."""
+    value = finite_float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def any_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def key_values(items: list[str] | None) -> dict:
@@ -54,10 +96,18 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-visual", action="store_true", help="turn the visual channel off")
     g.add_argument(
+        "--allow-missing-channels",
+        action="store_true",
+        help="continue with the other channels when an explicitly named --visual-model cannot be loaded",
+    )
+    g.add_argument(
         "--text-model", default=None, help="sentence-transformers directory (default: bundled MiniLM)"
     )
     g.add_argument(
-        "--clip-len", type=positive_float, default=None, help="seconds per clip (default 2, or a --model's)"
+        "--clip-len",
+        type=clip_seconds,
+        default=None,
+        help=f"seconds per clip, {MIN_CLIP_LEN:g} to {MAX_CLIP_LEN:g} (default 2, or a --model's)",
     )
     g.add_argument(
         "--frames-per-clip", type=positive_int, default=1, help="frames sampled per clip, mean-pooled"
@@ -74,7 +124,6 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=positive_int, default=32, help="frames per encoder batch")
     g.add_argument("--cache-dir", default=None, help="feature cache (default ~/.cache/momentfinder)")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
-    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
 
 
 def add_grounding_options(p: argparse.ArgumentParser) -> None:
@@ -101,7 +150,7 @@ def add_grounding_options(p: argparse.ArgumentParser) -> None:
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    return not args.quiet and sys.stderr.isatty()
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
 def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
@@ -109,6 +158,9 @@ def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
     are resolved by the pipeline)."""
     from ..pipeline.finder import MomentFinder, finder_config, quiet_libraries
 
+    use_subtitles = use_subtitles and not getattr(args, "no_subtitles", False)
+    if args.no_visual and not use_subtitles:
+        raise UsageError("--no-visual and --no-subtitles together leave no channel to ground with")
     cfg = finder_config(
         visual_model=args.visual_model,
         checkpoint=getattr(args, "model", None),
@@ -125,7 +177,9 @@ def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
-        use_subtitles=use_subtitles and not getattr(args, "no_subtitles", False),
+        use_subtitles=use_subtitles,
+        # a model the user named must load, unless they accept grounding without it
+        require_visual=args.visual_model is not None and not args.allow_missing_channels,
         progress=show_progress(args),
     )
     quiet_libraries()
@@ -133,5 +187,5 @@ def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
 
 
 def warn(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
+    if not getattr(args, "quiet", False):
         print(f"momentfinder: warning: {message}", file=sys.stderr)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import key_values, positive_float, positive_int
+from .options import clip_seconds, key_values, positive_int, share
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=positive_int, default=10, help="moments per query (default 10)")
     p.add_argument(
         "--clip-len",
-        type=positive_float,
+        type=clip_seconds,
         default=None,
         help="seconds per feature row of a directory without videos.jsonl (default 2, QVHighlights); "
         "a directory from `momentfinder extract` records its own and a different value is an error",
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cal.add_argument(
         "--target-rejection",
-        type=float,
+        type=share,
         default=0.92,
         help="share of the calibration negatives to reject (default 0.92)",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import any_int, clip_seconds, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -31,10 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--supervision", choices=("full", "point", "weak"), default=None, help="label type (default: config)"
     )
-    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
-    p.add_argument("--batch-size", type=int, default=None, help="override train.batch_size")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override train.epochs")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="override train.batch_size")
     p.add_argument(
-        "--seed", type=int, default=2018, help="random seed (runs are deterministic per seed and device)"
+        "--seed", type=any_int, default=2018, help="random seed (runs are deterministic per seed and device)"
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last finished epoch"
@@ -51,13 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--clip-len",
-        type=float,
+        type=clip_seconds,
         default=None,
         help="seconds per clip of a directory without videos.jsonl (default 2); `momentfinder extract` "
         "directories record their own",
     )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)
 

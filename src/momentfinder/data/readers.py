@@ -16,6 +16,7 @@ All times are seconds. A malformed record raises :class:`InputError` naming the 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -61,11 +62,10 @@ def detect_format(path: str | os.PathLike) -> str:
         return "charades_sta"
     if suffix == ".json":
         return "activitynet"
-    with open(path, encoding="utf-8-sig") as f:
-        first = next((line for line in f if line.strip()), "")
+    first = next((line for line in read_text(path).splitlines() if line.strip()), "")
     try:
         rec = json.loads(first)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         rec = None
     if isinstance(rec, dict):
         if "desc_id" in rec or "vid_name" in rec:
@@ -77,23 +77,41 @@ def detect_format(path: str | os.PathLike) -> str:
     raise InputError(f"{path}: cannot tell the annotation format; pass it explicitly ({', '.join(FORMATS)})")
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """``(line_number, object)`` for every non-blank line of a JSON-lines file (1-based numbers)."""
+def read_text(path: str | os.PathLike) -> str:
+    """The whole file as UTF-8 text (a byte-order mark tolerated). A binary or non-UTF-8 file
+    raises :class:`InputError` naming the file and the line of the first bad byte."""
     try:
-        f = open(path, encoding="utf-8-sig")  # tolerate a byte-order mark
+        data = Path(path).read_bytes()
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror}") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{path}:{n}: not valid JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(rec, dict):
-                raise InputError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
-            yield n, rec
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path}: a binary file, not an annotation file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """``(line_number, object)`` for every non-blank line of a JSON-lines file (1-based numbers)."""
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as err:
+            msg = (
+                f"{err.msg} at column {err.colno}"
+                if isinstance(err, json.JSONDecodeError)
+                else "nested too deep"
+            )
+            raise InputError(f"{path}:{n}: not valid JSON ({msg})") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
+        yield n, rec
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
@@ -169,6 +187,8 @@ def _qvh_sample(rec: dict, where: str) -> GroundingSample:
             )
         scores = [_score_row(s, where) for s in scores]
     elif rec.get("label") is not None:  # TVSum / YouTube Highlights: one row of scores for every clip
+        if not isinstance(rec["label"], list):
+            raise InputError(f"{where}: label must be a list of per-clip scores")
         scores = [_score_row(s, where) for s in rec["label"]]
         clip_ids = list(range(len(scores)))
     return GroundingSample(
@@ -224,49 +244,48 @@ def _tvr_sample(rec: dict, where: str) -> GroundingSample:
 
 def _read_charades_txt(path: Path, durations: Mapping[str, float]) -> list[GroundingSample]:
     out = []
-    with open(path, encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            head, sep, sentence = line.partition("##")
-            parts = head.split()
-            if not sep or len(parts) != 3 or not sentence.strip():
-                raise InputError(f"{path}:{n}: expected 'vid start end##sentence', got {line[:80]!r}")
-            vid = parts[0]
-            try:
-                st, ed = float(parts[1]), float(parts[2])
-            except ValueError:
-                raise InputError(f"{path}:{n}: start/end are not numbers in {head!r}") from None
-            windows = parse_windows([[st, ed]], f"{path}:{n}", "window")
-            extra = {} if vid in durations else {"duration_unknown": True}
-            out.append(
-                GroundingSample(
-                    qid=len(out),
-                    query=sentence.strip(),
-                    vid=vid,
-                    duration=float(durations.get(vid, math.nan)),
-                    windows=windows,
-                    extra=extra,
-                )
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        head, sep, sentence = line.partition("##")
+        parts = head.split()
+        if not sep or len(parts) != 3 or not sentence.strip():
+            raise InputError(f"{path}:{n}: expected 'vid start end##sentence', got {line[:80]!r}")
+        vid = parts[0]
+        try:
+            st, ed = float(parts[1]), float(parts[2])
+        except ValueError:
+            raise InputError(f"{path}:{n}: start/end are not numbers in {head!r}") from None
+        if not (math.isfinite(st) and math.isfinite(ed)):
+            raise InputError(f"{path}:{n}: start/end are not finite in {head!r}")
+        windows = parse_windows([[st, ed]], f"{path}:{n}", "window")
+        extra = {} if vid in durations else {"duration_unknown": True}
+        out.append(
+            GroundingSample(
+                qid=len(out),
+                query=sentence.strip(),
+                vid=vid,
+                duration=float(durations.get(vid, math.nan)),
+                windows=windows,
+                extra=extra,
             )
+        )
     return out
 
 
 def _read_activitynet_json(path: Path) -> list[GroundingSample]:
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected an object {{video_id: {{duration, timestamps, sentences}}}}")
     out = []
     for vid, rec in data.items():
-        where = f"{path} (video {vid})"
+        where = f"{path} (video {vid!r})"
         if not isinstance(rec, dict):
             raise InputError(f"{where}: expected an object with duration, timestamps, sentences")
         _require(rec, ("duration", "timestamps", "sentences"), where)
+        if not isinstance(rec["timestamps"], list) or not isinstance(rec["sentences"], list):
+            raise InputError(f"{where}: timestamps and sentences must be lists")
         if len(rec["timestamps"]) != len(rec["sentences"]):
             raise InputError(
                 f"{where}: {len(rec['timestamps'])} timestamps but {len(rec['sentences'])} sentences"
@@ -304,16 +323,40 @@ def _load_durations(durations: Mapping[str, float] | str | os.PathLike | None) -
     if not path.is_file():
         raise InputError(f"durations file not found: {path}")
     if path.suffix.lower() == ".csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        try:
             if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
                 raise InputError(f"{path}: a durations CSV needs the columns 'id' and 'length'")
-            return {row["id"]: float(row["length"]) for row in reader}
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+            return {
+                row["id"]: _number(_float(row["length"]), "length", f"{path}:{reader.line_num}")
+                for row in reader
+            }
+        except csv.Error as err:
+            raise InputError(f"{path}:{reader.line_num}: not a readable CSV ({err})") from None
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: a durations JSON must be an object {{vid: seconds}}")
-    return {k: float(v[0] if isinstance(v, list) else v) for k, v in data.items()}
+    return {
+        k: _number(v[0] if isinstance(v, list) and v else v, "duration", f"{path} (video {k!r})")
+        for k, v in data.items()
+    }
+
+
+def _float(text):
+    """``float(text)``, or ``text`` unchanged when it is not a number (``_number`` then says so)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON (nested too deep)") from None
 
 
 def samples_to_records(samples: list[GroundingSample]) -> list[dict]:

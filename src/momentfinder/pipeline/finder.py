@@ -30,7 +30,7 @@ from ..channels import (
     fuse_curves,
 )
 from ..encoders.base import DEFAULT_VISUAL_MODEL, VisionTextEncoder
-from ..errors import InputError, ModelUnavailableError
+from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
 from ..query import KeyPhraseDecomposer
 from ..store import FeatureCache, FeatureKey
@@ -57,6 +57,7 @@ class FinderConfig:
     cache_dir: str | None = None  # None = ~/.cache/momentfinder
     use_cache: bool = True
     use_subtitles: bool = True
+    require_visual: bool = False  # a visual model that cannot be loaded is an error, not a note
     subquery_parts: int = 4  # split queries into at most this many phrases (sub-queries); 0 = off
     # A line that paraphrases the query is explicit evidence, so subtitles count double a
     # visual similarity; the subtitle weight is further scaled by how well the best line matches.
@@ -160,6 +161,10 @@ class MomentFinder:
                 threads=cfg.threads,
             )
         except ModelUnavailableError as err:
+            if cfg.require_visual:
+                raise ModelUnavailableError(
+                    f"{err} (pass --allow-missing-channels to ground with the other channels)"
+                ) from None
             self._visual_error = str(err)
         if self._visual is not None:
             self._check_encoder(self._visual)
@@ -266,7 +271,10 @@ class MomentFinder:
         ]
         if not curves:
             reasons = "; ".join(feats.notes) or "no channel available"
-            raise ModelUnavailableError(f"nothing to ground with: {reasons}; and the video has no subtitles")
+            message = f"nothing to ground with: {reasons}; and the video has no subtitles"
+            if self._visual_error is not None and feats.info.has_video:
+                raise ModelUnavailableError(message)  # the file is fine, the model is missing: exit 3
+            raise MediaError(f"{feats.info.path}: no usable stream ({message})")  # exit 2
         active = [c for c in curves if c.weight > 0] or curves
         if [c.name for c in active] == ["visual"]:
             # Visual alone: the grounder sees the features themselves (the query's phrases give it

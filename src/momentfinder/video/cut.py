@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from fractions import Fraction
 
@@ -24,14 +25,16 @@ def parse_time(text: str | float) -> float:
             seconds = seconds * 60 + float(part)
     except ValueError:
         raise InputError(f"not a time: {text!r} (use seconds or HH:MM:SS)") from None
+    if not math.isfinite(seconds):
+        raise InputError(f"not a time: {text!r} (must be a finite number of seconds)")
     if seconds < 0:
         raise InputError(f"time must not be negative: {text!r}")
     return seconds
 
 
 def format_time(seconds: float) -> str:
-    """``HH:MM:SS.s`` for tables."""
-    seconds = max(0.0, float(seconds))
+    """``HH:MM:SS.s`` for tables (rounded to a tenth first, so 119.96 s is 00:02:00.0, never 00:01:60.0)."""
+    seconds = round(max(0.0, float(seconds)), 1)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{int(h):02d}:{int(m):02d}:{s:04.1f}"

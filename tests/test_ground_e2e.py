@@ -350,3 +350,42 @@ def test_calibrated_no_moment_decision_on_video(talk_video, tiny_clip, tmp_path,
     assert main(["ground", talk_video, PARAPHRASES[7], "--json", "--calibration", str(cal), *common]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["channels"] == ["visual", "subtitles"] and out["pred_relevant_windows"]
+
+
+def test_honest_scores_subtitles(talk_video, tmp_path, capsys):
+    """Subtitle-only grounding: a line-exact moment with a confidence for a paraphrase, a lower
+    confidence for a loosely related line, and "no matching moment" when no line matches."""
+    base = ["ground", talk_video, "--no-visual", "--json", "--cache-dir", str(tmp_path)]
+    assert main([*base, PARAPHRASES[3], "the weather outside"]) == 0
+    exact, loose = json.loads(capsys.readouterr().out)
+    top = exact["moments"][0]
+    assert (top["start"], top["end"]) == (64.0, 72.0)  # the line's own times, not the 2 s grid
+    assert top["evidence"] == "subtitles" and 0.9 <= top["confidence"] < 1.0
+    assert all(0.0 <= m["confidence"] <= 1.0 for m in exact["moments"] + loose["moments"])
+    assert loose["moments"][0]["confidence"] < top["confidence"] or not loose["moments"]
+    assert main([*base, "a volcano erupts on a distant planet"]) == 0
+    nothing = json.loads(capsys.readouterr().out)
+    assert nothing["pred_relevant_windows"] == [] and nothing["no_moment_score"] == 1.0
+    assert main(["ground", talk_video, "--no-visual", "a volcano erupts on a distant planet"]) == 0
+    assert "no matching moment" in capsys.readouterr().out
+
+
+def test_honest_scores_visual(talk_video, tiny_clip, tmp_path, capsys):
+    """Every visual moment has a confidence in [0, 1] (decoy queries in the same video), shown in
+    the table and the JSON beside the raw score."""
+    finder = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False, use_subtitles=False)
+    result = finder.ground(talk_video, "a red scene", top_k=3)
+    assert result.moments and all(0.0 <= m.confidence < 1.0 and m.evidence == "visual" for m in result.moments)
+    assert [m["confidence"] for m in result.to_json()["moments"]] == [
+        round(m.confidence, 3) for m in result.moments
+    ]
+    from momentfinder.pipeline.output import format_result
+
+    assert "confidence" in format_result(result).splitlines()[2]
+
+
+def test_times_never_print_sixty_seconds():
+    from momentfinder.video.cut import format_time
+
+    assert format_time(119.96) == "00:02:00.0" and format_time(3599.97) == "01:00:00.0"
+    assert format_time(59.94) == "00:00:59.9"

@@ -14,11 +14,19 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Moment:
-    """One retrieved moment: ``[start, end)`` in seconds and a score (higher is better)."""
+    """One retrieved moment: ``[start, end)`` in seconds and a score (higher is better).
+
+    ``score`` is the grounder's raw ranking score (its scale depends on the grounder and the
+    channels); ``confidence`` in [0, 1] means the same for every channel and video: the share of
+    unrelated decoy queries whose best evidence in the video this moment beats (None when no
+    channel can tell); ``evidence`` names the channel it rests on.
+    """
 
     start: float
     end: float
     score: float
+    confidence: float | None = None
+    evidence: str = ""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end < self.start:
@@ -31,6 +39,18 @@ class Moment:
     def as_list(self, ndigits: int = 2) -> list[float]:
         """``[start, end, score]``, the QVHighlights ``pred_relevant_windows`` row."""
         return [round(self.start, ndigits), round(self.end, ndigits), round(float(self.score), 4)]
+
+    def to_json(self) -> dict:
+        out: dict = {
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "score": round(float(self.score), 4),
+        }
+        if self.confidence is not None:
+            out["confidence"] = round(float(self.confidence), 3)
+        if self.evidence:
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(frozen=True)
@@ -199,6 +219,8 @@ class GroundingResult:
                 "pred_saliency_scores": [round(float(s), 4) for s in self.saliency],
             }
         )
+        if any(m.confidence is not None or m.evidence for m in self.moments):
+            out["moments"] = [m.to_json() for m in self.moments]
         if self.video:
             out["video"] = self.video
         if self.no_moment_score is not None:

@@ -1,7 +1,17 @@
 """Channels: each source of per-clip evidence (frames, subtitles; later speech and sound) behind
 one :class:`Channel` protocol, and the fusion of their relevance curves."""
 
-from .base import Channel, ChannelCurve, ChannelUnavailable, Media, Query, fit_to_timeline
+from .base import (
+    Channel,
+    ChannelCurve,
+    ChannelUnavailable,
+    Media,
+    Query,
+    best_statistic,
+    fit_to_timeline,
+    span_confidence,
+    span_statistic,
+)
 from .fusion import fuse_curves, standardize
 from .subtitles import SubtitleChannel, SubtitleTrack, subtitle_evidence_weight, subtitle_relevance
 from .visual import SamplingConfig, VisualChannel, extract_visual_features
@@ -15,6 +25,9 @@ __all__ = [
     "SamplingConfig",
     "SubtitleChannel",
     "SubtitleTrack",
+    "best_statistic",
+    "span_confidence",
+    "span_statistic",
     "VisualChannel",
     "extract_visual_features",
     "fit_to_timeline",

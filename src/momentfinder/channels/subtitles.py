@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..encoders.base import TextEncoder
+from ..query import load_decoy_queries, unrelated_decoys
 from ..types import SubtitleSegment, Timeline
 from ..video.subtitles import load_subtitles
 from .base import ChannelCurve, Media, Query
@@ -41,6 +42,7 @@ class SubtitleChannel:
     def __init__(self, encoder: Callable[[], TextEncoder], weight: float = 2.0):
         self._encoder = encoder
         self.weight = weight
+        self._decoys: np.ndarray | None = None  # decoy query embeddings (n_decoys, dim)
 
     def extract(self, media: Media) -> SubtitleTrack | None:
         segments, source = load_subtitles(media.path, media.subtitle_file)
@@ -50,12 +52,34 @@ class SubtitleChannel:
         return SubtitleTrack(segments, self._encoder().encode([s.text for s in segments]), source)
 
     def relevance(self, features: SubtitleTrack, query: Query, timeline: Timeline) -> ChannelCurve:
+        values = subtitle_relevance(features.segments, features.embeddings, self._embed(query), timeline)
+        if self._decoys is None:
+            self._decoys = self._encoder().encode(list(load_decoy_queries()))
+        # a decoy's best evidence is its best line: the peak of its curve
+        chance = (features.embeddings @ self._decoys.T).max(axis=0)[unrelated_decoys(query.text)]
+        weight = self.weight * subtitle_evidence_weight(float(values.max()))
+        return ChannelCurve(self.name, values, weight, chance, "peak", EVIDENCE_SCALE)
+
+    def refine(self, features: SubtitleTrack, query: Query, start: float, end: float) -> tuple[float, float]:
+        """The exact times of the lines that carry a moment ``[start, end]`` (seconds): every line
+        overlapping it whose similarity is within 0.05 of the best such line's, instead of the
+        clip grid."""
+        sims = features.embeddings @ self._embed(query)
+        inside = [
+            (seg, float(sim))
+            for seg, sim in zip(features.segments, sims, strict=True)
+            if seg.start < end and seg.end > start
+        ]
+        if not inside:
+            return start, end
+        best = max(sim for _, sim in inside)
+        lines = [seg for seg, sim in inside if sim >= best - 0.05]
+        return min(seg.start for seg in lines), max(seg.end for seg in lines)
+
+    def _embed(self, query: Query) -> np.ndarray:
         if self.name not in query.encodings:
             query.encodings[self.name] = self._encoder().encode([query.text])[0]
-        values = subtitle_relevance(
-            features.segments, features.embeddings, query.encodings[self.name], timeline
-        )
-        return ChannelCurve(self.name, values, self.weight * subtitle_evidence_weight(float(values.max())))
+        return query.encodings[self.name]
 
 
 def subtitle_relevance(
@@ -79,7 +103,12 @@ def subtitle_relevance(
     return values
 
 
-def subtitle_evidence_weight(best_similarity: float, low: float = 0.25, high: float = 0.5) -> float:
+EVIDENCE_SCALE = (0.25, 0.5)  # MiniLM cosine of unrelated sentences, and of paraphrases
+
+
+def subtitle_evidence_weight(
+    best_similarity: float, low: float = EVIDENCE_SCALE[0], high: float = EVIDENCE_SCALE[1]
+) -> float:
     """How much the subtitle channel counts: 0 when no line resembles the query (best cosine
     below ``low``, the level of unrelated sentences for MiniLM), 1 from ``high`` (paraphrases) up."""
     return float(np.clip((best_similarity - low) / (high - low), 0.0, 1.0))

@@ -17,10 +17,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..encoders.base import VisionTextEncoder, l2_normalize
-from ..query import QueryDecomposer
+from ..query import QueryDecomposer, load_decoy_queries, unrelated_decoys
 from ..types import ClipFeatures, QueryFeatures, Timeline
 from ..video.decode import ClipFrames, iter_clip_frames
-from .base import ChannelCurve, ChannelUnavailable, Media, Query, fit_to_timeline
+from .base import ChannelCurve, ChannelUnavailable, Media, Query, best_statistic, fit_to_timeline
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,9 @@ class VisualChannel:
         self.relevance_curve = relevance_curve
         self.weight = weight
         self.progress = progress
+        self.statistic = "excess" if relevance_curve is not None else "peak"  # noise units, or cosines
+        self._decoys: list[QueryFeatures] | None = None
+        self._chance: tuple[ClipFeatures, np.ndarray] | None = None  # the last video's decoy evidence
 
     def encoder(self) -> VisionTextEncoder:
         return self._encoder()
@@ -180,9 +183,24 @@ class VisualChannel:
         return features
 
     def relevance(self, features: ClipFeatures, query: Query, timeline: Timeline) -> ChannelCurve:
-        q = self.encode_query(query)
+        values = self._curve(features, self.encode_query(query))
+        chance = self.chance(features)[unrelated_decoys(query.text)]
+        return ChannelCurve(self.name, fit_to_timeline(values, timeline), self.weight, chance, self.statistic)
+
+    def _curve(self, features: ClipFeatures, q: QueryFeatures) -> np.ndarray:
         if self.relevance_curve is not None:
-            values = self.relevance_curve(features, q)
-        else:
-            values = features.features @ q.pooled
-        return ChannelCurve(self.name, fit_to_timeline(values, timeline), self.weight)
+            return self.relevance_curve(features, q)
+        return features.features @ q.pooled
+
+    def decoy_queries(self) -> list[QueryFeatures]:
+        """The decoy queries (:mod:`momentfinder.query.decoys`) encoded like real ones, once."""
+        if self._decoys is None:
+            self._decoys = [self.encode_query(Query(text)) for text in load_decoy_queries()]
+        return self._decoys
+
+    def chance(self, features: ClipFeatures) -> np.ndarray:
+        """The best evidence of every decoy query in this video ``(n_decoys,)``, computed once per video."""
+        if self._chance is None or self._chance[0] is not features:
+            best = [best_statistic(self._curve(features, d), self.statistic) for d in self.decoy_queries()]
+            self._chance = (features, np.asarray(best))
+        return self._chance[1]

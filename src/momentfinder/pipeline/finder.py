@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from ..channels import (
     Channel,
     ChannelUnavailable,
@@ -28,13 +30,15 @@ from ..channels import (
     SubtitleChannel,
     VisualChannel,
     fuse_curves,
+    span_confidence,
+    span_statistic,
 )
 from ..encoders.base import DEFAULT_VISUAL_MODEL, VisionTextEncoder
 from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
-from ..query import KeyPhraseDecomposer
+from ..query import KeyPhraseDecomposer, unrelated_decoys
 from ..store import FeatureCache, FeatureKey
-from ..types import ClipFeatures, GroundingResult, QueryFeatures, Timeline, VideoInfo
+from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
 from ..video.decode import probe
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,7 @@ class MomentFinder:
         self.config = cfg
         self.grounder = build_grounder(cfg.grounder_spec())
         self._fused_grounder = None  # the grounder without a calibration, for fused curves
+        self._detr_chance = None  # (clips, the decoys' best scores) of the last video, trained model
         self.cache = FeatureCache(cfg.cache_dir) if cfg.use_cache else None
         self._visual: VisionTextEncoder | None = None
         self._visual_error: str | None = None
@@ -275,18 +280,51 @@ class MomentFinder:
             if self._visual_error is not None and feats.info.has_video:
                 raise ModelUnavailableError(message)  # the file is fine, the model is missing: exit 3
             raise MediaError(f"{feats.info.path}: no usable stream ({message})")  # exit 2
-        active = [c for c in curves if c.weight > 0] or curves
+        active = [c for c in curves if c.weight > 0]
+        if not active:
+            # no channel has evidence (no subtitle line resembles the query, and no other channel
+            # ran): "no matching moment", not windows invented at score 0
+            n = feats.timeline.n_clips
+            return GroundingResult(
+                q.text, feats.timeline, [], np.zeros(n), 1.0, channels=[c.name for c in curves]
+            )
         if [c.name for c in active] == ["visual"]:
             # Visual alone: the grounder sees the features themselves (the query's phrases give it
             # sub-queries) and its calibration, made on features of this encoder, can reject.
             result = self.grounder.ground(feats.visual, self.channel("visual").encode_query(q), top_k=top_k)
+        elif len(active) == 1:
+            # One non-visual channel (subtitle lines): the grounder proposes, the channel's own
+            # evidence ranks; the zero-shot scores are tuned for visual curves, not for the
+            # piecewise-constant curves of lines, and rank a weak line above a paraphrase.
+            curve, t = active[0], feats.timeline
+            result = self._uncalibrated().ground_curve(curve.values, t, query=q.text, top_k=max(50, top_k))
+            result.moments = sorted(
+                result.moments, key=lambda m: -span_statistic(curve.values[_clips(m, t)], curve.statistic)
+            )[:top_k]
         else:
             # A fused curve has no calibrated scale: rank moments, never reject.
             result = self._uncalibrated().ground_curve(
-                fuse_curves(curves), feats.timeline, query=q.text, top_k=top_k
+                fuse_curves(active), feats.timeline, query=q.text, top_k=top_k
             )
         result.channels = [c.name for c in active]
+        result.moments = [self._with_confidence(m, active, feats, q) for m in result.moments]
         return result
+
+    def _with_confidence(self, moment: Moment, curves: list, feats: VideoFeatures, q: Query) -> Moment:
+        """The moment with its confidence (the best channel's, :func:`span_confidence`) and, when a
+        channel can place it more exactly than the clip grid (subtitle lines), those times."""
+        t = feats.timeline
+        span = _clips(moment, t)
+        scored = [(span_confidence(c, span.start, span.stop), c.name) for c in curves]
+        scored = [(conf, name) for conf, name in scored if conf is not None]
+        if not scored:
+            return moment
+        confidence, name = max(scored)
+        refine = getattr(self.channel(name), "refine", None)  # optional Channel method
+        begin, finish = moment.start, moment.end
+        if refine is not None:
+            begin, finish = refine(feats.channel_features[name], q, moment.start, moment.end)
+        return replace(moment, start=begin, end=min(finish, t.duration), confidence=confidence, evidence=name)
 
     def _uncalibrated(self):
         """The grounder for fused curves: the configured one without a no-moment calibration."""
@@ -303,7 +341,22 @@ class MomentFinder:
             raise ModelUnavailableError(f"the trained model needs the visual channel: {reasons}")
         result = self.grounder.ground(feats.visual, self.channel("visual").encode_query(q), top_k=top_k)
         result.channels = ["visual"]
+        # the same yardstick as the zero-shot channels: the decoys' best moment scores in this video
+        chance = self._trained_chance(feats.visual)[unrelated_decoys(q.text)]
+        result.moments = [
+            replace(m, confidence=float(np.sum(chance < m.score) / (len(chance) + 1)), evidence="visual")
+            for m in result.moments
+        ]
         return result
+
+    def _trained_chance(self, clips: ClipFeatures) -> np.ndarray:
+        """The trained model's best moment score for every decoy query in this video, once per video."""
+        if self._detr_chance is None or self._detr_chance[0] is not clips:
+            decoys = self.channel("visual").decoy_queries()
+            results = self.grounder.ground_batch([(clips, d) for d in decoys], top_k=1, reject=False)
+            best = [r.moments[0].score if r.moments else -np.inf for r in results]
+            self._detr_chance = (clips, np.asarray(best))
+        return self._detr_chance[1]
 
     def ground(
         self,
@@ -381,6 +434,12 @@ def quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+def _clips(moment: Moment, timeline: Timeline) -> slice:
+    """The clips a moment covers (at least one)."""
+    start = int(np.floor(moment.start / timeline.clip_len + 1e-6))
+    return slice(start, max(start + 1, int(np.ceil(moment.end / timeline.clip_len - 1e-6))))
 
 
 def validate_query(query: str) -> str:

@@ -23,10 +23,16 @@ def format_result(result: GroundingResult) -> str:
             f" (no-moment score {result.no_moment_score:.3f})" if result.no_moment_score is not None else ""
         )
         return f"{head}\n{channels}\nno matching moment{extra}"
-    lines = [head, channels, f"{'rank':>4}  {'start':>10}  {'end':>10}  {'length':>7}  {'score':>7}"]
+    lines = [
+        head,
+        channels,
+        f"{'rank':>4}  {'start':>10}  {'end':>10}  {'length':>7}  {'confidence':>10}  {'score':>8}  evidence",
+    ]
     for rank, m in enumerate(result.moments, 1):
+        confidence = f"{m.confidence:.2f}" if m.confidence is not None else "-"
         lines.append(
-            f"{rank:>4}  {format_time(m.start):>10}  {format_time(m.end):>10}  {m.length:>6.1f}s  {m.score:>7.3f}"
+            f"{rank:>4}  {format_time(m.start):>10}  {format_time(m.end):>10}  {m.length:>6.1f}s  "
+            f"{confidence:>10}  {m.score:>8.3f}  {m.evidence}"
         )
     return "\n".join(lines)
 

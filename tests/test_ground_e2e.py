@@ -373,9 +373,13 @@ def test_honest_scores_subtitles(talk_video, tmp_path, capsys):
 def test_honest_scores_visual(talk_video, tiny_clip, tmp_path, capsys):
     """Every visual moment has a confidence in [0, 1] (decoy queries in the same video), shown in
     the table and the JSON beside the raw score."""
-    finder = MomentFinder(visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False, use_subtitles=False)
+    finder = MomentFinder(
+        visual_model=tiny_clip, cache_dir=str(tmp_path), progress=False, use_subtitles=False
+    )
     result = finder.ground(talk_video, "a red scene", top_k=3)
-    assert result.moments and all(0.0 <= m.confidence < 1.0 and m.evidence == "visual" for m in result.moments)
+    assert result.moments and all(
+        0.0 <= m.confidence < 1.0 and m.evidence == "visual" for m in result.moments
+    )
     assert [m["confidence"] for m in result.to_json()["moments"]] == [
         round(m.confidence, 3) for m in result.moments
     ]

@@ -135,6 +135,8 @@ class VisualChannel:
     query into its sub-query phrases (``max_parts`` at most; 0 = off); ``relevance_curve`` turns
     clip and query features into a per-clip relevance (the zero-shot grounder's, which matches
     the pooled query and its sub-queries together); without it the pooled cosine is used.
+    ``decoys``: decoy query features for the confidence (default: the bundled decoy sentences
+    through this encoder; research code passes features of its own, e.g. other queries').
     """
 
     name = "visual"
@@ -147,6 +149,7 @@ class VisualChannel:
         relevance_curve: Callable[[ClipFeatures, QueryFeatures], np.ndarray] | None = None,
         weight: float = 1.0,
         progress: bool = True,
+        decoys: list[QueryFeatures] | None = None,
     ):
         self._encoder = encoder
         self.sampling = sampling
@@ -155,7 +158,7 @@ class VisualChannel:
         self.weight = weight
         self.progress = progress
         self.statistic = "excess" if relevance_curve is not None else "peak"  # noise units, or cosines
-        self._decoys: list[QueryFeatures] | None = None
+        self._decoys = decoys  # None: the bundled decoy sentences, encoded on first use
         self._chance: tuple[ClipFeatures, np.ndarray] | None = None  # the last video's decoy evidence
 
     def encoder(self) -> VisionTextEncoder:

@@ -364,6 +364,17 @@ def test_an_unsafe_id_in_an_annotation_file_is_one_line_naming_the_file(tmp_path
     assert "query id 'a/../../b'" in capsys.readouterr().err
 
 
+def test_a_forged_commit_journal_moves_nothing_out_of_the_directory(tmp_path):
+    root = tmp_path / "feats"
+    FeatureDirectoryWriter(root).close()
+    (tmp_path / "victim").write_text("keep me")
+    for src, dst in [(".staging-x/v0.npz", "../victim"), ("../victim", "clip_features/a.npz")]:
+        (root / ".commit.json").write_text(json.dumps({"moves": [[src, dst]], "videos": []}))
+        with pytest.raises(InputError, match="refusing to move"):
+            FeatureDirectoryWriter(root)
+    assert (tmp_path / "victim").read_text() == "keep me" and not (root / "clip_features" / "a.npz").exists()
+
+
 # --- checkpoints carry a checksum -----------------------------------------------------------------------
 
 

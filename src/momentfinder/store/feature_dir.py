@@ -577,7 +577,7 @@ class FeatureDirectoryWriter:
         if other is None or not path or not other or other == path:
             return want
         for vid, row in manifest.items():  # this path's id from an earlier run
-            if row.path == path and vid.startswith(want + "-") and vid not in taken:
+            if row.path == path and vid.startswith(want + "-") and vid not in taken and _is_safe(vid):
                 return vid
         base = f"{want}-{hashlib.blake2b(path.encode('utf-8', 'surrogatepass'), digest_size=4).hexdigest()}"
         vid, n = base, 2
@@ -596,9 +596,8 @@ class FeatureDirectoryWriter:
     def _release(self) -> None:
         self._videos, self._queries, self.entries = [], [], []
         if self._staging is not None:
-            if not (
-                self.root / JOURNAL
-            ).exists():  # else a failed commit's files: the next writer finishes it
+            # a journal left by a failed commit needs the staged files: the next writer finishes it
+            if not (self.root / JOURNAL).exists():
                 shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
         if self._owner is not None:
@@ -638,11 +637,34 @@ class FeatureDirectoryWriter:
                 shutil.rmtree(staging, ignore_errors=True)  # no owner file: died while creating it
 
 
+def _is_safe(vid: str) -> bool:
+    try:
+        check_id(vid)
+    except InputError:
+        return False
+    return True
+
+
+def _check_move(root: Path, src: str, dst: str) -> None:
+    """A journal's rename goes from a staging directory to a feature file, nowhere else."""
+    source, target = Path(src).parts, Path(dst).parts
+    ok = (
+        len(source) == 2
+        and source[0].startswith(_STAGING_PREFIX)
+        and len(target) == 2
+        and target[0] in ("clip_features", "clip_text_features")
+        and target[1].endswith(".npz")
+        and _is_safe(target[1][: -len(".npz")])
+    )
+    if not ok:
+        raise InputError(f"{root / JOURNAL}: refusing to move {src!r} to {dst!r}")
+
+
 def _apply(root: Path, journal: dict) -> None:
     """Carry out a commit journal (idempotent: a move already done is skipped), then drop it."""
     folders = set()
     for src, dst in journal["moves"]:
-        check_id(Path(dst).name[: -len(".npz")], "file", str(root))
+        _check_move(root, src, dst)
         source, target = root / src, root / dst
         if source.exists():
             target.parent.mkdir(parents=True, exist_ok=True)

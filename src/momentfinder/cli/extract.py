@@ -16,7 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "DIR/clip_text_features/qid{N}.npz (keys 'last_hidden_state', 'pooler_output', and for a query of "
             "several phrases 'parts', 'part_texts': the phrases encoded on their own) and "
             "DIR/videos.jsonl (vid, path, duration, clip_len, n_clips, model, text_model, model_fingerprint), "
-            "which predict and train read the clip length from. vid is the file name without extension."
+            "which predict and train read the clip length from, and DIR/queries.jsonl (qid, text, model; the "
+            "text is also the key 'text' of each query file). vid is the file name without extension; a "
+            "second video of the same name (another folder) is written as NAME-HASH, with a warning. "
+            "Features are committed together with their rows: a re-run, a parallel run or a killed run "
+            "never leaves features that disagree with videos.jsonl."
         ),
     )
     p.add_argument("videos", nargs="+", metavar="VIDEO")

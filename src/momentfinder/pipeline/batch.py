@@ -19,7 +19,7 @@ from ..data.readers import read_annotations
 from ..data.submission import write_submission
 from ..errors import InputError
 from ..grounding.registry import GrounderSpec, build_grounder
-from ..store import FeatureDirectory, read_manifest
+from ..store import FeatureDirectory, check_sample_ids, read_manifest
 from ..types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures
 
 
@@ -141,8 +141,12 @@ def calibrate(
 ):
     """Fit the zero-shot grounder's no-moment calibration on annotation files (returns it; the
     caller installs it). ``positives``: queries that happen; ``negatives``: queries that do not."""
-    pos = calibration_pairs(features, read_annotations(positives))
-    neg = calibration_pairs(features, read_annotations(negatives)) if negatives else []
+    pos_samples = read_annotations(positives)
+    neg_samples = read_annotations(negatives) if negatives else []
+    check_sample_ids(pos_samples, positives)
+    check_sample_ids(neg_samples, negatives or "")
+    pos = calibration_pairs(features, pos_samples)
+    neg = calibration_pairs(features, neg_samples)
     if not pos:
         raise InputError(f"{positives}: no queries to calibrate on")
     source = " + ".join(p for p in (positives, negatives) if p)
@@ -166,6 +170,7 @@ def predict_file(request: PredictRequest, log=None) -> PredictReport:
     grounder = build_grounder(request.grounder)
     features = open_features(request.features, grounder, request.clip_len)
     samples = read_annotations(request.annotations)
+    check_sample_ids(samples, request.annotations)  # ids name files: none may leave the directory
     if not samples:
         raise InputError(f"{request.annotations}: no queries")
     calibration = None

@@ -226,14 +226,14 @@ class MomentFinder:
             raise ChannelUnavailable("the file has no video stream")
         encoder = self._require_visual()
         key = self._feature_key(media.path, encoder) if self.cache is not None else None
-        if key is not None and (cached := self.cache.load(key)) is not None:
+        if key is not None and (cached := self.cache.load(key, dim=encoder.dim)) is not None:
             log.info("features from cache: %s", self.cache.path_for(key))
             cached.video_id = _video_id(media.path)
             return cached
         feats = channel.extract(media)
         feats.video_id = _video_id(media.path)
         if key is not None:
-            self.cache.save(key, feats)
+            self.cache.save(key, feats)  # best effort: a cache that cannot be written warns once
         return feats
 
     def _feature_key(self, path: str, encoder: VisionTextEncoder) -> FeatureKey:

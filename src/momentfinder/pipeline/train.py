@@ -14,7 +14,7 @@ from pathlib import Path
 from ..data.readers import read_annotations
 from ..data.submission import submission_record
 from ..errors import InputError
-from ..store import FeatureDirectory
+from ..store import FeatureDirectory, check_sample_ids
 from ..types import GroundingResult, GroundingSample
 
 
@@ -54,12 +54,12 @@ def official_metrics(results: list[GroundingResult], samples: list[GroundingSamp
 
 def training_config(request: TrainRequest):
     """The :class:`DetrConfig` of a request: the named config (or a resumed run's) plus overrides."""
-    from ..grounding.detr.checkpoint import load_checkpoint
+    from ..grounding.detr.checkpoint import load_resume_checkpoint
     from ..grounding.detr.config import DetrConfig, load_config
 
     last = Path(request.out) / "last.ckpt"
     if request.resume and request.config is None and last.exists():
-        cfg = DetrConfig.from_dict(load_checkpoint(last)["config"], str(last))
+        cfg = DetrConfig.from_dict(load_resume_checkpoint(last)["config"], str(last))
     else:
         cfg = load_config(request.config)
     if request.supervision:
@@ -90,11 +90,14 @@ def train(request: TrainRequest, on_epoch: Callable[[dict], None] | None = None)
         clip_len=request.clip_len,
     )
     val_negative = read_annotations(request.val_negative) if request.val_negative else None
+    samples = {path: read_annotations(path) for path in (request.train, request.val)}
+    for path, rows in [*samples.items(), (request.val_negative, val_negative or [])]:
+        check_sample_ids(rows, path or "")  # ids name feature files: none may leave the directory
     return train_detector(
         cfg,
         features,
-        read_annotations(request.train),
-        read_annotations(request.val),
+        samples[request.train],
+        samples[request.val],
         request.out,
         evaluate=official_metrics,
         seed=request.seed,

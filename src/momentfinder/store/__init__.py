@@ -6,9 +6,13 @@ from .cache import FeatureCache, FeatureKey, default_cache_dir, file_hash
 from .feature_dir import (
     DEFAULT_CLIP_LEN,
     MANIFEST,
+    QUERY_MANIFEST,
     FeatureDirectory,
     FeatureDirectoryWriter,
+    check_id,
+    check_sample_ids,
     read_manifest,
+    read_queries,
     write_manifest,
 )
 from .record import FeatureRecord
@@ -16,14 +20,18 @@ from .record import FeatureRecord
 __all__ = [
     "DEFAULT_CLIP_LEN",
     "MANIFEST",
+    "QUERY_MANIFEST",
     "FeatureCache",
     "FeatureDirectory",
     "FeatureDirectoryWriter",
     "FeatureKey",
     "FeatureRecord",
+    "check_id",
+    "check_sample_ids",
     "default_cache_dir",
     "file_hash",
     "read_manifest",
+    "read_queries",
     "write_atomic",
     "write_manifest",
 ]

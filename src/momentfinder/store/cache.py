@@ -1,8 +1,15 @@
 """On-disk feature cache keyed by file content hash + model fingerprint + the whole sampling config.
 
 A second query on the same video (even renamed or moved) reuses the features: no decoding
-and no encoding. Writes are atomic (temp file + rename) so an interrupted run never leaves a
-half-written entry.
+and no encoding.
+
+The cache is best effort and checks itself. Writes are atomic (a uniquely named temporary file,
+fsynced, then renamed), so an interrupted run or two processes caching the same video never
+leave a half-written entry. Every entry stores a SHA-256 of its array and record; an entry that
+is truncated, empty, bit-flipped, short (fewer rows than its record's clip count), of another
+feature width than the encoder's, or not finite is dropped (deleted) with a warning and the
+features are computed again. A cache directory that cannot be read or written (read-only,
+missing, full disk) costs a warning, once, never the result.
 
 Hashing a multi-GB recording takes seconds, so the hash of a file is remembered on disk too
 (``ROOT/hashes/``), keyed by its absolute path and trusted while the file's size, modification
@@ -17,6 +24,7 @@ import json
 import logging
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,12 +96,32 @@ class FeatureKey:
         return f"{self.content_hash}-{self.channel}-{model}-{digest}.npz"
 
 
+class CacheEntryError(ValueError):
+    """A cache entry whose content is damaged (the reason is the message)."""
+
+
+def entry_checksum(features: np.ndarray, record_json: str, sampling_json: str) -> str:
+    """``sha256:HEX`` over a cache entry's array (dtype, shape, bytes), record and sampling strings."""
+    arr = np.ascontiguousarray(features)
+    digest = hashlib.sha256()
+    for part in (arr.dtype.str, repr(arr.shape), record_json, sampling_json):
+        digest.update(part.encode("utf-8") + b"\0")
+    digest.update(arr.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
 class FeatureCache:
-    """Directory of ``.npz`` feature files; ``root=None`` uses :func:`default_cache_dir`."""
+    """Directory of ``.npz`` feature files; ``root=None`` uses :func:`default_cache_dir`.
+
+    ``writable`` turns False after the first write that fails (read-only or full directory):
+    the failure is logged once and the cache goes on serving what it has.
+    """
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = os.fspath(root) if root is not None else default_cache_dir()
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self.writable = True
+        self._read_warned = False
 
     def content_hash(self, path: str | os.PathLike) -> str:
         """Content hash of ``path``, remembered per (path, size, mtime, inode) in memory and on disk."""
@@ -119,36 +147,112 @@ class FeatureCache:
         except (OSError, ValueError):
             pass  # no memo yet, or unreadable: hash the file
         self._hashes[key] = file_hash(path)
-        try:
-            write_atomic(memo, json.dumps({**stat, "hash": self._hashes[key]}).encode())
-        except OSError as err:  # a read-only cache still works, it just hashes again next time
-            log.debug("cannot remember the hash of %s (%s)", path, err)
+        if self.writable:
+            try:
+                write_atomic(memo, json.dumps({**stat, "hash": self._hashes[key]}).encode())
+            except OSError as err:  # a read-only cache still works, it just hashes again next time
+                log.debug("cannot remember the hash of %s (%s)", path, err)
         return self._hashes[key]
 
     def path_for(self, key: FeatureKey) -> str:
         return os.path.join(self.root, "features", key.content_hash[:2], key.filename())
 
-    def load(self, key: FeatureKey) -> ClipFeatures | None:
+    def load(self, key: FeatureKey, dim: int | None = None) -> ClipFeatures | None:
+        """The cached features of ``key``, or None (a miss).
+
+        The entry's checksum, its row count (the record's clip count), its width (``dim``, the
+        encoder's, when given) and finiteness are checked; a damaged entry is deleted with a
+        warning and counts as a miss. An unreadable cache directory is a miss too.
+        """
         path = self.path_for(key)
-        if not os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            if not self._read_warned:
+                log.warning("cannot read the feature cache %s (%s); computing the features", self.root, err)
+                self._read_warned = True
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
-                record = FeatureRecord.from_dict(json.loads(str(data["record"])), path)
-                return record.clip_features(data["features"].astype(np.float32))
-        except (OSError, ValueError, KeyError, TypeError, InputError) as err:
-            log.warning("ignoring unreadable cache entry %s (%s)", path, err)
+            return _parse_entry(data, path, dim)
+        except CacheEntryError as err:
+            log.warning(
+                "dropping a damaged feature cache entry %s (%s); computing the features again", path, err
+            )
+            self._drop(path, stat)
             return None
 
-    def save(self, key: FeatureKey, feats: ClipFeatures) -> str:
+    def _drop(self, path: str, stat: os.stat_result) -> None:
+        """Delete a damaged entry unless another process has replaced it since it was read."""
+        try:
+            now = os.stat(path)
+            if (now.st_ino, now.st_size, now.st_mtime_ns) == (stat.st_ino, stat.st_size, stat.st_mtime_ns):
+                os.unlink(path)
+        except OSError:
+            pass  # gone already, or a read-only cache: the next save replaces it
+
+    def save(self, key: FeatureKey, feats: ClipFeatures) -> str | None:
+        """Cache ``feats`` under ``key``; the entry's path, or None when the cache cannot be written
+        (logged once; the caller's features are unaffected)."""
+        if not self.writable:
+            return None
         path = self.path_for(key)
-        record = FeatureRecord.of(feats, model_fingerprint=key.model_fingerprint).to_dict()
+        features = np.ascontiguousarray(feats.features, dtype=np.float32)
+        record = json.dumps(FeatureRecord.of(feats, model_fingerprint=key.model_fingerprint).to_dict())
+        sampling = json.dumps(dict(key.sampling))
         buffer = io.BytesIO()
         np.savez(
             buffer,
-            features=feats.features.astype(np.float32),
-            record=np.asarray(json.dumps(record)),
-            sampling=np.asarray(json.dumps(dict(key.sampling))),
+            features=features,
+            record=np.asarray(record),
+            sampling=np.asarray(sampling),
+            checksum=np.asarray(entry_checksum(features, record, sampling)),
         )
-        write_atomic(path, buffer.getvalue(), suffix=".tmp.npz")
+        try:
+            write_atomic(path, buffer.getvalue())
+        except OSError as err:
+            self.writable = False
+            log.warning(
+                "cannot write to the feature cache %s (%s); going on without caching",
+                self.root,
+                err.strerror or err,
+            )
+            return None
         return path
+
+
+def _parse_entry(data: bytes, path: str, dim: int | None) -> ClipFeatures:
+    """A cache entry's bytes as checked :class:`ClipFeatures`; :class:`CacheEntryError` when damaged."""
+    if not data:
+        raise CacheEntryError("empty file")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
+        raise CacheEntryError(f"unreadable: {err}") from None
+    missing = [k for k in ("features", "record", "sampling", "checksum") if k not in arrays]
+    if missing:
+        raise CacheEntryError(f"no {', '.join(missing)} (written by an older momentfinder?)")
+    features = arrays["features"]
+    record_json, sampling_json = str(arrays["record"]), str(arrays["sampling"])
+    if str(arrays["checksum"]) != entry_checksum(features, record_json, sampling_json):
+        raise CacheEntryError("checksum mismatch")
+    try:
+        record = FeatureRecord.from_dict(json.loads(record_json), path)
+    except (ValueError, TypeError, InputError) as err:
+        raise CacheEntryError(f"bad record: {err}") from None
+    if features.dtype != np.float32 or features.ndim != 2:
+        raise CacheEntryError(f"features of dtype {features.dtype} and shape {features.shape}")
+    if features.shape[0] != record.n_clips:
+        raise CacheEntryError(f"{features.shape[0]} rows, but the record has {record.n_clips} clips")
+    if dim is not None and features.shape[1] != dim:
+        raise CacheEntryError(f"feature width {features.shape[1]}, the encoder's is {dim}")
+    if not np.isfinite(features).all():
+        raise CacheEntryError("NaN or infinite values")
+    try:
+        return record.clip_features(features)
+    except ValueError as err:
+        raise CacheEntryError(str(err)) from None

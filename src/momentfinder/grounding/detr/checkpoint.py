@@ -10,11 +10,21 @@ A checkpoint is a ``torch.save`` dict of plain Python values and tensors (loadab
     model        state_dict
     train_state  optimizer / scheduler / RNG / epoch / history (last.ckpt; omitted in best.ckpt
                  when ``keep_train_state=False``)
+    checksum     "sha256:HEX" over every other entry (:func:`payload_checksum`)
+
+The checksum is verified on load: a damaged file (a flipped bit in the weights, an incomplete
+copy) is refused with one line instead of giving wrong answers; a checkpoint written before
+checksums loads with a warning. Writes go through a uniquely named temporary file, fsynced,
+then renamed, so a killed run never leaves a torn checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -24,6 +34,11 @@ from ...errors import InputError, ModelUnavailableError
 from ...types import ClipFeatures, QueryFeatures
 
 FORMAT = "momentfinder-detr/1"
+log = logging.getLogger(__name__)
+
+
+class CheckpointDamagedError(ModelUnavailableError):
+    """A checkpoint whose checksum does not match its content."""
 
 
 @dataclass
@@ -98,15 +113,59 @@ class FeatureSpec:
             )
 
 
+def payload_checksum(payload: dict) -> str:
+    """``sha256:HEX`` over a checkpoint's entries (all but ``checksum``), tensors by dtype, shape and
+    bytes, containers in a fixed order: the same on save and after any ``map_location``."""
+    digest = hashlib.sha256()
+    _digest({k: v for k, v in payload.items() if k != "checksum"}, digest)
+    return "sha256:" + digest.hexdigest()
+
+
+def _digest(obj, digest) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}:".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        digest.update(f"D{len(obj)}:".encode())
+        for key in sorted(obj, key=lambda k: (type(k).__name__, repr(k))):
+            _digest(key, digest)
+            _digest(obj[key], digest)
+    elif isinstance(obj, (list, tuple)):
+        digest.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)}:".encode())
+        for item in obj:
+            _digest(item, digest)
+    elif isinstance(obj, (bytes, bytearray)):
+        digest.update(f"B{len(obj)}:".encode() + bytes(obj))
+    else:  # str, int, float, bool, None, torch.dtype ...: repr is exact for these
+        text = repr(obj).encode("utf-8", "surrogatepass")
+        digest.update(f"{type(obj).__name__}{len(text)}:".encode() + text)
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
-    """Write atomically (temp file + rename), so a killed process never leaves a torn checkpoint."""
+    """Write ``payload`` with its format and checksum atomically (a uniquely named temporary file in
+    the same directory, fsynced, then renamed), so a killed process never leaves a torn checkpoint."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, **payload}, tmp)
-    os.replace(tmp, path)
+    ckpt = {"format": FORMAT, **payload}
+    ckpt["checksum"] = payload_checksum(ckpt)
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """A checkpoint's dict (without its checksum), verified: :class:`CheckpointDamagedError` when the
+    checksum does not match; a checkpoint without one (older momentfinder) loads with a warning."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
@@ -116,6 +175,34 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ModelUnavailableError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ModelUnavailableError(f"{path}: not a momentfinder DETR checkpoint")
+    stored = ckpt.pop("checksum", None)
+    if stored is None:
+        log.warning("%s has no checksum (written by an older momentfinder): it cannot be verified", path)
+    elif stored != payload_checksum(ckpt):
+        raise CheckpointDamagedError(
+            f"{path}: checksum mismatch, the checkpoint is damaged (a changed byte or an incomplete copy); "
+            "use an intact copy or train again"
+        )
+    return ckpt
+
+
+def load_resume_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """``RUN/last.ckpt`` for ``--resume``, verified; a damaged or unreadable one is an :class:`InputError`
+    that says how to go on (start over, or use ``best.ckpt``)."""
+    path = Path(path)
+    try:
+        ckpt = load_checkpoint(path, map_location)
+        if not isinstance(ckpt.get("train_state"), dict) or "config" not in ckpt:
+            raise ModelUnavailableError(f"{path}: holds no training state")
+    except ModelUnavailableError as err:
+        what = (
+            f"{path} is damaged (checksum mismatch)" if isinstance(err, CheckpointDamagedError) else str(err)
+        )
+        best = path.with_name("best.ckpt")
+        raise InputError(
+            f"cannot resume: {what}; start the run over (remove {path.parent} or choose another --out)"
+            + (f", or use {best} as the trained model" if best.is_file() and best != path else "")
+        ) from None
     return ckpt
 
 

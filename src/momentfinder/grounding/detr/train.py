@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures, Timeline
 from .calibration import calibrate_no_moment, mismatched_pairs
-from .checkpoint import FeatureSpec, load_checkpoint, save_checkpoint
+from .checkpoint import FeatureSpec, load_resume_checkpoint, save_checkpoint
 from .config import DetrConfig
 from .dataset import Example, FeatureSource, build_examples, collate, to_device
 from .losses import SetCriterion
@@ -251,7 +251,7 @@ def train_detector(
     best = {"epoch": -1, "metric": -math.inf}
     start_epoch = 0
     if resume:
-        ckpt = load_checkpoint(last_path, map_location=device_t)
+        ckpt = load_resume_checkpoint(last_path, map_location=device_t)
         if _without_epochs(ckpt["config"]) != _without_epochs(cfg.to_dict()):
             raise InputError(
                 f"{last_path} was trained with a different config; resume with the same --config"
@@ -260,8 +260,8 @@ def train_detector(
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        generator.set_state(state["generator"])
+        torch.set_rng_state(state["rng"].cpu())  # RNG states are CPU tensors, whatever map_location
+        generator.set_state(state["generator"].cpu())
         history, best, start_epoch = state["history"], state["best"], state["epoch"] + 1
         if state.get("pseudo_labels"):
             restore_pseudo_labels(train_ex, state["pseudo_labels"])

@@ -39,9 +39,23 @@ LINES = {
     "de": ["Die Straße ist schön, sagt der Bär.", "Grüße aus München für 5 €."],
     "es": ["¿Qué pasó, señor? ¡Mañana llegará el niño!", "La canción del año está aquí."],
     "latin": ["Ça coûte cinq francs, garçon.", "Une crème brûlée très naïve, à côté."],  # no €: latin-1
+    "pt": ["Não se esqueça de ajustar os travões.", "Obrigado por assistir, até à próxima!"],
+    "it": ["Perché la catena è arrugginita?", "Così la ruota gira già meglio."],
+    "nl": [
+        "Goedemorgen allemaal, welkom bij het programma.",
+        "Vandaag repareren we een oude fiets, één keer.",
+    ],
+    "sv": ["Hej på dig, hur mår du?", "Vi ska laga en gammal cykel idag."],
+    "pl": ["Zażółć gęślą jaźń, powiedział pan Łukasz.", "Dziękuję bardzo, to było świetne."],
+    "cs": ["Příliš žluťoučký kůň úpěl ďábelské ódy.", "Děkuji, to je všechno."],
+    "el": ["Καλημέρα σε όλους, καλώς ήρθατε.", "Σήμερα θα επισκευάσουμε ένα ποδήλατο."],
     "ru": ["Привет, как дела? Сегодня мы починим велосипед.", "Собака лает на почтальона."],
+    "he": ["שלום לכולם וברוכים הבאים לתוכנית.", "היום נתקן אופניים ישנים."],
+    "ar": ["مرحبا بالجميع في البرنامج.", "اليوم سنصلح دراجة قديمة."],
     "ja": ["こんにちは、今日は自転車を修理します。", "犬が郵便屋さんに吠えています。"],
     "zh": ["大家早上好，欢迎收看节目。", "今天我们要修理一辆旧自行车。"],
+    "zh-tw": ["大家早安，歡迎收看節目。", "今天我們要修理一輛舊腳踏車。"],
+    "ko": ["안녕하세요, 프로그램에 오신 것을 환영합니다.", "오늘은 오래된 자전거를 고칩니다."],
 }
 
 
@@ -75,14 +89,29 @@ CORPUS = [
     ("fr", "utf-16-le-bom"),
     ("fr", "utf-16-be-bom"),
     ("fr", "utf-32-le-bom"),
+    ("fr", "utf-16-le"),  # no byte-order mark
     ("fr", "cp1252"),
     ("de", "cp1252"),
     ("es", "cp1252"),
+    ("pt", "cp1252"),
+    ("it", "cp1252"),
+    ("nl", "cp1252"),
+    ("sv", "cp1252"),
     ("latin", "latin-1"),
+    ("pl", "cp1250"),
+    ("cs", "cp1250"),
+    ("el", "cp1253"),
     ("ru", "cp1251"),
+    ("ru", "koi8-r"),
     ("ru", "utf-16-le-bom"),
+    ("he", "cp1255"),
+    ("ar", "cp1256"),
     ("ja", "shift_jis"),
+    ("ja", "utf-16-be-bom"),
+    ("ja", "utf-16-be"),
     ("zh", "gb18030"),
+    ("zh-tw", "big5"),
+    ("ko", "euc-kr"),
 ]
 
 
@@ -93,6 +122,15 @@ def test_every_common_encoding_reads_back_the_right_text(tmp_path, lang, encodin
     segments = read_subtitle_file(path)
     assert [s.text for s in segments] == LINES[lang]
     assert [(s.start, s.end) for s in segments] == [(1.0, 2.5), (3.0, 4.5)]
+
+
+def test_latin_code_pages_that_read_like_cp1252_need_the_override(tmp_path):
+    """Documented limit: Hungarian in cp1250 reads as cp1252 (õ for ő, û for ű); the override fixes it."""
+    path = tmp_path / "hu.srt"
+    lines = ["Árvíztűrő tükörfúrógép, mondta a férfi.", "Köszönöm szépen, ez minden."]
+    path.write_bytes(srt(lines).encode("cp1250"))
+    assert read_subtitle_file(path)[0].text == "Árvíztûrõ tükörfúrógép, mondta a férfi."
+    assert [s.text for s in read_subtitle_file(path, encoding="cp1250")] == lines
 
 
 def test_what_pysubs2_alone_did_with_them(tmp_path):
@@ -219,6 +257,8 @@ def test_any_bytes_give_segments_or_an_input_error(data):
     st.sampled_from(["utf-8", "utf-8-bom", "utf-16-le-bom", "utf-16-be-bom", "utf-32-le-bom"]),
 )
 def test_any_text_in_a_unicode_encoding_round_trips(text, encoding):
+    if encoding == "utf-8" and "\x00" in text:
+        return  # without a mark, NUL bytes mean UTF-16 (and no subtitle text has NULs)
     assert decode_subtitle_bytes(encoded(text, encoding))[0] == text
 
 
@@ -365,6 +405,22 @@ def test_embedded_tracks_by_language_track_and_query(two_tracks):
     assert chosen(queries=("1234 !!",))[0] == "embedded track 0 (eng)"  # no letters: the first
 
 
+def test_picture_subtitles_are_passed_over(two_tracks, monkeypatch):
+    """A PGS/VobSub stream has no text: the default choice skips it, naming it is an error."""
+    from momentfinder.video.subtitles import SubtitleStream
+
+    streams = [SubtitleStream(0, "hdmv_pgs_subtitle", "eng", bitmap=True), SubtitleStream(1, "subrip", "fra")]
+    monkeypatch.setattr("momentfinder.channels.subtitles.subtitle_streams", lambda path: streams)
+    assert channel().choose(media(two_tracks, queries=("the dog barks",))).source == "embedded track 1 (fra)"
+    with pytest.raises(
+        InputError, match=r"subtitle track 0 \(eng\) is pictures \(hdmv_pgs_subtitle\), not text"
+    ):
+        channel().check(media(two_tracks, subtitle_track=0))
+    monkeypatch.setattr("momentfinder.channels.subtitles.subtitle_streams", lambda path: streams[:1])
+    with pytest.raises(ChannelUnavailable, match="is pictures"):
+        channel().extract(media(two_tracks))
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -413,7 +469,7 @@ def test_query_language_detection():
 
 # --- end to end ---------------------------------------------------------------------------
 def test_ground_with_a_broken_automatic_sidecar_warns_once_and_grounds(
-    small_video, tiny_clip, tmp_path, capsys
+    small_video, tiny_clip, tmp_path, capsys, monkeypatch
 ):
     video = copy_video(small_video, tmp_path)
     (tmp_path / "small.srt").write_bytes(b"\x00\xff garbage \x89PNG" + os.urandom(2000))
@@ -426,9 +482,17 @@ def test_ground_with_a_broken_automatic_sidecar_warns_once_and_grounds(
     out = json.loads(captured.out)
     assert out["channels"] == ["visual"] and out["pred_relevant_windows"] and "subtitle_source" not in out
     # named with --subtitles, the same file is one error line and exit 2, before any decoding
-    assert main(["ground", video, "a red square", "--subtitles", str(tmp_path / "small.srt"), *common]) == 2
+    from momentfinder.channels import VisualChannel
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the subtitle options were checked")
+
+    monkeypatch.setattr(VisualChannel, "extract", no_decoding)
+    named = ["--subtitles", str(tmp_path / "small.srt"), "--no-cache"]
+    assert main(["ground", video, "a red square", *named, *common]) == 2
     err = capsys.readouterr().err
     assert err.startswith("momentfinder: ") and err.count("\n") == 1 and "Traceback" not in err
+    monkeypatch.undo()
     # -q silences the warning
     assert main(["ground", video, "a red square", "-q", *common]) == 0
     assert capsys.readouterr().err == ""

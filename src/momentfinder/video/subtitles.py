@@ -3,7 +3,8 @@
 Files come in whatever encoding the tool that wrote them used. :func:`decode_subtitle_bytes`
 trusts a byte-order mark (UTF-8, UTF-16 and UTF-32, little or big endian), then strict UTF-8,
 then asks ``charset-normalizer`` (cp1252/latin-1, cp1251, Shift-JIS, GB18030, EUC-KR… are told
-apart by their statistics); an ``encoding`` given by the user overrides all of it. Every way a
+apart by their statistics; among Latin code pages that fit about equally, cp1252 wins); an
+``encoding`` given by the user overrides all of it. Every way a
 file can fail (missing, a directory, too large, binary, empty, not a subtitle format, no lines)
 is an :class:`~momentfinder.errors.InputError` with one line that names the file.
 
@@ -38,14 +39,14 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# The encodings subtitle files come in, for charset-normalizer to choose from: the Windows and
-# ISO code pages, KOI8, and the East Asian multi-byte ones. Left out are the Mac, DOS and HP code
+# The encodings subtitle files come in, for charset-normalizer to choose from: UTF-16 without a
+# mark, the Windows and ISO code pages, KOI8, and the East Asian multi-byte ones. Left out are the Mac, DOS and HP code
 # pages, which nobody writes subtitles in but which fit short texts well enough to be picked
 # (Greek read as mac_greek, Arabic as mac_cyrillic).
 DETECTED_ENCODINGS = (
-    "utf_8", "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "iso8859_5", "koi8_r",
+    "utf_8", "utf_16_le", "utf_16_be", "cp1252", "latin_1", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "iso8859_5", "koi8_r",
     "koi8_u", "cp1253", "iso8859_7", "cp1254", "iso8859_9", "cp1255", "iso8859_8", "cp1256", "iso8859_6",
-    "cp1257", "iso8859_13", "cp1258", "cp874", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "gb18030",
+    "cp1257", "iso8859_13", "cp1258", "cp874", "shift_jis", "cp932", "euc_jp", "gb18030",
     "gbk", "gb2312", "big5", "big5hkscs", "euc_kr", "cp949",
 )  # fmt: skip
 # On a short Western text, cp1252 and the other Latin code pages (cp1250, cp1257…) read nearly
@@ -98,10 +99,11 @@ def decode_subtitle_bytes(data: bytes, encoding: str | None = None) -> tuple[str
                 if name.startswith("utf-32"):
                     continue  # FF FE 00 00 may be a UTF-16-LE mark and a U+0000
                 raise InputError(f"starts with a {name} byte-order mark but is not {name} text") from None
-    try:
-        return _strip_bom(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    if b"\x00" not in data:  # NULs are valid UTF-8, but UTF-16 without a mark is full of them
+        try:
+            return _strip_bom(data.decode("utf-8")), "utf-8"
+        except UnicodeDecodeError:
+            pass
     return _detect(data)
 
 

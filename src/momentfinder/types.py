@@ -197,6 +197,7 @@ class GroundingResult:
     video: str = ""
     qid: int | str | None = None
     subqueries: list[str] = field(default_factory=list)  # the phrases matched together, when any
+    subtitle_source: str = ""  # the subtitle file or "embedded track N (lang)" read, when any
 
     @property
     def duration(self) -> float:
@@ -229,6 +230,8 @@ class GroundingResult:
         out["channels"] = list(self.channels)
         if self.subqueries:
             out["subqueries"] = list(self.subqueries)
+        if self.subtitle_source:
+            out["subtitle_source"] = self.subtitle_source
         return out
 
 

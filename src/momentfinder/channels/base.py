@@ -24,11 +24,15 @@ class ChannelUnavailable(Exception):
 
 @dataclass
 class Media:
-    """One video as the channels see it: its probe and any user-given side files."""
+    """One video as the channels see it: its probe, any user-given side files and per-video options."""
 
     info: VideoInfo
     timeline: Timeline  # the clips every channel's curve is laid on
     subtitle_file: str | None = None  # None: sidecar or embedded subtitles, when present
+    subtitle_encoding: str | None = None  # the subtitle files' encoding; None: detected per file
+    subtitle_lang: str | None = None  # ISO 639 code: the sidecar/embedded subtitles in this language
+    subtitle_track: int | None = None  # the N-th embedded subtitle stream (from 0, as ffmpeg's 0:s:N)
+    queries: tuple[str, ...] = ()  # the queries to come, when known (the subtitles in their language)
 
     @property
     def path(self) -> str:
@@ -104,7 +108,13 @@ class Channel(Protocol):
 
     def extract(self, media: Media) -> Any | None:
         """This channel's features of ``media``; None when the video has nothing for it (no
-        subtitles); raises :class:`ChannelUnavailable` when it could have but cannot run."""
+        subtitles); raises :class:`ChannelUnavailable` when it could have but cannot run.
+
+        Features may carry ``notes`` (a list of str): what the channel skipped on the way (a broken
+        sidecar file), which the pipeline adds to the video's notes. A channel may also have a
+        ``check(media)`` method, called for every channel before any extracts, that raises
+        :class:`~momentfinder.errors.InputError` for options it cannot meet (fail before slow work).
+        """
         ...
 
     def relevance(self, features: Any, query: Query, timeline: Timeline) -> ChannelCurve:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     queries = [validate_query(q) for q in args.queries]
     finder = finder_from_args(args)
-    feats = finder.extract(args.video, args.subtitles)
+    feats = finder.extract(args.video, args.subtitles, queries=queries)
     if feats.channels:  # without any channel, grounding raises one error that includes the notes
         for note in feats.notes:
             warn(args, f"{note}; continuing with {', '.join(feats.channels)}")

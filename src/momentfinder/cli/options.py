@@ -71,6 +71,13 @@ def any_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
+def non_negative_int(text: str) -> int:
+    value = any_int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def key_values(items: list[str] | None) -> dict:
     """``["KEY=VALUE", ...]`` → dict; values are read as YAML (numbers, lists, null, strings)."""
     import yaml
@@ -147,6 +154,27 @@ def add_grounding_options(p: argparse.ArgumentParser) -> None:
         "--subtitles", default=None, help="subtitle/transcript file (default: sidecar or embedded)"
     )
     g.add_argument("--no-subtitles", action="store_true", help="turn the subtitle channel off")
+    # which subtitles (the subtitle channel chooses; see README "Subtitles")
+    g.add_argument(
+        "--subtitle-encoding",
+        metavar="ENC",
+        default=None,
+        help="encoding of subtitle files, e.g. cp1252, utf-16, shift_jis (default: detected)",
+    )
+    g.add_argument(
+        "--subtitle-lang",
+        metavar="LANG",
+        default=None,
+        help="use the subtitles in this language: ISO 639 code as in the stream metadata or "
+        "movie.LANG.srt (en, eng, fr, fre, fra...) (default: the query's language, else the first)",
+    )
+    g.add_argument(
+        "--subtitle-track",
+        metavar="N",
+        type=non_negative_int,
+        default=None,
+        help="use embedded subtitle stream N, counted from 0 as ffmpeg's -map 0:s:N",
+    )
 
 
 def show_progress(args: argparse.Namespace) -> bool:
@@ -180,6 +208,9 @@ def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
         use_subtitles=use_subtitles,
         # a model the user named must load, unless they accept grounding without it
         require_visual=args.visual_model is not None and not args.allow_missing_channels,
+        subtitle_encoding=getattr(args, "subtitle_encoding", None),
+        subtitle_lang=getattr(args, "subtitle_lang", None),
+        subtitle_track=getattr(args, "subtitle_track", None),
         progress=show_progress(args),
     )
     quiet_libraries()

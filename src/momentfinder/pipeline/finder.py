@@ -62,6 +62,11 @@ class FinderConfig:
     use_cache: bool = True
     use_subtitles: bool = True
     require_visual: bool = False  # a visual model that cannot be loaded is an error, not a note
+    # Which subtitles (channels/subtitles.py): the files' encoding (None: detected), a language
+    # (ISO 639, e.g. "fr"/"fra"), an embedded track (from 0); default: the queries' language.
+    subtitle_encoding: str | None = None
+    subtitle_lang: str | None = None
+    subtitle_track: int | None = None
     subquery_parts: int = 4  # split queries into at most this many phrases (sub-queries); 0 = off
     # A line that paraphrases the query is explicit evidence, so subtitles count double a
     # visual similarity; the subtitle weight is further scaled by how well the best line matches.
@@ -199,15 +204,34 @@ class MomentFinder:
         return self._text
 
     # --- features -----------------------------------------------------------------------
-    def extract(self, video: str | os.PathLike, subtitles: str | os.PathLike | None = None) -> VideoFeatures:
-        """Probe ``video`` and compute (or load from the cache) the features of every channel."""
+    def extract(
+        self,
+        video: str | os.PathLike,
+        subtitles: str | os.PathLike | None = None,
+        queries: tuple[str, ...] | list[str] = (),
+    ) -> VideoFeatures:
+        """Probe ``video`` and compute (or load from the cache) the features of every channel.
+
+        ``queries``: the queries to come, when known (the subtitles in their language are chosen)."""
         path = os.fspath(video)
         info = probe(path)
         timeline = Timeline.covering(info.duration, self.config.sampling.clip_len)
-        media = Media(info, timeline, os.fspath(subtitles) if subtitles is not None else None)
+        cfg = self.config
+        media = Media(
+            info,
+            timeline,
+            os.fspath(subtitles) if subtitles is not None else None,
+            subtitle_encoding=cfg.subtitle_encoding,
+            subtitle_lang=cfg.subtitle_lang,
+            subtitle_track=cfg.subtitle_track,
+            queries=tuple(queries),
+        )
         feats = VideoFeatures(info, timeline)
         if self.config.visual_model is None:
             feats.notes.append("visual channel off (no visual model)")
+        for channel in self.channels:  # options no channel can meet fail before any slow extraction
+            if (check := getattr(channel, "check", None)) is not None:
+                check(media)
         for channel in self.channels:
             try:
                 extracted = self._cached_extract(channel, media)
@@ -216,6 +240,7 @@ class MomentFinder:
                 continue
             if extracted is not None:
                 feats.channel_features[channel.name] = extracted
+                feats.notes.extend(getattr(extracted, "notes", None) or [])
         return feats
 
     def _cached_extract(self, channel: Channel, media: Media):
@@ -266,6 +291,8 @@ class MomentFinder:
         else:
             result = self._ground_zero_shot(feats, q, top_k)
         result.video = feats.info.path
+        if (subtitles := feats.channel_features.get("subtitles")) is not None:
+            result.subtitle_source = subtitles.source  # which file or track, matched or not
         return result
 
     def _ground_zero_shot(self, feats: VideoFeatures, q: Query, top_k: int) -> GroundingResult:
@@ -367,7 +394,7 @@ class MomentFinder:
     ) -> GroundingResult:
         """Ranked moments of ``query`` in ``video`` (seconds) and the per-clip saliency curve."""
         validate_query(query)
-        return self.ground_features(self.extract(video, subtitles), query, top_k)
+        return self.ground_features(self.extract(video, subtitles, queries=(query,)), query, top_k)
 
 
 def resolve_checkpoint(

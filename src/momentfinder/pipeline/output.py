@@ -18,6 +18,8 @@ def format_result(result: GroundingResult) -> str:
     channels = f"channels: {', '.join(result.channels) or 'none'}"
     if result.subqueries:
         channels += f"; sub-queries: {' | '.join(result.subqueries)}"
+    if result.subtitle_source:
+        channels += f"; subtitles from {result.subtitle_source}"
     if not result.moments:
         extra = (
             f" (no-moment score {result.no_moment_score:.3f})" if result.no_moment_score is not None else ""

@@ -226,9 +226,7 @@ class MomentFinder:
             subtitle_track=cfg.subtitle_track,
             queries=tuple(queries),
         )
-        feats = VideoFeatures(info, timeline)
-        if self.config.visual_model is None:
-            feats.notes.append("visual channel off (no visual model)")
+        feats = VideoFeatures(info, timeline)  # a channel the user turned off gets no note
         for channel in self.channels:  # options no channel can meet fail before any slow extraction
             if (check := getattr(channel, "check", None)) is not None:
                 check(media)
@@ -302,8 +300,12 @@ class MomentFinder:
             if channel.name in feats.channel_features
         ]
         if not curves:
-            reasons = "; ".join(feats.notes) or "no channel available"
-            message = f"nothing to ground with: {reasons}; and the video has no subtitles"
+            reasons = list(feats.notes)
+            if self.channel("subtitles") is not None and not any(n.startswith("subtitles") for n in reasons):
+                reasons.append("the video has no subtitles")
+            if self.config.visual_model is None:
+                reasons.append("the visual channel is off")
+            message = f"nothing to ground with: {'; '.join(reasons) or 'no channel available'}"
             if self._visual_error is not None and feats.info.has_video:
                 raise ModelUnavailableError(message)  # the file is fine, the model is missing: exit 3
             raise MediaError(f"{feats.info.path}: no usable stream ({message})")  # exit 2

@@ -549,7 +549,7 @@ def test_a_writer_killed_mid_commit_is_finished_by_the_next_one(tmp_path, caplog
 _BLOCKING_CACHE_SAVE = """
     import os, sys, time
     from pathlib import Path
-    import momentfinder.store.atomic as atomic
+    import momentfinder.atomic as atomic
     marker, cache, video, model = Path(sys.argv[1]), *sys.argv[2:5]
     real_fdopen = os.fdopen
     class HalfWriter:

@@ -186,7 +186,7 @@ def test_a_full_disk_loses_nothing_already_stored(tmp_path, monkeypatch):
     manifest and features as they were, with no temporary file behind."""
     import errno
 
-    import momentfinder.store.atomic as atomic
+    import momentfinder.atomic as atomic
 
     root = tmp_path / "feats"
     feats = np.eye(3, dtype=np.float32)

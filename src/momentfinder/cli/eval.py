@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+\nfrom ..atomic import write_atomic
 
 PROTOCOLS = ("auto", "qvhighlights", "recall", "tvr", "tvsum", "youtube")
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(metrics, indent=4)
     if args.output:
         try:
-            Path(args.output).write_text(text)
+            write_atomic(args.output, text.encode("utf-8"))
         except OSError as err:
             raise InputError(f"cannot write {args.output}: {err.strerror}") from None
     if args.plot:

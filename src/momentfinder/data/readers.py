@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import InputError
 from ..types import GroundingSample
 
@@ -116,15 +117,12 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     """Write one JSON object per line; return the count. An unwritable path raises :class:`InputError`."""
-    n = 0
+    lines = [json.dumps(row) + "\n" for row in rows]
     try:
-        with open(path, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-                n += 1
+        write_atomic(path, "".join(lines).encode("utf-8"))
     except OSError as err:
         raise InputError(f"cannot write {path}: {err.strerror}") from None
-    return n
+    return len(lines)
 
 
 def _require(rec: dict, keys: tuple[str, ...], where: str) -> None:

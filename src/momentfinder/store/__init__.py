@@ -1,7 +1,7 @@
 """What momentfinder keeps on disk: the feature cache and Moment-DETR-layout feature directories
 (reader, writer, manifest). The library's catalog and vector index will live here too."""
 
-from .atomic import write_atomic
+from ..atomic import write_atomic
 from .cache import FeatureCache, FeatureKey, default_cache_dir, file_hash
 from .feature_dir import (
     DEFAULT_CLIP_LEN,

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..errors import InputError
 from ..types import ClipFeatures
-from .atomic import write_atomic
 from .record import FeatureRecord
 
 log = logging.getLogger(__name__)

@@ -54,10 +54,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import fsync_dir, is_temporary, lock_fd, locked, write_atomic, write_durable
 from ..data.readers import iter_jsonl
 from ..errors import InputError
 from ..types import ClipFeatures, GroundingSample, QueryFeatures, Timeline
-from .atomic import fsync_dir, is_temporary, lock_fd, locked, write_atomic, write_durable
 from .record import FeatureRecord
 
 MANIFEST = "videos.jsonl"

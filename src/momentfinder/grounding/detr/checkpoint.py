@@ -24,12 +24,12 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from ...atomic import write_atomic
 from ...errors import InputError, ModelUnavailableError
 from ...types import ClipFeatures, QueryFeatures
 
@@ -150,17 +150,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
     ckpt["checksum"] = payload_checksum(ckpt)
     buffer = io.BytesIO()
     torch.save(ckpt, buffer)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

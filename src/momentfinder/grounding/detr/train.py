@@ -9,6 +9,7 @@ weights with the best val ``MR-full-mAP`` plus the no-moment calibration.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ...atomic import write_atomic
 from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures, Timeline
 from .calibration import calibrate_no_moment, mismatched_pairs
@@ -344,7 +346,7 @@ def train_detector(
         f"best_val_{SELECT_METRIC}": best["metric"],
         "epochs": len(history),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 
@@ -368,14 +370,15 @@ def _payload(
 
 def write_logs(out_dir: Path, history: list[dict]) -> None:
     """``log.json``, ``log.csv`` (one row per epoch) and ``curves.png`` (losses and val metrics)."""
-    (out_dir / "log.json").write_text(json.dumps(history, indent=1) + "\n")
+    write_atomic(out_dir / "log.json", (json.dumps(history, indent=1) + "\n").encode())
     columns: list[str] = []
     for row in history:
         columns += [k for k in row if k not in columns]
-    with open(out_dir / "log.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomic(out_dir / "log.csv", text.getvalue().encode())
     plot_history(history, out_dir / "curves.png")
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...atomic import write_atomic
 from ...errors import InputError
 
 FORMAT_VERSION = 2  # 2: encoder records (encoder, encoder_dim)
@@ -174,7 +175,7 @@ class NoMomentCalibration:
         path = Path(path)
         if path.parent and not path.parent.is_dir():
             raise InputError(f"output directory does not exist: {path.parent}")
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        write_atomic(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NoMomentCalibration:

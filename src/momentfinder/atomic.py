@@ -1,6 +1,7 @@
 """Crash-safe file writes: a reader sees the old file or the new one, never half of one.
 
-Every file the store writes goes through :func:`write_atomic` (a uniquely named temporary file
+A bottom-layer utility (standard library only) that every stage may use: feature files,
+manifests, checkpoints, calibrations, submissions, training logs. Every such file goes through :func:`write_atomic` (a uniquely named temporary file
 in the same directory, written, fsynced, then renamed over the target, and the directory
 fsynced), so parallel writers never share a temporary file and a process killed at any point
 leaves the old file intact. Temporary files start with ``.`` and end in ``.tmp``; readers skip

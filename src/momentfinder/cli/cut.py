@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,5 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..pipeline.output import cut
 
-    print(cut(args.video, args.start, args.end, args.output, copy=args.copy))
+    def warn(message: str) -> None:
+        print(f"momentfinder: warning: {message}", file=sys.stderr)
+
+    print(cut(args.video, args.start, args.end, args.output, copy=args.copy, warn=warn))
     return 0

@@ -100,7 +100,7 @@ def export_moments(
     for rank, m in enumerate(result.moments, 1):
         out = os.path.join(out_dir, f"{prefix}_{rank:02d}_{m.start:.1f}-{m.end:.1f}{ext}")
         try:
-            paths.append(cut_clip(video, m.start, m.end, out, copy=copy))
+            paths.append(cut_clip(video, m.start, m.end, out, copy=copy, warn=warn))
         except MediaError as err:
             if warn is None:
                 raise
@@ -112,5 +112,6 @@ def cut(
     video: str | os.PathLike, start: str | float, end: str | float, out: str | os.PathLike, **options
 ) -> str:
     """``momentfinder cut``: one clip ``[start, end]`` (seconds or ``HH:MM:SS``) of ``video``;
-    ``options``: ``copy`` (stream copy, keyframe-aligned start), ``crf``."""
+    ``options``: ``copy`` (stream copy, keyframe-aligned start), ``crf``, ``warn`` (a callable
+    that hears where a stream copy really starts)."""
     return cut_clip(os.fspath(video), parse_time(start), parse_time(end), os.fspath(out), **options)

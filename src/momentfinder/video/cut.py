@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 from fractions import Fraction
 
@@ -155,11 +156,13 @@ def cut_clip(
     out: str | os.PathLike,
     crf: int = 20,
     copy: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> str:
     """Write ``[start, end)`` seconds of ``video`` to ``out`` (container from the extension).
 
     Re-encodes (H.264 + AAC, frame-exact, source timestamps and rotation kept) or, with
-    ``copy``, copies the packets (keyframe-aligned start). A file without video is cut as audio.
+    ``copy``, copies the packets (keyframe-aligned start: ``warn`` hears where the clip really
+    starts when that is earlier; logged without it). A file without video is cut as audio.
     """
     path = check_readable(video)
     out = os.fspath(out)
@@ -187,12 +190,17 @@ def cut_clip(
         try:
             with dst:
                 if copy:
-                    _stream_copy(path, info.has_video, start, end, dst)
+                    copied_from = _stream_copy(path, info.has_video, start, end, dst)
                 else:
                     _reencode(path, info.has_video, start, end, dst, crf)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, out)
+            if copy and start - copied_from > 0.05:
+                (warn or log.warning)(
+                    f"stream copy: {out} starts at the keyframe at {format_time(copied_from)}, "
+                    f"{start - copied_from:.2f} s before the requested start (re-encode for an exact start)"
+                )
         except av.FFmpegError as err:
             raise MediaError(f"{out}: cannot write the clip ({_short(err)})") from None
         except OSError as err:
@@ -365,8 +373,9 @@ def _reencode(
 
 def _stream_copy(
     path: str, has_video: bool, start: float, end: float, dst: av.container.OutputContainer
-) -> None:
-    """The packets of ``[keyframe, end)`` as they are, the keyframe being the last at or before ``start``."""
+) -> float:
+    """The packets of ``[keyframe, end)`` as they are, the keyframe being the last at or before
+    ``start``; returns the keyframe's time."""
     with open_media(path) as src:
         vin = video_stream(src) if has_video else None
         ain = src.streams.audio[0] if src.streams.audio else None
@@ -420,10 +429,4 @@ def _stream_copy(
         if written == 0:
             kind = "video" if vin is not None else "audio"
             raise MediaError(f"{path}: no {kind} data to copy between {start:g} s and {end:g} s")
-        if start - t0 > 0.05:
-            log.warning(
-                "stream copy starts at the keyframe at %s, %.2f s before the requested start "
-                "(re-encode, without --copy, for an exact start)",
-                format_time(t0),
-                start - t0,
-            )
+        return t0

@@ -70,6 +70,17 @@ def write_frames(path, times, colour_of, size=(64, 48), pix_fmt="yuv420p", gop=N
     return str(path)
 
 
+def remux_video(source: str, out) -> str:
+    """The video stream of ``source`` copied into ``out`` (the container from its extension)."""
+    with av.open(source) as src, av.open(str(out), "w") as dst:
+        video_out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video_out
+                dst.mux(packet)
+    return str(out)
+
+
 def cli(capfd, *args: str) -> tuple[int, str, str]:
     """Run the CLI in-process; stdout and stderr as the terminal gets them (FFmpeg's own output too)."""
     rc = main(list(args))
@@ -109,11 +120,11 @@ def test_vfr_probe_and_sampling_follow_timestamps(vfr_video):
 
 @pytest.mark.parametrize("section", [(0.0, 6.0, 30, 0), (6.0, 12.0, 360, 2)])
 def test_vfr_cut_keeps_source_timing(vfr_video, tmp_path, section):
-    # before: frames were re-timed at the average rate (32.5 fps): the 5 fps half became a 0.9 s
-    # clip and the 60 fps half an 11 s one
+    # before: frames were re-timed at the average rate (32.5 fps): the 5 fps half became a 0.95 s
+    # clip and the 60 fps half an 11.4 s one
     start, end, n_frames, colour = section
     out = cut_clip(vfr_video, start, end, tmp_path / "moment.mp4")
-    assert probe(out).duration == pytest.approx(end - start, abs=0.02)
+    assert probe(out).duration == pytest.approx(end - start, abs=0.005)
     frames = decoded_frames(out)
     assert abs(len(frames) - n_frames) <= 1
     assert all(dominant(f.to_ndarray(format="rgb24")) == colour for f in frames)
@@ -335,6 +346,26 @@ def test_damage_is_skipped_and_reported(intact_and_damaged):
     ]
 
 
+def test_damaged_matroska_resyncs_and_reports_the_lost_cluster(intact_and_damaged, tmp_path):
+    """Matroska's demuxer skips a broken cluster without an error: the gap it leaves, ending where
+    decoding fails, is reported too (a block zeroed at half the file: 14-20 s are lost)."""
+    intact, _ = intact_and_damaged
+    mkv = remux_video(intact, tmp_path / "intact.mkv")
+    data = bytearray(open(mkv, "rb").read())
+    at = len(data) // 2
+    data[at : at + 4096] = bytes(4096)
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    report = DecodeReport()
+    clips = list(iter_clip_frames(damaged, clip_len=2.0, size=16, report=report))
+    good = list(iter_clip_frames(mkv, clip_len=2.0, size=16))
+    assert len(report.unreadable) == 1
+    start, end = report.unreadable[0]
+    assert 10.0 < start < end < 22.0 and end - start > 2.0  # the lost cluster, not just one frame
+    after = [i for i, c in enumerate(good) if c.times[0] > end + 0.5]
+    assert [dominant(clips[i].frames[0]) for i in after] == [dominant(good[i].frames[0]) for i in after]
+
+
 def test_damage_note_survives_the_feature_cache(intact_and_damaged, tiny_clip, tmp_path):
     _, damaged = intact_and_damaged
     finder = MomentFinder(
@@ -387,14 +418,7 @@ def truncated(intact_and_damaged, tmp_path_factory) -> str:
     header still promises all 30 s)."""
     intact, _ = intact_and_damaged
     root = tmp_path_factory.mktemp("truncated")
-    full = root / "full.mkv"
-    with av.open(intact) as src, av.open(str(full), "w") as dst:
-        video_out = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = video_out
-                dst.mux(packet)
-    data = full.read_bytes()
+    data = open(remux_video(intact, root / "full.mkv"), "rb").read()
     path = root / "half.mkv"
     path.write_bytes(data[: len(data) // 2])
     return str(path)

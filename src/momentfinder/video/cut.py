@@ -239,7 +239,7 @@ def _first_display_matrix(path: str) -> tuple[int, ...] | None:
 
 class _VideoOut:
     """Frames to an H.264 stream at their source timestamps: each frame lasts until the next one
-    (the last one until ``end``, or one frame period where the data ends)."""
+    (the last one until ``end``, or as long as the one before it where the data ends)."""
 
     def __init__(self, dst, vin, matrix, crf: int):
         self.dst, self.tb = dst, vin.time_base or Fraction(1, 90000)
@@ -259,6 +259,7 @@ class _VideoOut:
         self.pending: av.VideoFrame | None = None
         self.frames = 0
         self.durations: dict[int, int] = {}  # pts -> duration, for the packets (the encoder drops them)
+        self.step: int | None = None  # the duration of the last frame written (time base units)
 
     def _encodable(self, frame: av.VideoFrame) -> av.VideoFrame:
         if self.even == (self.width, self.height):
@@ -274,7 +275,8 @@ class _VideoOut:
         if self.pending is not None:
             if pts <= self.pending.pts:
                 return  # not after the previous frame (damaged timestamps): drop it
-            self._write(pts - self.pending.pts)
+            self.step = pts - self.pending.pts
+            self._write(self.step)
         out = self._encodable(frame)
         out.pts, out.time_base = pts, self.tb
         self.pending = out
@@ -292,10 +294,12 @@ class _VideoOut:
             self.dst.mux(packet)
 
     def close(self, end: float | None) -> None:
-        """Flush; ``end``: where the last frame stops (seconds), None for one frame period."""
+        """Flush; ``end``: where the last frame stops (seconds), None where the data ends."""
         if self.pending is not None:
-            stop = end if end is not None else float(self.pending.pts * self.tb) + self.period
-            self._write(round(stop / self.tb) - self.pending.pts)
+            if end is not None:
+                self._write(round(end / self.tb) - self.pending.pts)
+            else:
+                self._write(self.step or round(self.period / self.tb))
         self._mux(self.stream.encode(None))
 
 

@@ -27,6 +27,7 @@ Files as they really come:
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import os
@@ -501,46 +502,84 @@ def iter_clip_frames(
 
 class _DamageLog:
     """Turns dropped packets and decoded frames into the unreadable spans of a report (seconds
-    from the start of the stream)."""
+    from the start of the stream).
+
+    A packet that fails to decode says which time it held; a span is a run of such times with no
+    decoded frame among them (decoders hand out frames late, so spans are found in presentation
+    order at the end, not as events arrive). A demuxer error says no time: the span runs from the
+    last decoded frame to the next one. A demuxer that resyncs silently (Matroska skips a broken
+    cluster) leaves a gap in the decoded frames: a long one that ends at a failure is unreadable
+    too. (A long gap alone is not: variable-frame-rate video pauses at will.)
+    """
 
     def __init__(self, report: DecodeReport, start_time: float, period: float):
         self.report, self.start_time, self.period = report, start_time, period
+        self.seeks: set[float] = set()  # the last decoded frame before each seek: gaps, not damage
+        self.failed: list[float] = []  # times of the packets that could not be decoded
+        self.decoded: list[float] = []  # times of the frames that were
+        self.spans: list[tuple[float, float]] = []
         self.last_good: float | None = None  # the last decoded frame, since the last seek
-        self.bad_since: float | None = None  # where the unread data began, while in it
-        self.in_damage = False
+        self.lost_since: float | None = None  # after a demuxer error: where the lost data began
 
     def error(self, t: float | None) -> None:
         self.report.skipped += 1
-        if self.in_damage:
-            return
-        self.in_damage = True
-        if self.last_good is not None:
-            self.bad_since = self.last_good + self.period
-        elif t is not None:
-            self.bad_since = max(0.0, t - self.start_time)
+        if t is not None:
+            self.failed.append(t - self.start_time)
+        elif self.lost_since is None:
+            self.lost_since = self.last_good + self.period if self.last_good is not None else 0.0
 
     def good(self, t: float) -> None:
         self.report.frames += 1
-        if self.in_damage:
-            if self.bad_since is not None and t - self.bad_since > 1e-6:
-                self.report.unreadable.append((self.bad_since, t))
-            self.in_damage, self.bad_since = False, None
+        self.decoded.append(t)
+        if self.lost_since is not None:
+            if t > self.lost_since:
+                self.spans.append((self.lost_since, t))
+            self.lost_since = None
         self.last_good = t if self.last_good is None else max(self.last_good, t)
 
     def seeked(self) -> None:
+        if self.last_good is not None:
+            self.seeks.add(self.last_good)
         self.last_good = None
 
     def finish(self, end: float) -> None:
-        """Close a span still open at ``end`` (damage up to the end) and merge neighbours."""
-        if self.in_damage and self.bad_since is not None and end - self.bad_since > 1e-6:
-            self.report.unreadable.append((self.bad_since, end))
+        """The spans into the report (a span still open runs to ``end``), neighbours merged."""
+        decoded = sorted(self.decoded)
+        spans = list(self.spans)
+        if self.lost_since is not None and end > self.lost_since:
+            spans.append((self.lost_since, end))
+        run: list[float] = []
+        for t in sorted(self.failed):
+            if run and bisect.bisect_right(decoded, t) != bisect.bisect_right(decoded, run[-1]):
+                spans.append(self._span(run, decoded))  # a decoded frame between: a new run
+                run = []
+            run.append(t)
+        if run:
+            spans.append(self._span(run, decoded))
+        failed = sorted(self.failed)
+        long_gap = max(0.5, 8 * self.period)
+        for a, b in zip(decoded, decoded[1:], strict=False):
+            if b - a <= long_gap or a in self.seeks:
+                continue
+            near = bisect.bisect_left(failed, a)
+            if near < len(failed) and failed[near] <= b + long_gap:
+                spans.append((a + self.period, b))
         merged: list[tuple[float, float]] = []
-        for a, b in sorted(self.report.unreadable):
-            if merged and a <= merged[-1][1] + self.period:
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1] + self.period + 1e-6:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))
-        self.report.unreadable = [(round(a, 3), round(b, 3)) for a, b in merged]
+        self.report.unreadable = [(round(max(0.0, a), 3), round(b, 3)) for a, b in merged if b > a]
+
+    def _span(self, run: list[float], decoded: list[float]) -> tuple[float, float]:
+        """The gap between decoded frames around a run of failed times. (Threaded decoders report
+        an error a few packets late: the decoded frames, not the failed times, mark the edges.)"""
+        before = bisect.bisect_left(decoded, run[0])
+        start = min(run[0], decoded[before - 1] + self.period) if before else run[0]
+        after = bisect.bisect_right(decoded, run[-1])
+        stop = run[-1] + self.period
+        return start, min(stop, decoded[after]) if after < len(decoded) else stop
 
 
 def _nearest_frames(

@@ -260,7 +260,7 @@ def read_packets(
                 failures = 0
                 yield packet
             return
-        except av.FFmpegError:  # raised by the demuxer (an exception from the consumer is not caught here)
+        except av.FFmpegError:  # from the demuxer (the consumer's exceptions never reach here)
             failures += 1
             if on_error is not None:
                 on_error(None)

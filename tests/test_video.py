@@ -13,7 +13,7 @@ import pytest
 from momentfinder.errors import InputError, MediaError
 from momentfinder.types import SubtitleSegment
 from momentfinder.video.cut import cut_clip, format_time, parse_time
-from momentfinder.video.decode import iter_clip_frames, probe, sample_times
+from momentfinder.video.decode import DecodeReport, iter_clip_frames, probe, sample_times
 from momentfinder.video.subtitles import (
     find_sidecar,
     load_subtitles,
@@ -165,7 +165,7 @@ def test_bad_files_give_clear_errors(tmp_path, colour_video):
         probe(tmp_path)
 
 
-def test_truncated_file_still_yields_every_clip(tmp_path, colour_video):
+def test_truncated_file_ends_where_decoding_ends(tmp_path, colour_video):
     # Matroska keeps its headers at the front, so the first half of the bytes is a truncated file
     # whose header still promises the full duration.
     full = tmp_path / "full.mkv"
@@ -180,8 +180,13 @@ def test_truncated_file_still_yields_every_clip(tmp_path, colour_video):
     cut = tmp_path / "truncated.mkv"
     cut.write_bytes(data[: len(data) // 2])
     info = probe(str(cut))
-    clips = list(iter_clip_frames(str(cut), clip_len=2.0, size=32, duration=info.duration))
-    assert len(clips) == len(sample_times(info.duration, 2.0))
+    assert info.duration == pytest.approx(30.0, abs=0.1)  # the header still promises everything
+    report = DecodeReport()
+    clips = list(iter_clip_frames(str(cut), clip_len=2.0, size=32, duration=info.duration, report=report))
+    # no clip after the last decodable frame (the last frame is not repeated to the stated end)
+    assert report.end is not None and 10.0 < report.end < 20.0
+    assert len(clips) == len(sample_times(report.end, 2.0)) < len(sample_times(info.duration, 2.0))
+    assert max(c.times[-1] for c in clips) < report.end
     assert dominant_channel(clips[0].frames[0]) == 0
 
 

@@ -123,13 +123,15 @@ class ClipFeatures:
 
     ``features``: float32 ``(n_clips, dim)``, L2-normalised rows; ``timeline`` says which seconds
     each row covers. ``model`` names the encoder that made them (an encoder id, or the feature
-    folder names of a released feature set).
+    folder names of a released feature set). ``unreadable``: ``(start, end)`` seconds of the video
+    that could not be decoded (damaged data skipped; those clips show the nearest readable frame).
     """
 
     features: np.ndarray
     timeline: Timeline
     model: str = ""
     video_id: str = ""
+    unreadable: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ..encoders.base import VisionTextEncoder, l2_normalize
 from ..query import QueryDecomposer, load_decoy_queries, unrelated_decoys
 from ..types import ClipFeatures, QueryFeatures, Timeline
-from ..video.decode import ClipFrames, iter_clip_frames
+from ..video.decode import ClipFrames, DecodeReport, iter_clip_frames
 from .base import ChannelCurve, ChannelUnavailable, Media, Query, best_statistic, fit_to_timeline
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,18 @@ def extract_visual_features(
     progress: bool = True,
     queue_batches: int = 2,
 ) -> ClipFeatures:
-    """Encode the sampled frames of every clip: ``(n_clips, dim)`` L2-normalised features."""
+    """Encode the sampled frames of every clip: ``(n_clips, dim)`` L2-normalised features.
+
+    Damaged data is skipped and reported (``unreadable``); a file that ends early (truncated) has
+    features, and a timeline, only up to its last decodable frame.
+    """
     sampling = sampling or SamplingConfig()
     n_clips = Timeline.covering(duration, sampling.clip_len).n_clips
     batch_clips = max(1, getattr(encoder, "batch_size", 32) // sampling.frames_per_clip)
     batches: queue.Queue = queue.Queue(maxsize=queue_batches)
     stop = threading.Event()
     failure: list[BaseException] = []
+    report = DecodeReport()
 
     def produce() -> None:
         batch: list[ClipFrames] = []
@@ -79,6 +84,7 @@ def extract_visual_features(
                 decode=sampling.decode,
                 seek_gap=sampling.seek_gap,
                 threads=sampling.decoder_threads,
+                report=report,
             ):
                 batch.append(clip)
                 if len(batch) == batch_clips:
@@ -112,8 +118,11 @@ def extract_visual_features(
     features = np.concatenate(rows) if rows else np.zeros((0, encoder.dim), dtype=np.float32)
     return ClipFeatures(
         features=features,
-        timeline=Timeline.of(len(features), sampling.clip_len, duration),
+        timeline=Timeline.of(
+            len(features), sampling.clip_len, report.end if report.end is not None else duration
+        ),
         model=encoder.name,
+        unreadable=tuple(report.unreadable),
     )
 
 

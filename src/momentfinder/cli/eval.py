@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-\nfrom ..atomic import write_atomic
+
+from ..atomic import write_atomic
 
 PROTOCOLS = ("auto", "qvhighlights", "recall", "tvr", "tvsum", "youtube")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from .options import add_grounding_options, add_model_options, finder_from_args, warn
 
 
@@ -23,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     out.add_argument("--plot", metavar="PNG", help="draw the saliency curve with the moments shaded")
     out.add_argument("--export", metavar="DIR", help="cut the top moments into clips in DIR")
+    out.add_argument(
+        "--export-copy",
+        action="store_true",
+        help="with --export: copy the streams instead of re-encoding (fast, lossless; clips start at "
+        "the keyframe at or before each moment)",
+    )
     p.set_defaults(func=run)
 
 
@@ -30,9 +37,20 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from ..pipeline.finder import validate_query
-    from ..pipeline.output import export_moments, format_result, numbered_path, plot_saliency, results_json
+    from ..pipeline.output import (
+        check_export_dir,
+        export_moments,
+        format_result,
+        numbered_path,
+        plot_saliency,
+        results_json,
+    )
 
     queries = [validate_query(q) for q in args.queries]
+    if args.export_copy and not args.export:
+        raise InputError("--export-copy needs --export DIR")
+    if args.export:
+        check_export_dir(args.export)  # before the slow work
     finder = finder_from_args(args)
     feats = finder.extract(args.video, args.subtitles, queries=queries)
     if feats.channels:  # without any channel, grounding raises one error that includes the notes
@@ -45,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         if args.export:
             stem = os.path.splitext(os.path.basename(args.video))[0]
             prefix = f"{stem}_q{i + 1}" if len(results) > 1 else stem
-            for path in export_moments(args.video, result, args.export, prefix):
+            clips = export_moments(
+                args.video, result, args.export, prefix, copy=args.export_copy, warn=lambda m: warn(args, m)
+            )
+            for path in clips:
                 if not args.quiet and not args.json:
                     print(f"exported {path}")
     print(results_json(results) if args.json else "\n\n".join(format_result(r) for r in results))

@@ -39,6 +39,7 @@ from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
 from ..query import KeyPhraseDecomposer, unrelated_decoys
 from ..store import FeatureCache, FeatureKey
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
+from ..video.cut import format_time
 from ..video.decode import probe
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,7 @@ class MomentFinder:
             if extracted is not None:
                 feats.channel_features[channel.name] = extracted
                 feats.notes.extend(getattr(extracted, "notes", None) or [])
+        _note_damage(feats)
         return feats
 
     def _cached_extract(self, channel: Channel, media: Media):
@@ -475,6 +477,22 @@ def validate_query(query: str) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InputError('the query is empty: say what happens, e.g. "a man opens the door"')
     return " ".join(query.split())
+
+
+def _note_damage(feats: VideoFeatures) -> None:
+    """Notes for the video data that could not be read; a video that decodes to less than its stated
+    length (truncated) ends there: its timeline is clamped, so no moment lies in the missing part."""
+    visual = feats.visual
+    if visual is None:
+        return
+    if visual.duration < feats.timeline.duration - 1e-6:
+        feats.notes.append(
+            f"video ends at {format_time(visual.duration)}, before its stated length "
+            f"{format_time(feats.timeline.duration)} (truncated file); moments are searched up to there"
+        )
+        feats.timeline = Timeline.covering(visual.duration, feats.timeline.clip_len)
+    for start, end in visual.unreadable:
+        feats.notes.append(f"video unreadable {format_time(start)}–{format_time(end)} (damaged data skipped)")
 
 
 def _video_id(path: str) -> str:

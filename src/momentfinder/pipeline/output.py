@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..errors import MediaError
 from ..types import GroundingResult
-from ..video.cut import cut_clip, format_time, parse_time
+from ..video.cut import check_output_dir, cut_clip, format_time, parse_time
+from ..video.decode import probe
 
 
 def format_result(result: GroundingResult) -> str:
@@ -80,21 +82,44 @@ def numbered_path(path: str, index: int, total: int) -> str:
     return f"{stem}_{index + 1}{ext}"
 
 
+def check_export_dir(out_dir: str | os.PathLike) -> str:
+    """``out_dir`` once it is a directory that takes new files (created when missing), else a
+    one-line :class:`~momentfinder.errors.InputError`: call it before the slow work."""
+    return check_output_dir(out_dir)
+
+
 def export_moments(
-    video: str | os.PathLike, result: GroundingResult, out_dir: str | os.PathLike, prefix: str | None = None
+    video: str | os.PathLike,
+    result: GroundingResult,
+    out_dir: str | os.PathLike,
+    prefix: str | None = None,
+    copy: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Cut every moment of ``result`` from ``video`` into ``out_dir`` (``PREFIX_RANK_START-END.mp4``)."""
+    """Cut every moment of ``result`` from ``video`` into ``out_dir`` (``PREFIX_RANK_START-END.mp4``,
+    ``.m4a`` for a file without video). ``copy``: stream copy (keyframe-aligned starts) instead of
+    re-encoding. A moment that cannot be cut from a damaged file is skipped with a ``warn``ing
+    (raised without one); the paths written are returned."""
     video = os.fspath(video)
+    out_dir = check_output_dir(out_dir)
     prefix = prefix or os.path.splitext(os.path.basename(video))[0]
+    ext = ".mp4" if probe(video).has_video else ".m4a"
     paths = []
     for rank, m in enumerate(result.moments, 1):
-        out = os.path.join(os.fspath(out_dir), f"{prefix}_{rank:02d}_{m.start:.1f}-{m.end:.1f}.mp4")
-        paths.append(cut_clip(video, m.start, m.end, out))
+        out = os.path.join(out_dir, f"{prefix}_{rank:02d}_{m.start:.1f}-{m.end:.1f}{ext}")
+        try:
+            paths.append(cut_clip(video, m.start, m.end, out, copy=copy, warn=warn))
+        except MediaError as err:
+            if warn is None:
+                raise
+            warn(f"moment {rank} ({format_time(m.start)}-{format_time(m.end)}) not exported: {err}")
     return paths
 
 
 def cut(
     video: str | os.PathLike, start: str | float, end: str | float, out: str | os.PathLike, **options
 ) -> str:
-    """``momentfinder cut``: one clip ``[start, end]`` (seconds or ``HH:MM:SS``) of ``video``."""
+    """``momentfinder cut``: one clip ``[start, end]`` (seconds or ``HH:MM:SS``) of ``video``;
+    ``options``: ``copy`` (stream copy, keyframe-aligned start), ``crf``, ``warn`` (a callable
+    that hears where a stream copy really starts)."""
     return cut_clip(os.fspath(video), parse_time(start), parse_time(end), os.fspath(out), **options)

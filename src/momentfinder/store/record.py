@@ -22,7 +22,8 @@ class FeatureRecord:
 
     ``model``: the encoder that made them (hub id or absolute directory); ``model_fingerprint``:
     its weights (:mod:`momentfinder.encoders.fingerprint`); ``text_model``: the query encoder;
-    ``path``: the source video when known.
+    ``path``: the source video when known; ``unreadable``: ``(start, end)`` seconds of the video
+    that could not be decoded (:attr:`ClipFeatures.unreadable`).
     """
 
     vid: str
@@ -33,6 +34,7 @@ class FeatureRecord:
     path: str = ""
     text_model: str = ""
     model_fingerprint: str = ""
+    unreadable: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         self.duration, self.clip_len, self.n_clips = (
@@ -40,6 +42,7 @@ class FeatureRecord:
             float(self.clip_len),
             int(self.n_clips),
         )
+        self.unreadable = tuple((float(a), float(b)) for a, b in self.unreadable)
         if not self.clip_len > 0:
             raise ValueError(f"clip_len must be positive, got {self.clip_len}")
 
@@ -56,6 +59,7 @@ class FeatureRecord:
             path=os.path.abspath(path) if path else "",
             text_model=text_model,
             model_fingerprint=model_fingerprint,
+            unreadable=clips.unreadable,
         )
 
     @classmethod
@@ -79,4 +83,4 @@ class FeatureRecord:
 
     def clip_features(self, features: np.ndarray) -> ClipFeatures:
         """``features`` ``(n_clips, dim)`` as the :class:`ClipFeatures` this record describes."""
-        return ClipFeatures(features, self.timeline(len(features)), self.model, self.vid)
+        return ClipFeatures(features, self.timeline(len(features)), self.model, self.vid, self.unreadable)

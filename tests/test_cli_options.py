@@ -133,3 +133,37 @@ def test_real_process_prints_no_traceback_for_bad_options(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_output_paths_are_checked_before_the_work(capsys, colour_video, tiny_clip, tmp_path, monkeypatch):
+    from momentfinder.channels import VisualChannel
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("decoded before checking the outputs")
+
+    monkeypatch.setattr(VisualChannel, "extract", no_work)
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    for option in (["--plot", blocked / "sub" / "p.png"], ["--plot", tmp_path], ["--export", blocked]):
+        code, _, err = run(capsys, "ground", colour_video, "q", "--visual-model", tiny_clip, *option)
+        assert code == 2 and one_line(err).startswith("momentfinder: error:")
+
+
+def test_results_are_printed_before_the_outputs_are_written(
+    capsys, colour_video, tiny_clip, tmp_path, monkeypatch
+):
+    """A plot that fails to write after grounding costs the plot, not the printed results."""
+    import momentfinder.pipeline.output as output
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "p.png"))
+
+    monkeypatch.setattr(output, "plot_saliency", full_disk)
+    argv = ["ground", colour_video, "a red scene", "--visual-model", tiny_clip, "--no-subtitles", "--json"]
+    code, out, err = run(capsys, *argv, "--plot", tmp_path / "p.png", "--cache-dir", tmp_path / "c")
+    assert code == 2 and '"pred_relevant_windows"' in out and "No space left" in one_line(err)
+
+
+def test_subtitle_options_with_no_subtitles_contradict(capsys, colour_video):
+    code, _, err = run(capsys, "ground", colour_video, "q", "--no-subtitles", "--subtitle-lang", "fr")
+    assert code == 2 and "contradict" in one_line(err)

@@ -482,6 +482,12 @@ def test_random_bytes_are_refused(tmp_path, tiny_clip, capfd):
         path.write_bytes(random_bytes(seed))
         with pytest.raises(MediaError):
             probe(path)
+    # 4 KB of noise once passed as 5 ms of ADPCM audio: too short to be a recording
+    for seed in range(1000, 1100):
+        path = tmp_path / "noise.bin"
+        path.write_bytes(np.random.default_rng(seed).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        with pytest.raises(MediaError):
+            probe(path)
     rc, out, err = cli(
         capfd, "ground", str(tmp_path / "noise242.mp4"), "a door opens", "--visual-model", tiny_clip
     )

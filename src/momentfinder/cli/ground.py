@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.finder import validate_query
     from ..pipeline.output import (
         check_export_dir,
+        check_output_file,
         export_moments,
         format_result,
         numbered_path,
@@ -49,14 +50,18 @@ def run(args: argparse.Namespace) -> int:
     queries = [validate_query(q) for q in args.queries]
     if args.export_copy and not args.export:
         raise InputError("--export-copy needs --export DIR")
-    if args.export:
-        check_export_dir(args.export)  # before the slow work
+    if args.export:  # output paths are checked before the slow work
+        check_export_dir(args.export)
+    if args.plot:
+        check_output_file(args.plot)
     finder = finder_from_args(args)
     feats = finder.extract(args.video, args.subtitles, queries=queries)
     if feats.channels:  # without any channel, grounding raises one error that includes the notes
         for note in feats.notes:
             warn(args, f"{note}; continuing with {', '.join(feats.channels)}")
     results = [finder.ground_features(feats, q, top_k=args.top_k) for q in queries]
+    # the results first: a file that cannot be written afterwards never loses them
+    print(results_json(results) if args.json else "\n\n".join(format_result(r) for r in results), flush=True)
     for i, result in enumerate(results):
         if args.plot:
             plot_saliency(result, numbered_path(args.plot, i, len(results)))
@@ -69,5 +74,4 @@ def run(args: argparse.Namespace) -> int:
             for path in clips:
                 if not args.quiet and not args.json:
                     print(f"exported {path}")
-    print(results_json(results) if args.json else "\n\n".join(format_result(r) for r in results))
     return 0

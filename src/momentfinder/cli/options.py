@@ -189,6 +189,19 @@ def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
     use_subtitles = use_subtitles and not getattr(args, "no_subtitles", False)
     if args.no_visual and not use_subtitles:
         raise UsageError("--no-visual and --no-subtitles together leave no channel to ground with")
+    if getattr(args, "no_subtitles", False):
+        chosen = [
+            flag
+            for flag, value in (
+                ("--subtitles", getattr(args, "subtitles", None)),
+                ("--subtitle-encoding", getattr(args, "subtitle_encoding", None)),
+                ("--subtitle-lang", getattr(args, "subtitle_lang", None)),
+                ("--subtitle-track", getattr(args, "subtitle_track", None)),
+            )
+            if value is not None
+        ]
+        if chosen:
+            raise UsageError(f"{', '.join(chosen)} and --no-subtitles contradict each other")
     cfg = finder_config(
         visual_model=args.visual_model,
         checkpoint=getattr(args, "model", None),

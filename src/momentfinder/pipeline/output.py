@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import MediaError
 from ..types import GroundingResult
 from ..video.cut import check_output_dir, cut_clip, format_time, parse_time
+from ..video.cut import check_output_file as _check_file
 from ..video.decode import probe
 
 
@@ -80,6 +81,12 @@ def numbered_path(path: str, index: int, total: int) -> str:
         return path
     stem, ext = os.path.splitext(path)
     return f"{stem}_{index + 1}{ext}"
+
+
+def check_output_file(path: str | os.PathLike) -> str:
+    """``path`` once a file can be written there (``--plot``), else a one-line
+    :class:`~momentfinder.errors.InputError`: call it before the slow work."""
+    return _check_file(path)
 
 
 def check_export_dir(out_dir: str | os.PathLike) -> str:

@@ -164,6 +164,9 @@ def _decodable_frames(path: str, limit: int) -> int:
         return n
 
 
+MIN_AUDIO_SECONDS = 0.1  # an audio-only file shorter than this is noise, not a recording
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Duration, frame rate and streams of a media file.
 
@@ -204,6 +207,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise MediaError(f"{path}: is a still image (a single frame), not a video")
         if still:
             video = None  # a picture beside audio: an audio file
+        if video is None and duration < MIN_AUDIO_SECONDS:
+            # a few milliseconds of "audio" is what a demuxer makes of random bytes, not a recording
+            raise MediaError(f"{path}: not a readable media file ({duration * 1000:.0f} ms of audio data)")
         fps = width = height = None
         vfr = False
         if video is not None:

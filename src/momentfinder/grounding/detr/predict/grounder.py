@@ -7,6 +7,7 @@ import os
 import numpy as np
 import torch
 
+from ....errors import ModelUnavailableError
 from ....types import ClipFeatures, GroundingResult, Moment, QueryFeatures
 from ...nms import temporal_nms
 from ..checkpoint import FeatureSpec, load_checkpoint
@@ -54,6 +55,11 @@ class DetrGrounder:
         out = self.model(
             vid.to(self.device), vid_mask.to(self.device), txt.to(self.device), txt_mask.to(self.device)
         )
+        if not all(torch.isfinite(out[k]).all() for k in ("pred_logits", "pred_spans", "saliency")):
+            raise ModelUnavailableError(
+                "the trained model's outputs are not finite (NaN or infinity): its weights are damaged "
+                "or were trained into divergence; use another checkpoint"
+            )
         probs = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
         spans = span_cxw_to_xx(out["pred_spans"]).clamp(0, 1).cpu().numpy()
         saliency = out["saliency"].cpu().numpy()

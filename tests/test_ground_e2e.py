@@ -360,7 +360,7 @@ def test_honest_scores_subtitles(talk_video, tmp_path, capsys):
     exact, loose = json.loads(capsys.readouterr().out)
     top = exact["moments"][0]
     assert (top["start"], top["end"]) == (64.0, 72.0)  # the line's own times, not the 2 s grid
-    assert top["evidence"] == "subtitles" and 0.9 <= top["confidence"] < 1.0
+    assert top["evidence"] == "subtitles" and 0.9 <= top["confidence"] <= 1.0
     assert all(0.0 <= m["confidence"] <= 1.0 for m in exact["moments"] + loose["moments"])
     assert loose["moments"][0]["confidence"] < top["confidence"] or not loose["moments"]
     assert main([*base, "a volcano erupts on a distant planet"]) == 0
@@ -378,7 +378,7 @@ def test_honest_scores_visual(talk_video, tiny_clip, tmp_path, capsys):
     )
     result = finder.ground(talk_video, "a red scene", top_k=3)
     assert result.moments and all(
-        0.0 <= m.confidence < 1.0 and m.evidence == "visual" for m in result.moments
+        0.0 <= m.confidence <= 1.0 and m.evidence == "visual" for m in result.moments
     )
     assert [m["confidence"] for m in result.to_json()["moments"]] == [
         round(m.confidence, 3) for m in result.moments

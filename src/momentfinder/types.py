@@ -237,6 +237,30 @@ class GroundingResult:
         return out
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    """A moment found by a library search: which video, ``[start, end)`` seconds, the grounder's
+    raw ``score``, its ``confidence`` (comparable across videos, see :class:`Moment`) and the
+    channel it rests on. Hits are ranked by confidence, then score."""
+
+    video: str
+    start: float
+    end: float
+    score: float
+    confidence: float | None = None
+    evidence: str = ""
+    video_id: int | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"video": self.video, "start": round(self.start, 2), "end": round(self.end, 2)}
+        out["score"] = round(float(self.score), 4)
+        if self.confidence is not None:
+            out["confidence"] = round(float(self.confidence), 3)
+        if self.evidence:
+            out["evidence"] = self.evidence
+        return out
+
+
 @dataclass
 class GroundingSample:
     """One annotated query, read from any supported dataset format.

@@ -86,14 +86,22 @@ def best_statistic(values: np.ndarray, statistic: str) -> float:
 
 
 def span_confidence(curve: ChannelCurve, start: int, end: int) -> float | None:
-    """Confidence in [0, 1] of the clips ``[start, end)`` on ``curve``: the share of decoy queries
-    whose best evidence in the whole video this span beats (``beaten / (n_decoys + 1)``, so it is
-    never quite 1), times the evidence's absolute strength on the channel's ``scale`` when it has
-    one. None when the channel has no decoys."""
+    """Confidence in [0, 1) of the clips ``[start, end)`` on ``curve``: the share of decoy queries
+    whose best evidence in the whole video this span beats, ``beaten / (n_decoys + 1)``; a span
+    that beats them all goes on towards 1 with its margin over the best decoy in units of the
+    decoys' spread, ``1 - exp(-margin) / (n_decoys + 1)`` (continuous at the top decoy, so two
+    strong moments stay ordered); times the evidence's absolute strength on the channel's
+    ``scale`` when it has one. None when the channel has no decoys."""
     if curve.chance is None or not len(curve.chance):
         return None
+    chance = np.asarray(curve.chance, dtype=np.float64)
     stat = span_statistic(curve.values[start:end], curve.statistic)
-    share = float(np.sum(curve.chance < stat) / (len(curve.chance) + 1))
+    beaten, n = int(np.sum(chance < stat)), len(chance)
+    if beaten < n:
+        share = beaten / (n + 1)
+    else:
+        margin = (stat - float(chance.max())) / max(float(chance.std()), 1e-6)
+        share = 1.0 - float(np.exp(-margin)) / (n + 1)
     if curve.scale is None:
         return share
     low, high = curve.scale

@@ -204,6 +204,10 @@ class VisualChannel:
             return self.relevance_curve(features, q)
         return features.features @ q.pooled
 
+    def use_decoys(self, decoys: list[QueryFeatures]) -> None:
+        """Measure confidence against these decoy query features (research feature sets)."""
+        self._decoys, self._chance = list(decoys), None
+
     def decoy_queries(self) -> list[QueryFeatures]:
         """The decoy queries (:mod:`momentfinder.query.decoys`) encoded like real ones, once."""
         if self._decoys is None:

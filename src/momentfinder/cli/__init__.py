@@ -18,6 +18,8 @@ from ..errors import MomentFinderError
 COMMAND_MODULES = [
     "ground",
     "extract",
+    "index",
+    "search",
     "cut",
     "eval",
     "data",

@@ -281,9 +281,10 @@ class MomentFinder:
             raise ModelUnavailableError(str(err)) from None
 
     # --- grounding ----------------------------------------------------------------------
-    def ground_features(self, feats: VideoFeatures, query: str, top_k: int = 10) -> GroundingResult:
-        """Ground ``query`` in already extracted features (many queries, one extraction)."""
-        q = Query(validate_query(query))
+    def ground_features(self, feats: VideoFeatures, query: str | Query, top_k: int = 10) -> GroundingResult:
+        """Ground ``query`` in already extracted features (many queries, one extraction). A
+        :class:`~momentfinder.channels.Query` keeps its encodings across videos (library search)."""
+        q = query if isinstance(query, Query) else Query(validate_query(query))
         if top_k < 1:
             raise InputError(f"top-k must be at least 1, got {top_k}")
         if self.config.checkpoint is not None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import MediaError
-from ..types import GroundingResult
+from ..types import GroundingResult, SearchHit
 from ..video.cut import check_output_dir, cut_clip, format_time, parse_time
 from ..video.cut import check_output_file as _check_file
 from ..video.decode import probe
@@ -130,3 +130,20 @@ def cut(
     ``options``: ``copy`` (stream copy, keyframe-aligned start), ``crf``, ``warn`` (a callable
     that hears where a stream copy really starts)."""
     return cut_clip(os.fspath(video), parse_time(start), parse_time(end), os.fspath(out), **options)
+
+
+def format_hits(query: str, hits: list[SearchHit]) -> str:
+    """A table of ranked library hits with ``HH:MM:SS`` times."""
+    if not hits:
+        return f'"{query}": no matching moment in the library'
+    lines = [
+        f'"{query}"',
+        f"{'rank':>4}  {'start':>10}  {'end':>10}  {'confidence':>10}  {'score':>8}  video",
+    ]
+    for rank, h in enumerate(hits, 1):
+        confidence = f"{h.confidence:.2f}" if h.confidence is not None else "-"
+        lines.append(
+            f"{rank:>4}  {format_time(h.start):>10}  {format_time(h.end):>10}  {confidence:>10}  "
+            f"{h.score:>8.3f}  {h.video}"
+        )
+    return "\n".join(lines)

@@ -102,6 +102,10 @@ def open_media(path: str) -> av.container.InputContainer:
 
 
 def _short(err: Exception) -> str:
+    """The reason of an error in a few words: FFmpeg's own (without the errno and the file name
+    PyAV adds, which the caller says already), else the first line."""
+    if isinstance(err, av.FFmpegError) and getattr(err, "strerror", None):
+        return str(err.strerror)[:200]
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return text[:200]
 

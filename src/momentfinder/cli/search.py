@@ -1,0 +1,46 @@
+"""``momentfinder search QUERY``: moments across every video of a library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .index import add_db_option, open_library
+from .options import finite_float, positive_int
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="find a sentence's moments across a library (momentfinder index add first)",
+        description="Find the moments where QUERY happens across the library: nearest clips and "
+        "subtitle words pick candidate videos, each is grounded, all moments are ranked by confidence.",
+    )
+    p.add_argument("query", metavar="QUERY")
+    add_db_option(p)
+    p.add_argument("--top-k", type=positive_int, default=20, help="moments to return (default 20)")
+    p.add_argument("--candidates", type=positive_int, default=10, help="videos grounded in full (default 10)")
+    p.add_argument("--path", metavar="GLOB", default=None, help="only videos whose path matches GLOB")
+    p.add_argument(
+        "--min-duration", type=finite_float, default=None, metavar="S", help="only videos this long"
+    )
+    p.add_argument("--max-duration", type=finite_float, default=None, metavar="S")
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline.library import VideoFilter
+    from ..pipeline.output import format_hits
+
+    library = open_library(args)
+    where = VideoFilter(args.path, args.min_duration, args.max_duration)
+    try:
+        hits = library.search(args.query, top_k=args.top_k, where=where, candidates=args.candidates)
+    finally:
+        library.close()
+    if args.json:
+        print(json.dumps({"query": args.query, "hits": [h.to_json() for h in hits]}))
+    else:
+        print(format_hits(args.query, hits))
+    return 0

@@ -1,0 +1,422 @@
+"""A library of videos: index once, then search a sentence across all of them.
+
+    lib = Library("library.db")
+    lib.add(["~/videos"])                          # incremental, resumable, crash-safe
+    for hit in lib.search("a man opens the door", top_k=20):
+        print(hit.video, hit.start, hit.end, hit.confidence)
+
+Indexing runs every file through the same :class:`~momentfinder.pipeline.finder.MomentFinder`
+as ``ground`` (feature cache, channels) and commits each video with its clip features and
+subtitle lines in one transaction of the catalog (``store/``). Searching is coarse to fine: the
+query's nearest clips in the vector index (and its words in the subtitle text) pick candidate
+videos; each candidate is grounded like a single video; the moments of all candidates are ranked
+together by their confidence, which means the same in every video.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
+
+from ..channels import Query, SubtitleTrack
+from ..errors import InputError, MomentFinderError
+from ..store.cache import file_hash
+from ..store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
+from ..types import ClipFeatures, SearchHit, Timeline, VideoInfo
+from .finder import FinderConfig, MomentFinder, VideoFeatures, validate_query
+
+log = logging.getLogger(__name__)
+
+MEDIA_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mkv .mov .avi .webm .mpg .mpeg .ts .mts .m2ts .flv .wmv .3gp .ogv .vob .m4a .mp3 .wav .flac"
+    " .ogg .opus".split()
+)
+
+
+def default_library() -> str:
+    """``$MOMENTFINDER_DB``, else ``$XDG_DATA_HOME/momentfinder/library.db`` (``~/.local/share``)."""
+    if os.environ.get("MOMENTFINDER_DB"):
+        return os.environ["MOMENTFINDER_DB"]
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "momentfinder", "library.db")
+
+
+@dataclass
+class IndexReport:
+    """What ``index add`` did, one list of paths per outcome."""
+
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)  # a known file under a new name: features kept
+    copied: list[str] = field(default_factory=list)  # the same content as an indexed file
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.moved)} moved",
+            f"{len(self.copied)} copies",
+            f"{len(self.failed)} failed",
+        ]
+        return ", ".join(parts)
+
+    def to_json(self) -> dict:
+        return {
+            "added": self.added,
+            "unchanged": self.unchanged,
+            "moved": self.moved,
+            "copied": self.copied,
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+        }
+
+
+@dataclass
+class LibraryStatus:
+    location: str
+    info: LibraryInfo | None
+    videos: int
+    failed: int
+    clips: int
+    hours: float
+
+    def to_json(self) -> dict:
+        info = self.info.__dict__ if self.info is not None else None
+        return {
+            "location": self.location,
+            "library": info,
+            "videos": self.videos,
+            "failed": self.failed,
+            "clips": self.clips,
+            "hours": round(self.hours, 3),
+        }
+
+
+def expand_paths(paths: Iterable[str], recursive: bool = True) -> list[str]:
+    """Absolute media file paths from files, folders (media extensions only) and glob patterns."""
+    out: list[str] = []
+    for raw in paths:
+        path = os.path.expanduser(os.fspath(raw))
+        matches = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path]
+        if not matches:
+            raise InputError(f"{raw}: no such file or folder (and no file matches it)")
+        for match in matches:
+            if os.path.isdir(match):
+                walker = os.walk(match) if recursive else [(match, [], os.listdir(match))]
+                for folder, dirs, files in walker:
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    out += [
+                        os.path.join(folder, f)
+                        for f in sorted(files)
+                        if not f.startswith(".") and os.path.splitext(f)[1].lower() in MEDIA_EXTENSIONS
+                    ]
+            elif os.path.exists(match):
+                out.append(match)
+            else:
+                raise InputError(f"{raw}: no such file or folder")
+    return list(dict.fromkeys(os.path.abspath(p) for p in out))
+
+
+class Library:
+    """A searchable collection of videos (see module docstring).
+
+    ``db``: a SQLite file path (default :func:`default_library`) or a ``postgresql://`` URL.
+    ``config``: how videos are read and grounded (encoder, clip length, grounder...); by default
+    the library's own encoder and clip length once it has one, else the finder's defaults.
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike | None = None,
+        config: FinderConfig | None = None,
+        progress: bool = True,
+        create: bool = True,
+    ):
+        self.catalog: Catalog = open_catalog(db or default_library(), create=create)
+        self.progress = progress
+        self._config = config
+        self._finder: MomentFinder | None = None
+
+    # -- the finder --------------------------------------------------------------------------------
+    def finder(self) -> MomentFinder:
+        """The finder for this library: its encoder and clip length (a different one is refused)."""
+        if self._finder is None:
+            info = self.catalog.info()
+            cfg = self._config or FinderConfig()
+            if info is not None:
+                if self._config is None:
+                    cfg = FinderConfig(visual_model=info.model)
+                    cfg.sampling = type(cfg.sampling)(**info.sampling) if info.sampling else cfg.sampling
+                elif cfg.visual_model != info.model or abs(cfg.sampling.clip_len - info.clip_len) > 1e-9:
+                    raise InputError(
+                        f"{self.catalog.location} was made with {info.model} at {info.clip_len:g} s clips; "
+                        f"this asks for {cfg.visual_model} at {cfg.sampling.clip_len:g} s (leave --visual-model "
+                        "and --clip-len out to use the library's)"
+                    )
+            cfg.progress = False
+            cfg.require_visual = True  # a library is searched by its clips: the encoder must load
+            self._finder = MomentFinder(config=cfg)
+        return self._finder
+
+    def _encoder_matches(self, info: LibraryInfo) -> None:
+        encoder = self.finder().visual_encoder()
+        if encoder is None:
+            raise InputError(f"the library's encoder {info.model} cannot be loaded")
+        if encoder.name != info.model or encoder.dim != info.dim:
+            raise InputError(
+                f"{self.catalog.location} holds features of {info.model} (dim {info.dim}); "
+                f"the encoder here is {encoder.name} (dim {encoder.dim})"
+            )
+        if encoder.fingerprint != info.model_fingerprint:
+            log.warning(
+                "the weights of %s differ from those the library was made with (%s, now %s); "
+                "results may be off until the videos are indexed again",
+                info.model,
+                info.model_fingerprint,
+                encoder.fingerprint,
+            )
+
+    # -- indexing ------------------------------------------------------------------------------
+    def add(
+        self,
+        paths: Sequence[str],
+        recursive: bool = True,
+        retry_failed: bool = False,
+        on_video: Callable[[str, str], None] | None = None,
+    ) -> IndexReport:
+        """Index media files (files, folders, globs). Unchanged files are skipped, moved or renamed
+        files keep their features, unreadable ones are recorded as failed and skipped.
+        ``on_video(path, outcome)`` is called after each file."""
+        files = expand_paths(paths, recursive)
+        finder = self.finder()
+        encoder = finder.visual_encoder()
+        if encoder is None:
+            raise InputError(f"cannot index: {finder.visual_error}")
+        info = self.catalog.info()
+        mine = LibraryInfo(
+            model=encoder.name,
+            model_fingerprint=encoder.fingerprint,
+            dim=encoder.dim,
+            clip_len=finder.config.sampling.clip_len,
+            sampling=finder.config.sampling.as_key(),
+            text_model=finder.config.text_model or "",
+        )
+        if info is None:
+            self.catalog.set_info(mine)
+        else:
+            self._encoder_matches(info)
+        hasher = finder.cache.content_hash if finder.cache is not None else file_hash
+        report = IndexReport()
+        sizes = {p: _size(p) for p in files}
+        bar = tqdm(
+            total=sum(sizes.values()), unit="B", unit_scale=True, disable=not self.progress, desc="index"
+        )
+        try:
+            for path in files:
+                bar.set_postfix_str(os.path.basename(path)[-40:], refresh=False)
+                outcome = self._add_one(path, hasher, report, retry_failed)
+                bar.update(sizes[path])
+                if on_video is not None:
+                    on_video(path, outcome)
+        finally:
+            bar.close()
+        return report
+
+    def _add_one(self, path: str, hasher, report: IndexReport, retry_failed: bool) -> str:
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            report.failed.append((path, err.strerror or str(err)))
+            return "failed"
+        known = self.catalog.video_by_path(path)
+        if known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            if known.status == "ok" or not retry_failed:
+                report.unchanged.append(path)
+                return "unchanged"
+        try:
+            content = hasher(path)
+        except OSError as err:
+            report.failed.append((path, err.strerror or str(err)))
+            return "failed"
+        same = [r for r in self.catalog.videos_by_hash(content) if r.status == "ok" and r.path != path]
+        if known is not None and known.status == "ok" and known.content_hash == content:
+            self.catalog.move_video(known.id, path, st.st_size, st.st_mtime_ns)  # touched, same content
+            report.unchanged.append(path)
+            return "unchanged"
+        if same:
+            source = same[0]
+            if not os.path.exists(source.path):  # renamed or moved: the row follows the file
+                if known is not None:
+                    self.catalog.remove_video(known.id)
+                self.catalog.move_video(source.id, path, st.st_size, st.st_mtime_ns)
+                report.moved.append(path)
+                return "moved"
+            lines, embeddings = self.catalog.lines(source.id)
+            row = VideoRow(path, content, st.st_size, st.st_mtime_ns, source.duration, source.n_clips)
+            self.catalog.add_video(row, self.catalog.features(source.id), lines, embeddings)
+            report.copied.append(path)
+            return "copied"
+        try:
+            feats = self.finder().extract(path)
+            if feats.visual is None:
+                raise InputError("; ".join(feats.notes) or "no visual features")
+        except MomentFinderError as err:
+            reason = str(err).removeprefix(f"{path}: ")  # the path is said once, by the caller
+            row = VideoRow(path, content, st.st_size, st.st_mtime_ns, status="failed", error=reason)
+            self.catalog.add_video(row, None)
+            report.failed.append((path, reason))
+            log.info("%s: %s; skipped", path, reason)
+            return "failed"
+        visual = feats.visual
+        track = feats.channel_features.get("subtitles")
+        row = VideoRow(
+            path,
+            content,
+            st.st_size,
+            st.st_mtime_ns,
+            duration=visual.duration,
+            n_clips=visual.n_clips,
+            unreadable=[list(span) for span in getattr(visual, "unreadable", ())],
+        )
+        lines = track.segments if track is not None else None
+        self.catalog.add_video(row, visual.features, lines, track.embeddings if track is not None else None)
+        report.added.append(path)
+        return "added"
+
+    def remove(self, paths: Sequence[str]) -> list[str]:
+        """Forget the videos at ``paths`` (files, or folders: everything below them); returns them."""
+        removed = []
+        for raw in paths:
+            path = os.path.abspath(os.path.expanduser(raw))
+            for row in self.catalog.videos():
+                if row.path == path or row.path.startswith(path.rstrip(os.sep) + os.sep):
+                    self.catalog.remove_video(row.id)
+                    removed.append(row.path)
+        if not removed:
+            raise InputError(f"nothing in {self.catalog.location} matches {', '.join(paths)}")
+        return removed
+
+    def status(self) -> LibraryStatus:
+        rows = self.catalog.videos()
+        ok = [r for r in rows if r.status == "ok"]
+        return LibraryStatus(
+            self.catalog.location,
+            self.catalog.info(),
+            videos=len(ok),
+            failed=len(rows) - len(ok),
+            clips=sum(r.n_clips for r in ok),
+            hours=sum(r.duration for r in ok) / 3600.0,
+        )
+
+    def verify(self) -> list[str]:
+        """The catalog's own check, plus files that are gone or changed since they were indexed."""
+        problems = self.catalog.verify()
+        for row in self.catalog.videos("ok"):
+            try:
+                st = os.stat(row.path)
+            except OSError:
+                problems.append(f"{row.path}: the file is gone (index add its new place, or index rm it)")
+                continue
+            if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
+                problems.append(f"{row.path}: changed since it was indexed (index add it again)")
+        return problems
+
+    # -- search --------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        top_k: int = 20,
+        where: VideoFilter | None = None,
+        candidates: int = 10,
+        per_video: int = 3,
+        coarse_clips: int = 256,
+    ) -> list[SearchHit]:
+        """Moments of ``query`` across the library, best first (see module docstring).
+
+        ``candidates``: videos grounded in full; ``per_video``: moments kept per video;
+        ``coarse_clips``: nearest clips the candidates are chosen from."""
+        info = self.catalog.info()
+        if info is None:
+            return []
+        self._encoder_matches(info)
+        return self.search_encoded(
+            Query(validate_query(query)), top_k, where, candidates, per_video, coarse_clips
+        )
+
+    def search_encoded(
+        self,
+        q: Query,
+        top_k: int = 20,
+        where: VideoFilter | None = None,
+        candidates: int = 10,
+        per_video: int = 3,
+        coarse_clips: int = 256,
+    ) -> list[SearchHit]:
+        """:meth:`search` for a query whose encodings are given (``q.encodings["visual"]``: its
+        :class:`~momentfinder.types.QueryFeatures`), e.g. a research feature set's query features."""
+        if top_k < 1 or candidates < 1:
+            raise InputError("top-k and the number of candidate videos must be at least 1")
+        info = self.catalog.info()
+        if info is None:
+            return []
+        query = q.text
+        finder = self.finder()
+        pooled = finder.channel("visual").encode_query(q).pooled
+        best: dict[int, float] = {}
+        for hit in self.catalog.search_clips(pooled, coarse_clips, where):
+            best[hit.video_id] = max(best.get(hit.video_id, -1.0), hit.score)
+        chosen = sorted(best, key=lambda v: -best[v])[:candidates]
+        for line in self.catalog.search_lines(query, candidates, where):  # words said in the video
+            if line.video_id not in chosen:
+                chosen.append(line.video_id)
+        hits: list[SearchHit] = []
+        for video_id in chosen:
+            feats = self._video_features(video_id, info)
+            if feats is None:
+                continue
+            result = finder.ground_features(feats, q, top_k=per_video)
+            hits += [
+                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                for m in result.moments
+            ]
+        hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
+        return hits[:top_k]
+
+    def _video_features(self, video_id: int, info: LibraryInfo) -> VideoFeatures | None:
+        row = self.catalog.video(video_id)
+        if row is None or row.status != "ok":
+            return None
+        features = self.catalog.features(video_id)
+        timeline = Timeline.of(len(features), info.clip_len, row.duration)
+        clips = ClipFeatures(features, timeline, info.model, os.path.splitext(os.path.basename(row.path))[0])
+        channel_features: dict = {"visual": clips}
+        lines, embeddings = self.catalog.lines(video_id)
+        if lines and embeddings is not None and self.finder().channel("subtitles") is not None:
+            channel_features["subtitles"] = SubtitleTrack(lines, embeddings, "library")
+        media = VideoInfo(row.path, row.duration, None, None, None, has_video=True, has_audio=False)
+        return VideoFeatures(media, timeline, channel_features)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+__all__ = [
+    "IndexReport",
+    "Library",
+    "LibraryStatus",
+    "VideoFilter",
+    "default_library",
+    "expand_paths",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -23,6 +24,7 @@ from ..video.decode import ClipFrames, DecodeReport, iter_clip_frames
 from .base import ChannelCurve, ChannelUnavailable, Media, Query, best_statistic, fit_to_timeline
 
 log = logging.getLogger(__name__)
+CHANCE_CACHE_VIDEOS = 4096  # videos whose decoy evidence is kept (64 floats each)
 
 
 @dataclass
@@ -168,7 +170,9 @@ class VisualChannel:
         self.progress = progress
         self.statistic = "excess" if relevance_curve is not None else "peak"  # noise units, or cosines
         self._decoys = decoys  # None: the bundled decoy sentences, encoded on first use
-        self._chance: tuple[ClipFeatures, np.ndarray] | None = None  # the last video's decoy evidence
+        # decoy evidence per video, computed once: keyed by the features' identity (video id, shape,
+        # a checksum of the values), so a library search reuses it across queries
+        self._chance: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def encoder(self) -> VisionTextEncoder:
         return self._encoder()
@@ -199,6 +203,11 @@ class VisualChannel:
         chance = self.chance(features)[unrelated_decoys(query.text)]
         return ChannelCurve(self.name, fit_to_timeline(values, timeline), self.weight, chance, self.statistic)
 
+    def evidence(self, features: ClipFeatures, query: Query) -> float:
+        """The query's best evidence anywhere in this video (the statistic confidence is measured
+        on), without the decoys: a cheap score to rank whole videos by."""
+        return best_statistic(self._curve(features, self.encode_query(query)), self.statistic)
+
     def _curve(self, features: ClipFeatures, q: QueryFeatures) -> np.ndarray:
         if self.relevance_curve is not None:
             return self.relevance_curve(features, q)
@@ -206,7 +215,8 @@ class VisualChannel:
 
     def use_decoys(self, decoys: list[QueryFeatures]) -> None:
         """Measure confidence against these decoy query features (research feature sets)."""
-        self._decoys, self._chance = list(decoys), None
+        self._decoys = list(decoys)
+        self._chance.clear()
 
     def decoy_queries(self) -> list[QueryFeatures]:
         """The decoy queries (:mod:`momentfinder.query.decoys`) encoded like real ones, once."""
@@ -216,7 +226,12 @@ class VisualChannel:
 
     def chance(self, features: ClipFeatures) -> np.ndarray:
         """The best evidence of every decoy query in this video ``(n_decoys,)``, computed once per video."""
-        if self._chance is None or self._chance[0] is not features:
+        key = (features.video_id, features.features.shape, float(np.sum(features.features, dtype=np.float64)))
+        if key in self._chance:
+            self._chance.move_to_end(key)
+        else:
             best = [best_statistic(self._curve(features, d), self.statistic) for d in self.decoy_queries()]
-            self._chance = (features, np.asarray(best))
-        return self._chance[1]
+            self._chance[key] = np.asarray(best)
+            if len(self._chance) > CHANCE_CACHE_VIDEOS:
+                self._chance.popitem(last=False)
+        return self._chance[key]

@@ -335,11 +335,14 @@ class Library:
         candidates: int = 10,
         per_video: int = 3,
         coarse_clips: int = 256,
+        coarse_videos: int = 100,
     ) -> list[SearchHit]:
         """Moments of ``query`` across the library, best first (see module docstring).
 
-        ``candidates``: videos grounded in full; ``per_video``: moments kept per video;
-        ``coarse_clips``: nearest clips the candidates are chosen from."""
+        ``coarse_clips``: nearest clips fetched for the query and for each of its sub-queries; the
+        ``coarse_videos`` videos they come from (and those whose subtitles hold the query's words)
+        are ranked by the query's evidence in them; the best ``candidates`` are grounded in full,
+        ``per_video`` moments each."""
         info = self.catalog.info()
         if info is None:
             return []
@@ -356,6 +359,7 @@ class Library:
         candidates: int = 10,
         per_video: int = 3,
         coarse_clips: int = 256,
+        coarse_videos: int = 100,
     ) -> list[SearchHit]:
         """:meth:`search` for a query whose encodings are given (``q.encodings["visual"]``: its
         :class:`~momentfinder.types.QueryFeatures`), e.g. a research feature set's query features."""
@@ -364,21 +368,30 @@ class Library:
         info = self.catalog.info()
         if info is None:
             return []
-        query = q.text
         finder = self.finder()
-        pooled = finder.channel("visual").encode_query(q).pooled
+        visual = finder.channel("visual")
+        encoded = visual.encode_query(q)
+        vectors = getattr(finder.grounder, "query_vectors", None)
+        pooled, parts = vectors(encoded) if vectors is not None else (encoded.pooled, None)
+        # coarse: the videos of the clips nearest to the query or to any of its sub-queries
         best: dict[int, float] = {}
-        for hit in self.catalog.search_clips(pooled, coarse_clips, where):
-            best[hit.video_id] = max(best.get(hit.video_id, -1.0), hit.score)
-        chosen = sorted(best, key=lambda v: -best[v])[:candidates]
-        for line in self.catalog.search_lines(query, candidates, where):  # words said in the video
-            if line.video_id not in chosen:
-                chosen.append(line.video_id)
+        for vector in [pooled, *([] if parts is None else list(parts))]:
+            for hit in self.catalog.search_clips(vector, coarse_clips, where):
+                best[hit.video_id] = max(best.get(hit.video_id, -1.0), hit.score)
+        pool = sorted(best, key=lambda v: -best[v])[:coarse_videos]
+        for line in self.catalog.search_lines(q.text, candidates, where):  # words said in the video
+            if line.video_id not in pool:
+                pool.append(line.video_id)
+        # middle: the query's evidence in each of them (the grounder's relevance, no decoys)
+        loaded = {v: f for v in pool if (f := self._video_features(v, info)) is not None}
+        evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
+        text = {line.video_id for line in self.catalog.search_lines(q.text, candidates, where)}
+        chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
+        chosen += [v for v in text if v in loaded and v not in chosen]
+        # fine: ground each candidate; moments of all of them ranked by confidence
         hits: list[SearchHit] = []
         for video_id in chosen:
-            feats = self._video_features(video_id, info)
-            if feats is None:
-                continue
+            feats = loaded[video_id]
             result = finder.ground_features(feats, q, top_k=per_video)
             hits += [
                 SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)

@@ -29,7 +29,7 @@ def with_database(url: str, dbname: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
 
 
-class TestServer:
+class PgTestServer:
     """A server the tests may create databases on (``admin_url`` connects to a maintenance one)."""
 
     def __init__(self, admin_url: str, handle=None, data_dir: str | None = None):
@@ -74,11 +74,11 @@ class TestServer:
             shutil.rmtree(self._data_dir, ignore_errors=True)
 
 
-def start() -> TestServer:
+def start() -> PgTestServer:
     """The session's server (see module docstring); raises :class:`ServerUnavailable` with the reason."""
     url = os.environ.get(ENV_URL)
     if url:
-        server = TestServer(url)
+        server = PgTestServer(url)
         try:
             server.execute("SELECT 1")
         except Exception as err:
@@ -99,7 +99,7 @@ def start() -> TestServer:
     except Exception as err:
         shutil.rmtree(data_dir, ignore_errors=True)
         raise ServerUnavailable(f"pgserver could not start PostgreSQL in {data_dir}: {err}") from err
-    server = TestServer(handle.get_uri(), handle, data_dir)
+    server = PgTestServer(handle.get_uri(), handle, data_dir)
     # A throwaway server: durability is not what these tests measure (a killed *client* is).
     server.execute("ALTER SYSTEM SET fsync = off")
     server.execute("ALTER SYSTEM SET synchronous_commit = off")

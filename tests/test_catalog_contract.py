@@ -371,6 +371,7 @@ import numpy as np
 from momentfinder.store.catalog import VideoRow, open_catalog
 location, prefix, first, count, barrier = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 cat = open_catalog(location)
+print("ready", flush=True)
 deadline = time.time() + 60
 while not os.path.exists(barrier) and time.time() < deadline:
     time.sleep(0.01)
@@ -395,7 +396,8 @@ def test_two_processes_adding_videos_at_once_both_land(catalog, location, tmp_pa
         )
         for prefix, first in (("/one", 1000), ("/two", 2000))
     ]
-    time.sleep(0.5)
+    for proc in procs:  # both connected: start them together
+        assert proc.stdout.readline().strip() == b"ready", proc.stderr.read().decode()
     barrier.touch()
     for proc in procs:
         _, err = proc.communicate(timeout=180)
@@ -422,7 +424,8 @@ def test_two_processes_replacing_one_path_leave_one_whole_video(catalog, locatio
         )
         for _ in range(2)
     ]
-    time.sleep(0.5)
+    for proc in procs:  # both connected: start them together
+        assert proc.stdout.readline().strip() == b"ready", proc.stderr.read().decode()
     barrier.touch()
     for proc in procs:
         _, err = proc.communicate(timeout=180)
@@ -464,7 +467,7 @@ def _wait_until_mid_transaction(backend: str, location: str, proc: subprocess.Po
         while time.time() < deadline and proc.poll() is None:
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mf-killed-writer' "
-                "AND backend_xid IS NOT NULL"
+                "AND datname = current_database() AND backend_xid IS NOT NULL"
             ).fetchone()
             if row[0]:
                 time.sleep(0.2)  # well inside: rows of clips are being written

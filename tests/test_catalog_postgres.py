@@ -81,7 +81,8 @@ def test_a_lost_connection_is_one_line(pg_database):
     try:
         sql(
             pg_database,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'momentfinder'",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'momentfinder' "
+            "AND datname = current_database()",
         )
         with pytest.raises(InputError) as excinfo:
             cat.videos()

@@ -83,3 +83,28 @@ def ffmpeg() -> str:
     if exe is None:
         pytest.skip("ffmpeg is not installed (make test installs it in CI)")
     return exe
+
+
+# -- PostgreSQL (the library's server backend) -------------------------------------------------
+# One server per session (pgserver in a temporary directory, or $MOMENTFINDER_TEST_PG_URL), started
+# only when a test asks for it; a fresh database per test. No skipping: see tests/pg_server.py.
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    from . import pg_server as pg
+
+    try:
+        server = pg.start()
+    except pg.ServerUnavailable as err:
+        pytest.fail(f"PostgreSQL tests need a server: {err}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_server) -> str:
+    """The URL of a new, empty database on the session's server (dropped after the test)."""
+    url = pg_server.new_database()
+    yield url
+    pg_server.drop_database(url)

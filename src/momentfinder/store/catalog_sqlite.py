@@ -170,6 +170,12 @@ class SqliteCatalog:
             raise InputError(f"{self.location}: unreadable library description ({err})") from None
 
     def set_info(self, info: LibraryInfo) -> None:
+        old = self.info()
+        if old is not None and (old.model, old.dim) != (info.model, info.dim) and self.videos("ok"):
+            raise InputError(
+                f"{self.location} holds features of {old.model} (dim {old.dim}); it cannot become a "
+                f"library of {info.model} (dim {info.dim})"
+            )
         with self._write():
             self._set_meta("library", json.dumps(info.__dict__))
 
@@ -266,7 +272,12 @@ class SqliteCatalog:
         return video_id
 
     def move_video(self, video_id: int, path: str, size: int, mtime_ns: int) -> None:
+        if self.video(video_id) is None:
+            raise InputError(f"{self.location}: no video {video_id} to move")
         with self._write():
+            # a stale row of another file at the new path gives way to the one that moved there
+            self._db.execute("DELETE FROM videos WHERE path = ? AND id != ?", (path, int(video_id)))
+            self._bump()
             self._db.execute(
                 "UPDATE videos SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
                 (path, int(size), int(mtime_ns), int(video_id)),

@@ -596,13 +596,24 @@ class FeatureDirectoryWriter:
     def _release(self) -> None:
         self._videos, self._queries, self.entries = [], [], []
         if self._staging is not None:
-            # a journal left by a failed commit needs the staged files: the next writer finishes it
-            if not (self.root / JOURNAL).exists():
+            # a journal left by this writer's failed commit needs the staged files (the next writer
+            # finishes it); another writer's journal, met mid-commit, is none of this writer's business
+            if not self._journal_needs_staging():
                 shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
         if self._owner is not None:
             os.close(self._owner)
             self._owner = None
+
+    def _journal_needs_staging(self) -> bool:
+        """Whether the directory's journal (if any) moves files out of this writer's staging."""
+        try:
+            with self._lock():
+                journal = json.loads((self.root / JOURNAL).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        own = str(self._staging.relative_to(self.root))
+        return isinstance(journal, dict) and journal.get("staging") == own
 
     # -- recovery -----------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -75,10 +75,12 @@ def report(name: str, pos: list[tuple[float, bool]], neg: list[float]) -> dict:
         "R1@0.5": round(100 * float(hit.mean()), 1),
     }
     for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
-        in_bin = (pc >= lo) & (pc < hi)
-        share = float(np.mean((allc >= lo) & (allc < hi)))
+        in_bin = (pc >= lo) & ((pc < hi) | (hi == BINS[-1]))  # the last bin holds 1.0 too
+        share = float(np.mean((allc >= lo) & ((allc < hi) | (hi == BINS[-1]))))
         hits = f"{100 * hit[in_bin].mean():.0f}%" if in_bin.any() else "-"
-        row[f"[{lo},{hi})"] = f"{hits} right of {int(in_bin.sum())} pos; {100 * share:.0f}% of all"
+        row[f"[{lo},{hi}{']' if hi == BINS[-1] else ')'}"] = (
+            f"{hits} right of {int(in_bin.sum())} pos; {100 * share:.0f}% of all"
+        )
     return row
 
 

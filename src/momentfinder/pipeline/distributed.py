@@ -118,6 +118,13 @@ class _Worker:
         return extract_video(self.finder, path)
 
 
+def _import_path() -> str:
+    """PYTHONPATH for local workers: where this momentfinder is imported from, first (a checkout)."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    rest = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(dict.fromkeys([here, *rest]))
+
+
 def _ray():
     try:
         import ray
@@ -155,7 +162,7 @@ class RayExtractor:
             kwargs = {"include_dashboard": False, "log_to_driver": False}
             if local:
                 cpus = max(1, int(workers * cpus_per_worker) if workers else min(os.cpu_count() or 1, 8))
-                ray.init(num_cpus=cpus, **kwargs)
+                ray.init(num_cpus=cpus, runtime_env={"env_vars": {"PYTHONPATH": _import_path()}}, **kwargs)
             else:
                 ray.init(address=str(address), **kwargs)
         if workers is None:

@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["local", "ray1", "ray2"])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    load = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "videos"
         make_videos(folder, args.videos, args.seconds, tuple(args.size), args.fps)
@@ -98,7 +99,8 @@ def main() -> None:
             "fps": args.fps,
             "encoder": "tiny random CLIP (decode-bound)",
             "cpus": os.cpu_count(),
-            "load_average_before": os.getloadavg()[0],
+            "load_average_before": round(load, 2),
+            "load_average_after": round(os.getloadavg()[0], 2),
         },
         "results": results,
     }

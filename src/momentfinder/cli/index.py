@@ -42,6 +42,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--json", action="store_true", help="print what happened to each file as JSON")
     add_model_options(add)
     add.add_argument("--no-subtitles", action="store_true", help="do not index subtitle lines")
+    add.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="ADDRESS",
+        help="read the videos on Ray workers: alone, a local Ray on this machine's CPUs; 'auto' joins "
+        "the cluster this machine is in (ray start), ray://HOST:10001 a remote one. This process "
+        "still writes the library (pip install 'momentfinder[ray]')",
+    )
+    add.add_argument(
+        "--ray-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ray workers to start, each with a loaded encoder (default: one per CPU of the cluster)",
+    )
     add.set_defaults(func=run_add)
     status = commands.add_parser("status", help="what the library holds")
     add_db_option(status)
@@ -71,7 +88,13 @@ def run_add(args: argparse.Namespace) -> int:
     if config is None and library.catalog.info() is None:
         library._config = finder_from_args(args).config  # a new library: the options' encoder
     try:
-        report = library.add(args.paths, recursive=not args.no_recursive, retry_failed=args.retry_failed)
+        report = library.add(
+            args.paths,
+            recursive=not args.no_recursive,
+            retry_failed=args.retry_failed,
+            ray=args.ray,
+            workers=args.ray_workers,
+        )
     finally:
         library.close()
     for path, reason in report.failed:

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from ..channels import Query, SubtitleTrack
-from ..errors import InputError, MomentFinderError
+from ..errors import InputError
 from ..store.cache import file_hash
 from ..store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
 from ..types import ClipFeatures, SearchHit, Timeline, VideoInfo
+from .distributed import ExtractedVideo, LocalExtractor, RayExtractor
 from .finder import FinderConfig, MomentFinder, VideoFeatures, validate_query
 
 log = logging.getLogger(__name__)
@@ -188,10 +189,17 @@ class Library:
         recursive: bool = True,
         retry_failed: bool = False,
         on_video: Callable[[str, str], None] | None = None,
+        ray: bool | str | None = None,
+        workers: int | None = None,
     ) -> IndexReport:
         """Index media files (files, folders, globs). Unchanged files are skipped, moved or renamed
         files keep their features, unreadable ones are recorded as failed and skipped.
-        ``on_video(path, outcome)`` is called after each file."""
+        ``on_video(path, outcome)`` is called after each file.
+
+        ``ray``: read the files on Ray workers (:class:`~.distributed.RayExtractor`): True starts a
+        local Ray, ``"auto"`` or ``"ray://host:port"`` joins a cluster; ``workers`` of them (default:
+        one per CPU). This process stays the only writer: it decides which files need reading and
+        commits each one as it comes back."""
         files = expand_paths(paths, recursive)
         finder = self.finder()
         encoder = finder.visual_encoder()
@@ -213,21 +221,55 @@ class Library:
         hasher = finder.cache.content_hash if finder.cache is not None else file_hash
         report = IndexReport()
         sizes = {p: _size(p) for p in files}
+        if ray is None or ray is False:
+            extractor: LocalExtractor | RayExtractor = LocalExtractor(finder)
+        else:
+            extractor = RayExtractor(finder.config, address=ray, workers=workers)
+            try:
+                extractor.check_encoder(mine.model, mine.dim, mine.model_fingerprint)
+            except BaseException:
+                extractor.close()
+                raise
         bar = tqdm(
             total=sum(sizes.values()), unit="B", unit_scale=True, disable=not self.progress, desc="index"
         )
+        reading: dict[str, _Pending] = {}  # submitted, not yet committed
+
+        def done(path: str, outcome: str) -> None:
+            bar.update(sizes[path])
+            if on_video is not None:
+                on_video(path, outcome)
+
+        def commit_next() -> None:
+            path, video = extractor.next_done()
+            done(path, self._commit(reading.pop(path), video, report))
+
         try:
-            for path in files:
-                bar.set_postfix_str(os.path.basename(path)[-40:], refresh=False)
-                outcome = self._add_one(path, hasher, report, retry_failed)
-                bar.update(sizes[path])
-                if on_video is not None:
-                    on_video(path, outcome)
+            with extractor:
+                for path in files:
+                    bar.set_postfix_str(os.path.basename(path)[-40:], refresh=False)
+                    decided = self._decide(path, hasher, report, retry_failed)
+                    while isinstance(decided, _Pending) and decided.content in {
+                        p.content for p in reading.values()
+                    }:  # the same content is being read: once it is in, this one is a copy
+                        commit_next()
+                        decided = self._decide(path, hasher, report, retry_failed)
+                    if isinstance(decided, str):
+                        done(path, decided)
+                        continue
+                    reading[path] = decided
+                    extractor.submit(path)
+                    while extractor.in_flight() >= extractor.capacity:
+                        commit_next()
+                while extractor.in_flight():
+                    commit_next()
         finally:
             bar.close()
         return report
 
-    def _add_one(self, path: str, hasher, report: IndexReport, retry_failed: bool) -> str:
+    def _decide(self, path: str, hasher, report: IndexReport, retry_failed: bool) -> str | _Pending:
+        """What ``path`` needs: an outcome when nothing is to be read (unchanged, moved, copied, or
+        failed to stat or hash), else the file to read."""
         try:
             st = os.stat(path)
         except OSError as err:
@@ -261,31 +303,29 @@ class Library:
             self.catalog.add_video(row, self.catalog.features(source.id), lines, embeddings)
             report.copied.append(path)
             return "copied"
-        try:
-            feats = self.finder().extract(path)
-            if feats.visual is None:
-                raise InputError("; ".join(feats.notes) or "no visual features")
-        except MomentFinderError as err:
-            reason = str(err).removeprefix(f"{path}: ")  # the path is said once, by the caller
-            row = VideoRow(path, content, st.st_size, st.st_mtime_ns, status="failed", error=reason)
+        return _Pending(path, content, st.st_size, st.st_mtime_ns)
+
+    def _commit(self, file: _Pending, video: ExtractedVideo, report: IndexReport) -> str:
+        """Write one read file (or why it could not be read) to the catalog, in one transaction."""
+        if video.error is not None:
+            row = VideoRow(
+                file.path, file.content, file.size, file.mtime_ns, status="failed", error=video.error
+            )
             self.catalog.add_video(row, None)
-            report.failed.append((path, reason))
-            log.info("%s: %s; skipped", path, reason)
+            report.failed.append((file.path, video.error))
+            log.info("%s: %s; skipped", file.path, video.error)
             return "failed"
-        visual = feats.visual
-        track = feats.channel_features.get("subtitles")
         row = VideoRow(
-            path,
-            content,
-            st.st_size,
-            st.st_mtime_ns,
-            duration=visual.duration,
-            n_clips=visual.n_clips,
-            unreadable=[list(span) for span in getattr(visual, "unreadable", ())],
+            file.path,
+            file.content,
+            file.size,
+            file.mtime_ns,
+            duration=video.duration,
+            n_clips=video.n_clips,
+            unreadable=video.unreadable,
         )
-        lines = track.segments if track is not None else None
-        self.catalog.add_video(row, visual.features, lines, track.embeddings if track is not None else None)
-        report.added.append(path)
+        self.catalog.add_video(row, video.features, video.lines, video.line_embeddings)
+        report.added.append(file.path)
         return "added"
 
     def remove(self, paths: Sequence[str]) -> list[str]:
@@ -416,6 +456,16 @@ class Library:
 
     def close(self) -> None:
         self.catalog.close()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A file to read: what the catalog will record of it besides its features."""
+
+    path: str
+    content: str
+    size: int
+    mtime_ns: int
 
 
 def _size(path: str) -> int:

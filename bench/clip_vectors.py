@@ -9,22 +9,28 @@ while a handful of tight clusters makes it look trivially easy. Real clip featur
   cosine of ~0.4-0.6) and their variance is concentrated in a few dozen directions (a decaying
   spectrum), so the intrinsic dimension is far below 512;
 - **grouped by video and topic**: the clips of one video share its setting (a video direction) and
-  its subjects (a mixture of a few of ``n_topics`` topic directions shared across the library: many
+  its subjects (a mixture of 1-3 of ``n_topics`` topic directions shared across the library: many
   cooking videos, many football matches);
-- **correlated along time**: a video is a sequence of shots (geometric lengths, mean ~8 clips of
-  2 s); clips of one shot share a shot direction, and within it the picture drifts slowly (an AR(1)
-  process, ``rho = 0.9``), so consecutive clips have a cosine of ~0.9 and near-duplicates abound.
+- **correlated along time**: a video is a sequence of shots (geometric lengths, mean 8 clips of
+  2 s); clips of one shot share a shot direction, within it the picture drifts slowly (an AR(1)
+  process, ``rho = 0.9``) and jitters a little from clip to clip.
 
-Every random direction is drawn through the same decaying spectrum ``s_i ~ (i + 1) ** -0.6`` in a
-random rotation. Video lengths are log-normal (median 150 clips = 5 minutes at 2 s), so 10^6 clips
-are ~3,400 videos. A size-``n`` library is the first ``n`` clips of the stream (whole videos first),
-so 10^4, 10^5 and 10^6 nest.
+Every random direction is drawn through the same decaying spectrum (standard deviation
+``(i + 1) ** -0.35`` in a random rotation). Video lengths are log-normal (median 150 clips = 5
+minutes at 2 s), so 10^6 clips are ~3,400 videos. A size-``n`` library is the first ``n`` clips of
+the stream, so 10^4, 10^5 and 10^6 nest. Measured on 20,000 clips: two random clips have a cosine
+of 0.47 (5-95 %: 0.36-0.57), consecutive clips 0.93; the first 10 / 50 / 100 principal
+components hold 45 / 77 / 85 % of the variance.
 
-Queries imitate text queries: the (noisy) content of a real clip of the library, without the image
-mean, plus a shared "text" direction (CLIP's modality gap) and noise, so a query sits outside the
-cloud of clip vectors and its best match has a cosine of ~0.3-0.5, as a sentence against frames.
-Out-of-distribution queries are the known hard case of graph indexes (HNSW); testing with queries
-drawn from the indexed vectors themselves would flatter them.
+Queries imitate text queries (CLIP ViT-B/32 sentences against frames): a shared "text" direction
+(the modality gap, orthogonal to the image mean) plus a little of the image mean plus a noisy
+glimpse of one real clip's content (the content noise is twice the content: a sentence says much
+less than a frame shows). Two queries have a cosine of ~0.64, a query's best clip ~0.41, the
+median clip ~0.19, and the clip it was made from is typically among its top 10 but rarely first.
+Queries outside the cloud of clip vectors are the known hard case of graph indexes (HNSW), and
+queries drawn from the indexed vectors would flatter them; an earlier version of this generator
+with a stronger modality gap (two queries at cosine 0.88, best clip at 0.20) made HNSW need a
+search beam of 2,048 for recall@10 0.95 at 10^5 clips while IVF was unaffected.
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ class ClipVectorGenerator:
         self.rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
         self.spectrum = ((np.arange(dim) + 1.0) ** -SPECTRUM).astype(np.float32)
         self.mean = self._unit(self.directions(rng, 1))[0]
-        self.text = self._unit(self.directions(rng, 1))[0]
+        text = self.directions(rng, 1)[0]
+        self.text = self._unit(text - (text @ self.mean) * self.mean)  # the modality gap, across the mean
         self.topics = self._unit(self.directions(rng, n_topics))
         self.seed = seed
 
@@ -99,7 +106,6 @@ class ClipVectorGenerator:
     def queries_from(self, c: np.ndarray, seed: int = 7) -> np.ndarray:
         """A text-like unit query about each clip content of ``c``."""
         rng = np.random.default_rng(seed)
-        n = len(c)
-        noise = self._unit(self.directions(rng, n)) * np.linalg.norm(c, axis=1, keepdims=True)
-        q = 1.2 * self.text + 0.45 * self._unit(c + 0.8 * noise)
-        return self._unit(q)
+        noise = self._unit(self.directions(rng, len(c))) * np.linalg.norm(c, axis=1, keepdims=True)
+        about = self._unit(c + 2.0 * noise)  # a sentence says much less than a frame shows
+        return self._unit(0.75 * self.text + 0.25 * self.mean + 0.6 * about)

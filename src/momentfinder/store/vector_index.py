@@ -1,29 +1,37 @@
 """The library's vector index: cosine nearest neighbours over every clip of every video.
 
-Small indexes (below ``exact_below`` vectors, 10,000 by default) are searched exactly: a float32
-matrix product, no recall lost, ~1 ms for 10^4 clips. Past that, the vectors move into an HNSW
-graph from `usearch <https://github.com/unum-cloud/usearch>`_ stored as float16 (half the RAM of
-float32 at the same recall). ``bench/library_scale.py`` chose it by measurement against faiss,
-hnswlib and sqlite-vec (README, "Vector index"): on 10^6 clip vectors it meets recall@10 >= 0.95
-with the lowest RAM among the indexes that do, a small p95 latency and a single self-contained
-dependency, and it supports removal and reading its file memory-mapped.
+Small indexes (below ``exact_below`` vectors, 20,000 by default) are searched exactly: a float32
+matrix product, no recall lost, a few ms. Past that the vectors move into an inverted-file index
+with 8-bit scalar quantisation from `faiss <https://github.com/facebookresearch/faiss>`_ (IVF-SQ8:
+k-means cells, each vector stored as 512 bytes, a query scans the ``nprobe`` nearest cells).
+``bench/library_scale.py`` chose it by measurement against usearch, hnswlib (HNSW graphs), faiss
+HNSW and IVF-PQ, sqlite-vec and exact search (README, "Vector index"): on 10^6 CLIP-like clip
+vectors it reaches recall@10 >= 0.95 with the lowest latency and the least RAM of the indexes that
+do; HNSW graphs need very wide beams on video clips (each clip's nearest neighbours are clips of
+its own shot, so the graph barely links videos) and M=16 graphs did not reach 0.95 at all.
+
+The cells are trained on the vectors present when the index leaves exact search, and retrained on
+all of them (decoded from their codes) each time the index has grown fourfold since, so the number
+of cells follows ~2 sqrt(n) and new kinds of content get cells of their own. An index shrunk below
+half of ``exact_below`` returns to exact search (over the decoded vectors).
 
 Ids are int64 >= 0 (the catalog's ``(video_id << 24) | clip_index``). Vectors are normalised on
 the way in and queries too, so scores are cosines, best first. ``search`` pads with id -1 and score
-``-inf`` where fewer than ``k`` vectors exist; any ``k`` may be asked (a caller that filters results
-over-fetches: the graph search widens its beam to at least ``k``).
+``-inf`` where fewer than ``k`` vectors are found; any ``k`` may be asked (a caller that filters
+results over-fetches).
 
-One file on disk: the payload (usearch's own serialisation, or for an exact index the raw ids and
+One file on disk: the payload (faiss's own serialisation, or for an exact index the raw ids and
 float32 vectors), then a JSON trailer (dimension, parameters, count, payload size and CRC-32),
 its length and a magic tag. ``save`` writes a temporary file in the same directory and renames it
 over the target (a reader sees the old index or the new one); ``load`` checks the tag, the
-dimension and the checksum before the payload reaches usearch, so a truncated, damaged or foreign
+dimension and the checksum before the payload reaches faiss, so a truncated, damaged or foreign
 file is one :class:`~momentfinder.errors.InputError`, never a crash.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -36,66 +44,73 @@ from ..errors import InputError
 
 MAGIC = b"MFVIDX01"
 FORMAT = 1
-EXACT_BELOW = 10_000
+EXACT_BELOW = 20_000
+GROWTH = 4  # retrain the cells when the index has grown this much since they were trained
 _TAIL = struct.Struct("<Q8s")  # JSON length, magic
 _READ = 16 << 20
 
 
-def _usearch():
+def _faiss():
     try:
-        from usearch.index import Index
+        import faiss
     except ImportError as e:  # pragma: no cover - a declared dependency
-        raise InputError(f"the vector index needs the usearch package ({e}); pip install usearch") from None
-    return Index
+        raise InputError(
+            f"the vector index needs the faiss-cpu package ({e}); pip install faiss-cpu"
+        ) from None
+    return faiss
+
+
+def cells_for(n: int) -> int:
+    """How many k-means cells for ``n`` vectors: the power of two nearest 2 sqrt(n), with at least 39
+    training vectors per cell (faiss's minimum for a sound k-means)."""
+    n = max(n, 1)
+    return max(1, min(2 ** round(math.log2(2 * math.sqrt(n))), 2 ** int(math.log2(max(n / 39, 1)))))
 
 
 class VectorIndex:
     """Cosine k-nearest-neighbour search over int64 ids.
 
-    ``dtype``: how the graph stores vectors (``f16`` default; ``f32``; ``i8`` quarters the RAM but
-    lost recall on CLIP-like vectors in the benchmark). ``connectivity`` (HNSW M),
-    ``expansion_add`` (beam when inserting) and ``expansion_search`` (beam when searching) are the
-    graph's parameters; the defaults reach recall@10 >= 0.95 on 10^6 CLIP-like clips with text-like
-    queries. ``threads``: for adding to the graph (0 = all cores; 1 builds the same graph every
-    time, for tests).
+    ``nprobe``: cells scanned per query; None = ``max(48, cells / 8)``. The benchmark's CLIP-like
+    clips with text-like queries needed 4.7-6.3 % of the cells for recall@10 >= 0.95 at 10^4, 10^5
+    and 10^6 clips; the default scans 12.5 %, a margin for libraries less alike than the benchmark's.
+    ``threads``: faiss's OpenMP threads for training and adding (0 = its default, all cores).
+    Training is seeded: the same vectors added in the same order give the same index.
     """
 
     def __init__(
         self,
         dim: int,
         *,
-        dtype: str = "f16",
-        connectivity: int = 16,
-        expansion_add: int = 128,
-        expansion_search: int = 256,
+        nprobe: int | None = None,
         exact_below: int = EXACT_BELOW,
         threads: int = 0,
     ):
         if int(dim) <= 0:
             raise InputError(f"vector index dimension must be positive, not {dim}")
-        if dtype not in ("f32", "f16", "i8"):
-            raise InputError(f"vector index dtype must be f32, f16 or i8, not {dtype!r}")
         self.dim = int(dim)
-        self.dtype = dtype
-        self.connectivity = int(connectivity)
-        self.expansion_add = int(expansion_add)
-        self.expansion_search = int(expansion_search)
+        self.nprobe = None if nprobe is None else int(nprobe)
         self.exact_below = int(exact_below)
         self.threads = int(threads)
-        # exact mode: ids and unit float32 vectors; graph mode: a usearch index (and these are None)
-        self._ids: np.ndarray | None = np.zeros(0, np.int64)
+        # exact mode: ids and unit float32 vectors; cell mode: a faiss IVF-SQ8 index and its sorted ids
+        self._ids: np.ndarray = np.zeros(0, np.int64)
         self._vectors: np.ndarray | None = np.zeros((0, self.dim), np.float32)
-        self._graph = None
+        self._ivf = None
+        self._trained_on = 0
 
     # ------------------------------------------------------------------ state
 
     @property
     def exact(self) -> bool:
-        """Whether searches are exact (a small index, or one whose graph shrank below ``exact_below``)."""
-        return self._graph is None or len(self._graph) < self.exact_below
+        """Whether searches are exact (a small index)."""
+        return self._ivf is None
+
+    @property
+    def cells(self) -> int:
+        """k-means cells of the index (0 while exact)."""
+        return 0 if self._ivf is None else int(self._ivf.nlist)
 
     def __len__(self) -> int:
-        return len(self._graph) if self._graph is not None else len(self._ids)
+        return len(self._ids)
 
     def __contains__(self, vector_id: int) -> bool:
         return bool(self.contains(np.array([vector_id]))[0])
@@ -103,15 +118,14 @@ class VectorIndex:
     def contains(self, ids) -> np.ndarray:
         """A bool per id."""
         ids = self._check_ids(ids)
-        if self._graph is not None:
-            return np.atleast_1d(np.asarray(self._graph.contains(ids.astype(np.uint64)), dtype=bool))
+        if self._ivf is not None:  # sorted
+            at = np.searchsorted(self._ids, ids)
+            return (at < len(self._ids)) & (self._ids[np.minimum(at, len(self._ids) - 1)] == ids)
         return np.isin(ids, self._ids)
 
     def ids(self) -> np.ndarray:
         """Every id in the index, sorted (for checks against the catalog)."""
-        if self._graph is not None:
-            return np.sort(np.asarray(self._graph.keys, dtype=np.uint64).astype(np.int64))
-        return np.sort(self._ids)
+        return self._ids.copy() if self._ivf is not None else np.sort(self._ids)
 
     # ------------------------------------------------------------------ writes
 
@@ -125,33 +139,42 @@ class VectorIndex:
             raise InputError("duplicate ids in one add")
         if not len(ids):
             return
-        self.remove(ids)
-        if self._graph is None and len(self._ids) + len(ids) < self.exact_below:
-            self._ids = np.concatenate([self._ids, ids])
-            self._vectors = np.concatenate([self._vectors, vectors])
+        self.remove(ids, _shrink=False)
+        if self._ivf is None:
+            all_ids = np.concatenate([self._ids, ids])
+            all_vectors = np.concatenate([self._vectors, vectors])
+            if len(all_ids) < self.exact_below:
+                self._ids, self._vectors = all_ids, all_vectors
+            else:  # grown past exact search: train the cells on everything
+                self._train(all_ids, all_vectors)
             return
-        if self._graph is None:  # grown past exact search: move everything into the graph
-            self._graph = self._new_graph()
-            if len(self._ids):
-                self._graph.add(self._ids.astype(np.uint64), self._vectors, threads=self.threads)
-            self._ids = self._vectors = None
-        self._graph.add(ids.astype(np.uint64), vectors, threads=self.threads)
+        if len(self) + len(ids) >= GROWTH * self._trained_on:
+            old_ids, old_vectors = self._decode()
+            self._train(np.concatenate([old_ids, ids]), np.concatenate([old_vectors, vectors]))
+            return
+        self._with_threads(lambda: self._ivf.add_with_ids(vectors, ids))
+        self._ids = np.union1d(self._ids, ids)
 
-    def remove(self, ids) -> int:
+    def remove(self, ids, _shrink: bool = True) -> int:
         """Remove these ids (absent ones are ignored); returns how many were removed."""
         ids = self._check_ids(ids)
-        if not len(ids):
+        if not len(ids) or not len(self):
             return 0
-        if self._graph is not None:
-            present = ids[self.contains(ids)]
-            if len(present):
-                self._graph.remove(present.astype(np.uint64))
-            return len(present)
-        keep = ~np.isin(self._ids, ids)
-        removed = int((~keep).sum())
-        if removed:
-            self._ids, self._vectors = self._ids[keep], self._vectors[keep]
-        return removed
+        if self._ivf is None:
+            keep = ~np.isin(self._ids, ids)
+            removed = int((~keep).sum())
+            if removed:
+                self._ids, self._vectors = self._ids[keep], self._vectors[keep]
+            return removed
+        present = np.unique(ids[self.contains(ids)])
+        if not len(present):
+            return 0
+        self._ivf.remove_ids(_faiss().IDSelectorBatch(present))
+        self._ids = np.setdiff1d(self._ids, present, assume_unique=True)
+        if _shrink and len(self) < self.exact_below // 2:  # small again: exact search
+            self._ids, self._vectors = self._decode()
+            self._ivf, self._trained_on = None, 0
+        return len(present)
 
     # ------------------------------------------------------------------ search
 
@@ -166,35 +189,86 @@ class VectorIndex:
         scores = np.full((len(q), k), -np.inf, np.float32)
         if not len(self) or not len(q):
             return ids, scores
-        if self._graph is None:
+        if self._ivf is None:
             return self._search_exact(q, k, ids, scores)
-        self._graph.expansion_search = max(self.expansion_search, k)
-        m = self._graph.search(q, k, exact=self.exact, threads=self.threads)
-        keys = np.asarray(m.keys).reshape(len(q), -1)
-        dist = np.asarray(m.distances, dtype=np.float32).reshape(len(q), -1)
-        counts = np.atleast_1d(np.asarray(getattr(m, "counts", keys.shape[1])))
-        if counts.shape != (len(q),):
-            counts = np.full(len(q), keys.shape[1])
-        valid = np.arange(keys.shape[1])[None] < counts[:, None]
-        n = keys.shape[1]
-        ids[:, :n] = np.where(valid, keys.astype(np.int64), -1)
-        scores[:, :n] = np.where(valid, 1.0 - dist, -np.inf)
+        self._ivf.nprobe = min(self._ivf.nlist, self.nprobe or max(48, self._ivf.nlist // 8))
+        found_s, found = self._ivf.search(q, k)
+        ids[:] = found
+        scores[:] = np.where(found >= 0, found_s, -np.inf)
         return ids, scores
 
     def _search_exact(self, q, k, ids, scores):
         sims = q @ self._vectors.T
         n = min(k, sims.shape[1])
-        top = (
-            np.argpartition(-sims, n - 1, axis=1)[:, :n]
-            if n < sims.shape[1]
-            else np.tile(np.arange(n), (len(q), 1))
-        )
+        if n < sims.shape[1]:
+            top = np.argpartition(-sims, n - 1, axis=1)[:, :n]
+        else:
+            top = np.tile(np.arange(n), (len(q), 1))
         top_s = np.take_along_axis(sims, top, 1)
         order = np.lexsort((self._ids[top], -top_s), axis=1)  # best first; ties by id
         top = np.take_along_axis(top, order, 1)
         ids[:, :n] = self._ids[top]
         scores[:, :n] = np.take_along_axis(sims, top, 1)
         return ids, scores
+
+    # ------------------------------------------------------------------ cells
+
+    def _train(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        faiss = _faiss()
+        nlist = cells_for(len(ids))
+        # one 8-bit range for all dimensions of the residuals, with a 20 % margin: vectors added after
+        # training (new kinds of content) stay inside it; per-dimension ranges clipped such vectors
+        # (cosine errors up to 0.08 where this keeps them under 0.006)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(self.dim),
+            self.dim,
+            nlist,
+            faiss.ScalarQuantizer.QT_8bit_uniform,
+            faiss.METRIC_INNER_PRODUCT,
+        )
+        ivf.sq.rangestat = faiss.ScalarQuantizer.RS_minmax
+        ivf.sq.rangestat_arg = 0.2
+        ivf.cp.seed = 1234
+        # at most 64 vectors per cell, an even sample over the library (faiss would take a random one)
+        sample = vectors[:: max(1, len(vectors) // (64 * nlist))]
+
+        def build():
+            ivf.train(np.ascontiguousarray(sample))
+            ivf.add_with_ids(vectors, ids)
+
+        self._with_threads(build)
+        self._ivf, self._trained_on = ivf, len(ids)
+        self._ids, self._vectors = np.sort(ids), None
+
+    def _decode(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(id, vector)`` of the cells, vectors decoded from their 8-bit codes (sorted by id)."""
+        faiss, ivf = _faiss(), self._ivf
+        inv = ivf.invlists
+        all_ids, all_vectors = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)]
+        for cell in range(ivf.nlist):
+            n = inv.list_size(cell)
+            if not n:
+                continue
+            all_ids.append(faiss.rev_swig_ptr(inv.get_ids(cell), n).astype(np.int64))
+            codes = faiss.rev_swig_ptr(inv.get_codes(cell), n * ivf.code_size).reshape(n, ivf.code_size)
+            decoded = ivf.sq.decode(np.ascontiguousarray(codes))
+            if ivf.by_residual:
+                decoded = decoded + ivf.quantizer.reconstruct(cell)
+            all_vectors.append(decoded.astype(np.float32))
+        ids, vectors = np.concatenate(all_ids), np.concatenate(all_vectors)
+        order = np.argsort(ids)
+        return ids[order], self._unit(vectors[order], "vectors")
+
+    def _with_threads(self, fn):
+        if not self.threads:
+            return fn()
+        faiss = _faiss()
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(self.threads)
+        try:
+            return fn()
+        finally:
+            faiss.omp_set_num_threads(before)
 
     # ------------------------------------------------------------------ files
 
@@ -206,9 +280,9 @@ class VectorIndex:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=TEMP_SUFFIX)
         os.close(fd)
         try:
-            if self._graph is not None:
-                self._graph.save(tmp)
-                mode = "graph"
+            if self._ivf is not None:
+                _faiss().write_index(self._ivf, tmp)
+                mode = "cells"
             else:
                 with open(tmp, "wb") as f:
                     f.write(np.ascontiguousarray(self._ids, "<i8").tobytes())
@@ -222,11 +296,9 @@ class VectorIndex:
                         "mode": mode,
                         "dim": self.dim,
                         "count": len(self),
-                        "dtype": self.dtype,
-                        "connectivity": self.connectivity,
-                        "expansion_add": self.expansion_add,
-                        "expansion_search": self.expansion_search,
+                        "nprobe": self.nprobe,
                         "exact_below": self.exact_below,
+                        "trained_on": self._trained_on,
                         "payload_bytes": size,
                         "crc32": crc,
                     }
@@ -243,9 +315,8 @@ class VectorIndex:
         fsync_dir(folder)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, dim: int, *, threads: int = 0, view: bool = False) -> VectorIndex:
-        """The index saved at ``path``, for vectors of width ``dim``. ``view``: map a graph's file
-        read-only instead of reading it into RAM (for indexes larger than memory; no ``add``)."""
+    def load(cls, path: str | os.PathLike, dim: int, *, threads: int = 0) -> VectorIndex:
+        """The index saved at ``path``, for vectors of width ``dim``."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise InputError(f"no vector index at {path}")
@@ -260,13 +331,7 @@ class VectorIndex:
         if header["dim"] != int(dim):
             raise InputError(f"{path}: the vector index holds {header['dim']}-d vectors, not {int(dim)}-d")
         index = cls(
-            header["dim"],
-            dtype=header["dtype"],
-            connectivity=header["connectivity"],
-            expansion_add=header["expansion_add"],
-            expansion_search=header["expansion_search"],
-            exact_below=header["exact_below"],
-            threads=threads,
+            header["dim"], nprobe=header["nprobe"], exact_below=header["exact_below"], threads=threads
         )
         n, d = header["count"], header["dim"]
         if header["mode"] == "exact":
@@ -276,27 +341,24 @@ class VectorIndex:
                 index._ids = np.fromfile(f, dtype="<i8", count=n).astype(np.int64)
                 index._vectors = np.fromfile(f, dtype="<f4", count=n * d).reshape(n, d).astype(np.float32)
             return index
+        faiss = _faiss()
         try:
-            graph = _usearch().restore(path, view=view)
-        except (ValueError, RuntimeError) as e:
-            raise InputError(f"{path}: not a readable vector index ({e})") from None
-        if graph is None or graph.ndim != d or len(graph) != n:
-            raise InputError(f"{path}: the vector index is damaged (its graph does not match its header)")
-        graph.expansion_search = index.expansion_search
-        index._graph, index._ids, index._vectors = graph, None, None
+            ivf = faiss.read_index(path)
+        except RuntimeError as e:
+            raise InputError(f"{path}: not a readable vector index ({str(e).splitlines()[0]})") from None
+        if not isinstance(ivf, faiss.IndexIVFScalarQuantizer) or ivf.d != d or ivf.ntotal != n:
+            raise InputError(f"{path}: the vector index is damaged (its cells do not match its header)")
+        index._ivf, index._trained_on = ivf, header["trained_on"]
+        inv = ivf.invlists
+        parts = [np.zeros(0, np.int64)]
+        for cell in range(ivf.nlist):
+            m = inv.list_size(cell)
+            if m:
+                parts.append(faiss.rev_swig_ptr(inv.get_ids(cell), m).astype(np.int64))
+        index._ids, index._vectors = np.sort(np.concatenate(parts)), None
         return index
 
     # ------------------------------------------------------------------ helpers
-
-    def _new_graph(self):
-        return _usearch()(
-            ndim=self.dim,
-            metric="cos" if self.dtype == "i8" else "ip",
-            dtype=self.dtype,
-            connectivity=self.connectivity,
-            expansion_add=self.expansion_add,
-            expansion_search=self.expansion_search,
-        )
 
     @staticmethod
     def _check_ids(ids) -> np.ndarray:
@@ -350,8 +412,17 @@ def _read_header(f, path: str) -> dict:
     f.seek(end - _TAIL.size - length)
     try:
         header = json.loads(f.read(length))
-        keys = ("format", "mode", "dim", "count", "dtype", "payload_bytes", "crc32", "connectivity")
-        keys += ("expansion_add", "expansion_search", "exact_below")
+        keys = (
+            "format",
+            "mode",
+            "dim",
+            "count",
+            "nprobe",
+            "exact_below",
+            "trained_on",
+            "payload_bytes",
+            "crc32",
+        )
         if not isinstance(header, dict) or any(k not in header for k in keys):
             raise ValueError("fields missing")
     except ValueError:

@@ -156,6 +156,10 @@ def test_cells_follow_the_growth():
     got = index.search(x[::300], 1)[0][:, 0]  # each vector finds itself, or a near-duplicate clip
     true = np.sum(x[::300] * x[np.searchsorted(ids, got)], axis=1)
     assert (true > 0.99).all() and np.mean(got == ids[::300]) >= 0.9
+    cells = index.cells
+    index.retrain()
+    assert index.cells >= cells and len(index) == 9000
+    np.testing.assert_array_equal(index.ids(), ids)
 
 
 def test_bad_files_are_one_input_error(tmp_path):

@@ -159,7 +159,8 @@ class VectorIndex:
             self._train(np.concatenate([old_ids, ids]), np.concatenate([old_vectors, vectors]))
             return
         self._with_threads(lambda: self._ivf.add_with_ids(vectors, ids))
-        self._ids = np.union1d(self._ids, ids)
+        new = np.sort(ids)  # none of them is present any more: insert keeps the ids sorted, O(n)
+        self._ids = np.insert(self._ids, np.searchsorted(self._ids, new), new)
 
     def remove(self, ids, _shrink: bool = True) -> int:
         """Remove these ids (absent ones are ignored); returns how many were removed."""

@@ -419,13 +419,11 @@ class Library:
             for hit in self.catalog.search_clips(vector, coarse_clips, where):
                 best[hit.video_id] = max(best.get(hit.video_id, -1.0), hit.score)
         pool = sorted(best, key=lambda v: -best[v])[:coarse_videos]
-        for line in self.catalog.search_lines(q.text, candidates, where):  # words said in the video
-            if line.video_id not in pool:
-                pool.append(line.video_id)
+        text = list(dict.fromkeys(h.video_id for h in self.catalog.search_lines(q.text, candidates, where)))
+        pool += [v for v in text if v not in pool]  # words said in the video
         # middle: the query's evidence in each of them (the grounder's relevance, no decoys)
         loaded = {v: f for v in pool if (f := self._video_features(v, info)) is not None}
         evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
-        text = {line.video_id for line in self.catalog.search_lines(q.text, candidates, where)}
         chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
         chosen += [v for v in text if v in loaded and v not in chosen]
         # fine: ground each candidate; moments of all of them ranked by confidence

@@ -26,16 +26,26 @@ TEMP_SUFFIX = ".tmp"
 
 def write_atomic(path: str | os.PathLike, data: bytes, suffix: str = TEMP_SUFFIX) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory, fsync and a rename."""
+    with replacing(path, suffix) as tmp:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[str]:
+    """A uniquely named temporary path beside ``path`` for the caller to write (and fsync) the new
+    file into: renamed over ``path`` when the block ends without error, removed when it fails; the
+    directory is fsynced after the rename. For writers that stream a large file themselves."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=suffix)
+    os.close(fd)
     try:
         os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would hide a shared directory's files
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

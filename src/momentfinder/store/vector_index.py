@@ -38,12 +38,11 @@ import json
 import math
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
 
-from ..atomic import TEMP_SUFFIX, fsync_dir
+from ..atomic import replacing
 from ..errors import InputError
 
 MAGIC = b"MFVIDX01"
@@ -288,12 +287,7 @@ class VectorIndex:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the index to ``path`` atomically (a temporary file in its directory, then a rename)."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=TEMP_SUFFIX)
-        os.close(fd)
-        try:
+        with replacing(path) as tmp:
             if self._ivf is not None:
                 _faiss().write_index(self._ivf, tmp)
                 mode = "cells"
@@ -321,12 +315,6 @@ class VectorIndex:
                 f.write(header + _TAIL.pack(len(header), MAGIC))
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        fsync_dir(folder)
 
     @classmethod
     def load(cls, path: str | os.PathLike, dim: int, *, threads: int = 0) -> VectorIndex:

@@ -108,7 +108,7 @@ class SqliteCatalog:
         except OSError as err:
             raise InputError(f"{self.location}: cannot open the library ({err.strerror})") from None
         self._index: VectorIndex | None = None
-        self._index_videos: set[int] = set()
+        self._index_clips: dict[int, int] = {}  # video id -> clip count of what the index holds
         self._index_generation = -1
 
     # -- schema --------------------------------------------------------------------------------
@@ -325,32 +325,30 @@ class SqliteCatalog:
         if self._index is not None and generation == self._index_generation:
             return self._index
         if self._index is None:
-            self._index, self._index_videos = self._load_index(info.dim)
+            self._index, self._index_clips = self._load_index(info.dim)
         ok = {r[0]: r[1] for r in self._db.execute("SELECT id, n_clips FROM videos WHERE status = 'ok'")}
-        stale = self._index_videos - set(ok)
+        stale = self._index_clips.keys() - ok.keys()
         if stale:
-            ids = [clip_vector_id(v, i) for v in stale for i in range(self._index_clips.get(v, 0))]
+            ids = [clip_vector_id(v, i) for v in stale for i in range(self._index_clips[v])]
             self._index.remove(np.asarray(ids, dtype=np.int64))
-        for video_id in sorted(set(ok) - self._index_videos):
+        for video_id in sorted(ok.keys() - self._index_clips.keys()):
             feats = self.features(video_id)
             ids = np.asarray([clip_vector_id(video_id, i) for i in range(len(feats))], dtype=np.int64)
             self._index.add(ids, feats)
-        self._index_videos = set(ok)
-        self._index_clips = dict(ok)
+        self._index_clips = ok
         self._index_generation = generation
         self._save_index()
         return self._index
 
-    def _load_index(self, dim: int) -> tuple[VectorIndex, set[int]]:
-        self._index_clips: dict[int, int] = {}
+    def _load_index(self, dim: int) -> tuple[VectorIndex, dict[int, int]]:
+        """The saved index and the clip count of each video it holds (empty when it is missing)."""
         try:
             with open(self._index_path() + ".json", encoding="utf-8") as f:
                 state = json.load(f)
             index = VectorIndex.load(self._index_path(), dim)
-            self._index_clips = {int(k): int(v) for k, v in state["videos"].items()}
-            return index, set(self._index_clips)
-        except (OSError, ValueError, KeyError, TypeError, InputError):
-            return VectorIndex(dim), set()  # missing or unreadable: rebuilt from the features
+            return index, {int(k): int(v) for k, v in state["videos"].items()}
+        except (OSError, ValueError, KeyError, TypeError, InputError, AttributeError):
+            return VectorIndex(dim), {}  # missing or unreadable: rebuilt from the features
 
     def _save_index(self) -> None:
         try:

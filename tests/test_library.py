@@ -177,3 +177,16 @@ def test_kill_9_mid_index_loses_at_most_the_video_in_flight(tiny_clip, tmp_path)
         assert row.status == "ok" and row.n_clips == clean_rows[path].n_clips
         assert (resumed.catalog.features(row.id) == clean.catalog.features(clean_rows[path].id)).all()
     assert resumed.verify() == [] and resumed.status().clips == clean.status().clips
+
+
+def test_options_apply_to_an_existing_library(videos, tiny_clip, tmp_path, capsys):
+    """Without --visual-model the library keeps its encoder, and the other options still apply."""
+    db = tmp_path / "lib.db"
+    assert (
+        run(capsys, "index", "add", videos[0], "--visual-model", tiny_clip, "--db", db, "--no-cache")[0] == 0
+    )
+    assert run(capsys, "index", "add", videos[1], "--db", db, "--no-subtitles", "--no-cache")[0] == 0
+    lib = Library(db, progress=False)
+    lines = {os.path.basename(r.path): len(lib.catalog.lines(r.id)[0]) for r in lib.catalog.videos()}
+    assert lines == {"v0.mp4": 1, "v1.mp4": 0} and lib.catalog.info().model == tiny_clip
+    lib.close()

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .options import add_model_options, finder_from_args, show_progress, warn
+from .options import add_model_options, finder_config_from_args, show_progress, warn
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
@@ -75,18 +75,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.set_defaults(func=run_verify)
 
 
-def open_library(args: argparse.Namespace, create: bool = False, config=None):
+def open_library(args: argparse.Namespace):
     from ..pipeline.library import Library
 
-    return Library(args.db, config=config, progress=show_progress(args), create=create)
+    return Library(args.db, progress=show_progress(args), create=False)
 
 
 def run_add(args: argparse.Namespace) -> int:
+    from ..pipeline.library import Library
+
+    # without --visual-model / --clip-len an existing library keeps its own encoder and sampling;
+    # the other options (cache, subtitles, threads...) apply either way
     explicit = args.visual_model is not None or args.clip_len is not None
-    config = finder_from_args(args).config if explicit else None
-    library = open_library(args, create=True, config=config)
-    if config is None and library.catalog.info() is None:
-        library._config = finder_from_args(args).config  # a new library: the options' encoder
+    config = finder_config_from_args(args)
+    library = Library(args.db, config, progress=show_progress(args), create=True, adopt_encoder=not explicit)
     try:
         report = library.add(
             args.paths,

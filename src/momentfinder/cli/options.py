@@ -184,7 +184,14 @@ def show_progress(args: argparse.Namespace) -> bool:
 def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
     """The :class:`MomentFinder` the options describe (a ``--model``'s encoder and clip length
     are resolved by the pipeline)."""
-    from ..pipeline.finder import MomentFinder, finder_config, quiet_libraries
+    from ..pipeline.finder import MomentFinder
+
+    return MomentFinder(config=finder_config_from_args(args, use_subtitles))
+
+
+def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True):
+    """The :class:`FinderConfig` the options describe (quietens the model libraries' own output)."""
+    from ..pipeline.finder import finder_config, quiet_libraries
 
     use_subtitles = use_subtitles and not getattr(args, "no_subtitles", False)
     if args.no_visual and not use_subtitles:
@@ -227,7 +234,7 @@ def finder_from_args(args: argparse.Namespace, use_subtitles: bool = True):
         progress=show_progress(args),
     )
     quiet_libraries()
-    return MomentFinder(config=cfg)
+    return cfg
 
 
 def warn(args: argparse.Namespace, message: str) -> None:

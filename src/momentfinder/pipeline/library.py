@@ -19,7 +19,7 @@ import glob
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tqdm.auto import tqdm
 
@@ -128,7 +128,9 @@ class Library:
 
     ``db``: a SQLite file path (default :func:`default_library`) or a ``postgresql://`` URL.
     ``config``: how videos are read and grounded (encoder, clip length, grounder...); by default
-    the library's own encoder and clip length once it has one, else the finder's defaults.
+    the library's own encoder and clip length once it has one, else the finder's defaults. A
+    config whose encoder or clip length differs from the library's is refused, unless
+    ``adopt_encoder``: then the library's replace them and the rest of ``config`` applies.
     """
 
     def __init__(
@@ -137,10 +139,12 @@ class Library:
         config: FinderConfig | None = None,
         progress: bool = True,
         create: bool = True,
+        adopt_encoder: bool = False,
     ):
         self.catalog: Catalog = open_catalog(db or default_library(), create=create)
         self.progress = progress
         self._config = config
+        self._adopt_encoder = adopt_encoder
         self._finder: MomentFinder | None = None
 
     # -- the finder --------------------------------------------------------------------------------
@@ -150,18 +154,23 @@ class Library:
             info = self.catalog.info()
             cfg = self._config or FinderConfig()
             if info is not None:
-                if self._config is None:
-                    cfg = FinderConfig(visual_model=info.model)
-                    cfg.sampling = type(cfg.sampling)(**info.sampling) if info.sampling else cfg.sampling
+                if self._config is None or self._adopt_encoder:
+                    sampling = type(cfg.sampling)
+                    cfg = replace(
+                        cfg,
+                        visual_model=info.model,
+                        sampling=sampling(**info.sampling)
+                        if info.sampling
+                        else sampling(clip_len=info.clip_len),
+                    )
                 elif cfg.visual_model != info.model or abs(cfg.sampling.clip_len - info.clip_len) > 1e-9:
                     raise InputError(
                         f"{self.catalog.location} was made with {info.model} at {info.clip_len:g} s clips; "
                         f"this asks for {cfg.visual_model} at {cfg.sampling.clip_len:g} s (leave --visual-model "
                         "and --clip-len out to use the library's)"
                     )
-            cfg.progress = False
-            cfg.require_visual = True  # a library is searched by its clips: the encoder must load
-            self._finder = MomentFinder(config=cfg)
+            # a library is searched by its clips: the encoder must load
+            self._finder = MomentFinder(config=replace(cfg, progress=False, require_visual=True))
         return self._finder
 
     def _encoder_matches(self, info: LibraryInfo) -> None:

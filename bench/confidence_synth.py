@@ -35,7 +35,7 @@ from momentfinder.channels import Query, SamplingConfig, VisualChannel, span_con
 from momentfinder.grounding.zeroshot import ZeroShotGrounder  # noqa: E402
 from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.types import ClipFeatures, Timeline  # noqa: E402
-from synth_common import ensure_data, load_pairs  # noqa: E402
+from synth_common import ensure_data, hit, load_pairs  # noqa: E402
 
 BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 1.0)
 
@@ -55,11 +55,6 @@ def top_confidence(grounder, channel: VisualChannel, clips: ClipFeatures, q, tex
     start = int(np.floor(m.start / clips.clip_len + 1e-6))
     end = max(start + 1, int(np.ceil(m.end / clips.clip_len - 1e-6)))
     return (m.start, m.end), span_confidence(curve, start, end)
-
-
-def iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    return inter / max(max(a[1], b[1]) - min(a[0], b[0]), 1e-9)
 
 
 def report(name: str, pos: list[tuple[float, bool]], neg: list[float]) -> dict:
@@ -136,7 +131,7 @@ def main() -> int:
         pos = []
         for s, c, q in test_pos:
             span, conf = top_confidence(grounder, channel, c, q, s.query)
-            pos.append((conf, max(iou(span, w) for w in s.windows) >= 0.5))
+            pos.append((conf, hit(span, s.windows)))
         neg = [top_confidence(grounder, channel, c, q, s.query)[1] for s, c, q in test_neg]
         rows.append({"seed": seed, **report("150 s videos", pos, neg)})
         print(json.dumps(rows[-1]), flush=True)
@@ -146,7 +141,7 @@ def main() -> int:
             lpos = []
             for s, long, q, windows in chains(sub, test_pos, args.long_clips, rng):
                 span, conf = top_confidence(grounder, channel, long, q, s.query)
-                lpos.append((conf, max(iou(span, w) for w in windows) >= 0.5))
+                lpos.append((conf, hit(span, windows)))
             lneg = [
                 top_confidence(grounder, channel, long, q, s.query)[1]
                 for s, long, q, _ in chains(subn, test_pos, args.long_clips, rng)

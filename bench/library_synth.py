@@ -43,13 +43,8 @@ from momentfinder.pipeline.library import Library  # noqa: E402
 from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.store.catalog import LibraryInfo, VideoRow  # noqa: E402
 from momentfinder.store.catalog_sqlite import SqliteCatalog  # noqa: E402
-from synth_common import ensure_data, load_pairs  # noqa: E402
+from synth_common import ensure_data, hit, load_pairs  # noqa: E402
 from zeroshot_synth import latent_labels  # noqa: E402
-
-
-def iou(a, b) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    return inter / max(max(a[1], b[1]) - min(a[0], b[0]), 1e-9)
 
 
 def run_seed(args, seed: int) -> dict:
@@ -99,7 +94,7 @@ def run_seed(args, seed: int) -> dict:
             same_event = {v for v in videos if v != s.vid and query_event[s.qid] in events.get(v, ())}
             fair[s.qid] = [row for row in ranked[s.qid] if row[0] not in same_event]
             top = finder.grounder.ground(clips, q, top_k=1).moments[0]
-            given_hits.append(max(iou((top.start, top.end), w) for w in s.windows) >= 0.5)
+            given_hits.append(hit((top.start, top.end), s.windows))
         library.close()
     video2idx = {vid: i for i, vid in enumerate(sorted(videos))}
     submission = tvr_submission(ranked, video2idx, "VCMR")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from momentfinder.data.readers import read_annotations
+from momentfinder.eval.iou import iou_paired
 from momentfinder.grounding.curve_ops import runs_above
 from momentfinder.store import FeatureDirectory
 from momentfinder.types import ClipFeatures, GroundingResult, Moment
@@ -31,6 +32,13 @@ def ensure_data(root: Path, seed: int, n_videos: int) -> Path:
         cmd = [sys.executable, str(GENERATOR), str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out
+
+
+def hit(span, windows, threshold: float = 0.5) -> bool:
+    """Whether ``span`` (seconds) has IoU >= ``threshold`` with one of ``windows``, computed as the
+    official R@1 does (``momentfinder.eval.iou.iou_paired``)."""
+    ious = iou_paired(np.asarray(span, dtype=float), np.asarray(windows, dtype=float).reshape(-1, 2))
+    return bool(len(ious) and ious.max() >= threshold)
 
 
 def load_pairs(fd: FeatureDirectory, ann: Path, cache: dict) -> list:

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field, replace
 from tqdm.auto import tqdm
 
 from ..channels import Query, SubtitleTrack
-from ..errors import InputError
+from ..errors import InputError, NotFoundError
 from ..store.cache import file_hash
 from ..store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
-from ..types import ClipFeatures, SearchHit, Timeline, VideoInfo
+from ..types import ClipFeatures, GroundingResult, SearchHit, Timeline, VideoInfo
 from .distributed import ExtractedVideo, LocalExtractor, RayExtractor
 from .finder import FinderConfig, MomentFinder, VideoFeatures, validate_query
 
@@ -362,6 +362,22 @@ class Library:
             hours=sum(r.duration for r in ok) / 3600.0,
         )
 
+    def video(self, video_id: int) -> VideoRow:
+        """The library's record of one file (indexed or failed); :class:`NotFoundError` when the
+        library has no video ``video_id``."""
+        row = self.catalog.video(video_id)
+        if row is None:
+            raise NotFoundError(f"no video {video_id} in the library")
+        return row
+
+    def video_at(self, path: str | os.PathLike) -> VideoRow | None:
+        """The library's record of the file at ``path`` (absolute after ``~``), None when unknown."""
+        return self.catalog.video_by_path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+    def videos(self, status: str | None = None, where: VideoFilter | None = None) -> list[VideoRow]:
+        """The library's files (``status``: ``ok``, ``failed`` or both), in the catalog's order."""
+        return self.catalog.videos(status, where)
+
     def verify(self) -> list[str]:
         """The catalog's own check, plus files that are gone or changed since they were indexed."""
         problems = self.catalog.verify()
@@ -447,6 +463,20 @@ class Library:
         hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
         return hits[:top_k]
 
+    def ground_video(self, video_id: int, query: str, top_k: int = 10) -> GroundingResult:
+        """Ground ``query`` in one indexed video from its stored features (nothing is decoded):
+        its moments and saliency curve, as ``ground`` gives them for the file."""
+        query = validate_query(query)
+        row = self.video(video_id)
+        info = self.catalog.info()
+        if row.status != "ok" or info is None:
+            raise InputError(f"{row.path} was not indexed ({row.error or 'no features'})")
+        self._encoder_matches(info)
+        feats = self._video_features(video_id, info)
+        if feats is None:
+            raise NotFoundError(f"no video {video_id} in the library")
+        return self.finder().ground_features(feats, Query(query), top_k=top_k)
+
     def _video_features(self, video_id: int, info: LibraryInfo) -> VideoFeatures | None:
         row = self.catalog.video(video_id)
         if row is None or row.status != "ok":
@@ -487,6 +517,7 @@ __all__ = [
     "Library",
     "LibraryStatus",
     "VideoFilter",
+    "VideoRow",
     "default_library",
     "expand_paths",
 ]

@@ -104,5 +104,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"momentfinder: serving {state.config.library} at {url} (Ctrl-C stops)", file=sys.stderr)
     level = "warning" if args.quiet else "info"
-    uvicorn.run(create_app(state.config, state), host=args.host, port=args.port, log_level=level)
+    try:
+        uvicorn.run(create_app(state.config, state), host=args.host, port=args.port, log_level=level)
+    finally:
+        state.close()
     return 0

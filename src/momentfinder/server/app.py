@@ -32,14 +32,17 @@ ROUTERS: list[APIRouter] = [
 
 def create_app(config: ServerConfig | None = None, state: ServerState | None = None) -> FastAPI:
     """The application for ``config``; the library opens now, so a bad one fails before serving.
-    ``state``: an already opened :class:`ServerState` (tests share one between apps)."""
+    ``state``: an already opened :class:`ServerState`, which the caller closes (the app closes the
+    one it opens itself when it shuts down)."""
     config = config or ServerConfig()
+    owned = state is None
     state = state or ServerState(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        state.close()
+        if owned:
+            state.close()
 
     app = FastAPI(
         title="momentfinder",

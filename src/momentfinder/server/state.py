@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from functools import partial
 from typing import TypeVar
 
@@ -27,7 +28,12 @@ class LibraryWorker:
 
     def __init__(self, open_library: Callable[[], Library]):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="momentfinder-library")
-        self.library: Library = self._pool.submit(open_library).result()  # a bad library fails here
+        self._closed = False
+        try:
+            self.library: Library = self._pool.submit(open_library).result()  # a bad library fails here
+        except BaseException:
+            self._pool.shutdown()
+            raise
 
     async def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """``fn(library, *args, **kwargs)`` on the library's thread."""
@@ -35,6 +41,10 @@ class LibraryWorker:
         return await loop.run_in_executor(self._pool, partial(fn, self.library, *args, **kwargs))
 
     def close(self) -> None:
+        """Close the library on its thread and end the thread (again: nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self._pool.submit(self.library.close).result()
         self._pool.shutdown()
 
@@ -50,8 +60,7 @@ class ServerState:
         self.exports = os.path.join(self.folder, "exports")
         for folder in (self.uploads, self.exports):
             os.makedirs(folder, exist_ok=True)
-        self.token_file = os.path.join(self.folder, "token")
-        self.token, self.token_created = load_or_create_token(self.token_file)
+        _remove_leftovers(self.uploads, self.exports)
         self.roots = tuple(os.path.realpath(os.path.expanduser(r)) for r in config.roots)
         self.thumbnails = ThumbnailCache(os.path.join(self.folder, "thumbnails"))
         self.worker = LibraryWorker(
@@ -64,6 +73,9 @@ class ServerState:
                 adopt_encoder=config.adopt_encoder,
             )
         )
+        # after the library opened: a token made for a server that never starts is never shown
+        self.token_file = os.path.join(self.folder, "token")
+        self.token, self.token_created = load_or_create_token(self.token_file)
         self._paths: dict[int, str] = {}  # video id -> path, so streaming waits for no search
         self.export_slots = threading.BoundedSemaphore(2)  # clips cut at once (each re-encodes)
 
@@ -108,6 +120,15 @@ class ServerState:
 
     def is_upload(self, path: str) -> bool:
         return inside(os.path.realpath(path), os.path.realpath(self.uploads))
+
+
+def _remove_leftovers(uploads: str, exports: str) -> None:
+    """What a server killed mid-way left: partial uploads (``.NAME.partEXT``) and clips not yet sent."""
+    leftovers = [os.path.join(uploads, n) for n in os.listdir(uploads) if n.startswith(".") and ".part" in n]
+    leftovers += [os.path.join(exports, n) for n in os.listdir(exports)]
+    for path in leftovers:
+        with suppress(OSError):
+            os.unlink(path)
 
 
 def get_state(request: Request) -> ServerState:

@@ -307,7 +307,7 @@ function start() {
   $("prev").addEventListener("click", () => select(view.current - 1));
   $("next").addEventListener("click", () => select(view.current + 1));
   $("player").addEventListener("timeupdate", onTime);
-  $("player").addEventListener("seeked", moveHead);
+  $("player").addEventListener("seeked", () => moveHead());
   document.addEventListener("keydown", keys);
   showLibrary();
   $("query").focus();

@@ -233,7 +233,6 @@ def test_upload_with_progress_then_ground_in_it(page, live, tmp_path, shots):
     page.wait_for_function(
         "() => /Upload failed: wrong write token/.test(document.getElementById('upload-status').textContent)"
     )
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_narrow_screen(browser, live, shots):

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -416,6 +417,84 @@ def test_cors_off_and_hosts_checked(served):
             "access-control-allow-origin"
             not in other.get("/api/library", headers={"Origin": "http://x.example"}).headers
         )
+
+
+# -- on a real socket ----
+class LiveServer:
+    """``create_app(config)`` served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, config: ServerConfig, state: ServerState | None = None):
+        import uvicorn
+
+        self.app = create_app(config, state)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise AssertionError("the server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    @property
+    def state(self):
+        return self.app.state.momentfinder
+
+
+def test_100_concurrent_searches_on_loopback(served):
+    """Bounded load: 100 searches at once over loopback, no errors; a byte range asked for meanwhile
+    is answered without waiting for the searches (only the library is one-at-a-time)."""
+    import asyncio
+
+    import httpx
+
+    client, state, paths = served
+    v1 = vid(client, "v1.mp4")
+    queries = [
+        f"{line} {i}"
+        for i, line in enumerate(["a green frog jumps into the pond", "blue water over the dam"] * 50)
+    ]
+
+    async def run(url: str):
+        limits = httpx.Limits(max_connections=120)
+        async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
+            assert (
+                await http.get(f"/api/videos/{v1}/stream", headers={"Range": "bytes=0-9"})
+            ).status_code == 206
+            done: dict[str, float] = {}
+
+            async def search(q: str):
+                r = await http.post("/api/search", json={"query": q, "top_k": 3})
+                done[q] = time.perf_counter()
+                return r
+
+            async def ranged():
+                await asyncio.sleep(0.2)  # the searches are queued by now
+                r = await http.get(f"/api/videos/{v1}/stream", headers={"Range": "bytes=10-19"})
+                done["range"] = time.perf_counter()
+                return r
+
+            results = await asyncio.gather(*(search(q) for q in queries), ranged())
+            return results, done
+
+    with LiveServer(state.config, state) as live:
+        results, done = asyncio.run(run(live.url))
+    *searches, ranged = results
+    assert [r.status_code for r in searches] == [200] * 100
+    assert all(r.json()["hits"] for r in searches)
+    assert ranged.status_code == 206 and ranged.content == open(paths[1], "rb").read()[10:20]
+    assert done["range"] < max(done[q] for q in queries)  # it did not wait for every search
 
 
 # -- the command ----------------------------------------------------------------------------------

@@ -6,14 +6,12 @@ test's temporary folder)."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 import pytest
 
-from momentfinder.server import ServerConfig, create_app
+from momentfinder.server import ServerConfig
 
-from .test_server import FROG, build_library, free_port, new_video
+from .test_server import FROG, LiveServer, build_library, new_video
 
 CHROMIUM = os.environ.get("MOMENTFINDER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,38 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-class LiveServer:
-    """``create_app(config)`` served by uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, config: ServerConfig):
-        import uvicorn
-
-        self.app = create_app(config)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.time() + 60
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise AssertionError("the server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-    @property
-    def state(self):
-        return self.app.state.momentfinder
 
 
 @pytest.fixture(scope="module")

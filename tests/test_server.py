@@ -292,6 +292,17 @@ def test_paths_stay_inside_the_roots(served, tmp_path):
         os.unlink(os.path.join(folder, "link-out"))
         os.unlink(os.path.join(folder, "alias.mp4"))
     assert "secret.mp4" not in {v["name"] for v in client.get("/api/videos").json()["videos"]}
+    # a folder inside the roots is indexed, but not a file in it that links out
+    sub = os.path.join(folder, "sub")
+    os.mkdir(sub)
+    os.symlink(outside / "secret.mp4", os.path.join(sub, "alias.mp4"))
+    try:
+        r = client.post("/api/index", json={"paths": [sub]}, headers=auth(state))
+        assert r.status_code == 200 and not r.json()["added"]
+        assert [os.path.basename(f["path"]) for f in r.json()["failed"]] == ["alias.mp4"]
+    finally:
+        shutil.rmtree(sub)
+    assert "alias.mp4" not in {v["name"] for v in client.get("/api/videos").json()["videos"]}
 
     # an indexed file swapped for a symlink that leads out of its folder is not served
     inner = os.path.join(folder, "swapped.mp4")

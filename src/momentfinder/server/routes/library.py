@@ -12,10 +12,11 @@ import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from ...errors import MediaError
-from ...pipeline.library import MEDIA_EXTENSIONS, Library
+from ...pipeline.library import MEDIA_EXTENSIONS, IndexReport, Library, expand_paths
 from ...pipeline.media import probe_media
 from ..models import IndexOut, IndexRequest, LibraryOut, UploadOut, VideoOut
 from ..security import confine
+from ..security import inside as within
 from ..state import ServerState, get_state, write_access
 
 router = APIRouter(prefix="/api", tags=["library"])
@@ -41,7 +42,14 @@ async def index(body: IndexRequest, state: State) -> IndexOut:
     def add(library: Library) -> IndexOut:
         roots = state.index_roots(library)
         paths = [confine(os.path.expanduser(p), roots) for p in body.paths]
-        return IndexOut.of(library.add(paths, recursive=body.recursive))
+        files = expand_paths(paths, body.recursive)
+        # a file inside a folder may still be a symlink that leads out of the roots
+        inside = [f for f in files if any(within(os.path.realpath(f), root) for root in roots)]
+        report = library.add(inside, recursive=body.recursive) if inside else IndexReport()
+        report.failed += [
+            (f, "a link to a file outside the library's folders") for f in files if f not in inside
+        ]
+        return IndexOut.of(report)
 
     return await state.worker.run(add)
 
@@ -111,13 +119,15 @@ async def upload(
 
 
 def _claim(part: str, folder: str, name: str) -> str:
-    """``part`` linked under ``name`` in ``folder`` (``name-1``, ``name-2``... when taken)."""
+    """``part`` renamed to ``name`` in ``folder`` (``name-1``, ``name-2``... when taken; the name is
+    claimed first with an exclusive create, so two uploads of one name never overwrite each other)."""
     stem, ext = os.path.splitext(name)
     for n in range(10_000):
         candidate = os.path.join(folder, f"{stem}-{n}{ext}" if n else name)
         try:
-            os.link(part, candidate)
-            return candidate
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
         except FileExistsError:
             continue
+        os.replace(part, candidate)
+        return candidate
     raise HTTPException(409, f"too many uploads named {name}")

@@ -108,6 +108,8 @@ def test_search_then_ground_watch_and_export(served, tmp_path):
     assert tail.status_code == 206 and tail.content == data[-10:]
     rest = client.get(f"/api/videos/{v1}/stream", headers={"Range": f"bytes={len(data) - 5}-"})
     assert rest.content == data[-5:]
+    head = client.head(f"/api/videos/{v1}/stream")
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(data) and not head.content
 
     pic = client.get(f"/api/videos/{v1}/thumbnail", params={"t": 9, "w": 48})
     assert pic.status_code == 200 and pic.headers["content-type"] == "image/jpeg"
@@ -586,6 +588,21 @@ def test_serve_command_refuses_a_bad_library(tmp_path):
     assert proc.returncode == 2 and err.strip().splitlines()[-1].startswith("momentfinder: error:")
     assert "Traceback" not in err
     assert not os.path.exists(tmp_path / "state" / "token")  # no token made that nobody was shown
+
+
+def test_a_library_that_does_not_fit_stops_the_server_at_start(served, tmp_path):
+    from momentfinder.errors import InputError
+
+    _, state, _ = served
+    config = ServerConfig(
+        db=state.config.db,
+        state_dir=str(tmp_path / "s"),
+        finder=finder_config(visual_model=str(tmp_path / "another-model")),
+        adopt_encoder=False,
+    )
+    with pytest.raises(InputError, match="was made with"):
+        ServerState(config)
+    assert not os.path.exists(tmp_path / "s" / "token")
 
 
 def test_state_folder_defaults(tmp_path):

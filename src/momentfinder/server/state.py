@@ -63,16 +63,7 @@ class ServerState:
         _remove_leftovers(self.uploads, self.exports)
         self.roots = tuple(os.path.realpath(os.path.expanduser(r)) for r in config.roots)
         self.thumbnails = ThumbnailCache(os.path.join(self.folder, "thumbnails"))
-        self.worker = LibraryWorker(
-            partial(
-                Library,
-                config.library,
-                config.finder,
-                progress=config.progress,
-                create=True,
-                adopt_encoder=config.adopt_encoder,
-            )
-        )
+        self.worker = LibraryWorker(partial(open_library, config))
         # after the library opened: a token made for a server that never starts is never shown
         self.token_file = os.path.join(self.folder, "token")
         self.token, self.token_created = load_or_create_token(self.token_file)
@@ -120,6 +111,25 @@ class ServerState:
 
     def is_upload(self, path: str) -> bool:
         return inside(os.path.realpath(path), os.path.realpath(self.uploads))
+
+
+def open_library(config: ServerConfig) -> Library:
+    """The library, its encoder loaded when it has one: a model that cannot load, or options that
+    contradict the library, stop the server at start rather than fail every search."""
+    library = Library(
+        config.library,
+        config.finder,
+        progress=config.progress,
+        create=True,
+        adopt_encoder=config.adopt_encoder,
+    )
+    try:
+        if library.status().info is not None:
+            library.finder().visual_encoder()
+    except BaseException:
+        library.close()
+        raise
+    return library
 
 
 def _remove_leftovers(uploads: str, exports: str) -> None:

@@ -43,6 +43,7 @@ async def get_video(video_id: VideoId, state: State) -> VideoOut:
     return VideoOut.of(await state.video(video_id))
 
 
+@router.head("/{video_id}/stream", include_in_schema=False)
 @router.get(
     "/{video_id}/stream",
     summary="the video file, with byte ranges (206) so a player can seek",

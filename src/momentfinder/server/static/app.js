@@ -86,6 +86,7 @@ function showHits(hits, where) {
     const img = document.createElement("img");
     img.alt = "";
     img.loading = "lazy";
+    img.onerror = () => img.classList.add("missing");  // a file without pictures
     img.src = `/api/videos/${hit.video_id}/thumbnail?t=${((hit.start + hit.end) / 2).toFixed(1)}&w=192`;
     const name = document.createElement("span");
     name.className = "name";

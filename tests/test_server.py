@@ -605,6 +605,31 @@ def test_a_library_that_does_not_fit_stops_the_server_at_start(served, tmp_path)
     assert not os.path.exists(tmp_path / "s" / "token")
 
 
+def test_serve_options(tmp_path, capsys):
+    from momentfinder.cli import build_parser, main
+    from momentfinder.cli.serve import server_config
+
+    args = build_parser().parse_args(
+        ["serve", "--db", str(tmp_path / "l.db"), "--root", "~/v", "--max-upload-mb", "5"]
+    )
+    config = server_config(args)
+    assert config.roots == ("~/v",) and config.max_upload_bytes == 5 * 1024 * 1024
+    assert "*" not in config.allowed_hosts and "127.0.0.1" in config.allowed_hosts and not config.cors_origins
+    public = server_config(
+        build_parser().parse_args(["serve", "--host", "0.0.0.0", "--cors-origin", "http://a.b"])
+    )
+    assert "*" in public.allowed_hosts and public.cors_origins == ("http://a.b",)
+    named = server_config(
+        build_parser().parse_args(["serve", "--host", "0.0.0.0", "--allowed-host", "box.lan"])
+    )
+    assert "box.lan" in named.allowed_hosts and "*" not in named.allowed_hosts
+    for bad in (["--port", "70000"], ["--port", "x"], ["--max-upload-mb", "0"]):
+        with pytest.raises(SystemExit) as stopped:
+            main(["serve", *bad])
+        err = capsys.readouterr().err
+        assert stopped.value.code == 2 and len(err.strip().splitlines()) == 1 and bad[0] in err
+
+
 def test_state_folder_defaults(tmp_path):
     assert ServerConfig(db=str(tmp_path / "a.db")).state_folder() == str(tmp_path / "a.db") + ".serve"
     pg = ServerConfig(db="postgresql://u:p@h/db").state_folder()

@@ -6,9 +6,16 @@ import argparse
 import sys
 
 from .index import add_db_option
-from .options import add_model_options, finder_config_from_args, positive_int
+from .options import add_model_options, any_int, finder_config_from_args, positive_int
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def port_number(text: str) -> int:
+    value = any_int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number, 0 to 65535, got {text}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
     )
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
     p.add_argument(
         "--root",
         action="append",

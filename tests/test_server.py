@@ -605,6 +605,22 @@ def test_a_library_that_does_not_fit_stops_the_server_at_start(served, tmp_path)
     assert not os.path.exists(tmp_path / "s" / "token")
 
 
+def test_leftovers_of_a_killed_server_are_removed_at_start(served, tmp_path):
+    _, state, _ = served
+    folder = tmp_path / "state"
+    (folder / "uploads").mkdir(parents=True)
+    (folder / "exports").mkdir()
+    (folder / "uploads" / ".0123abcd.part.mp4").write_bytes(b"half an upload")
+    (folder / "uploads" / "kept.mp4").write_bytes(b"an upload")
+    (folder / "exports" / "0123.mp4").write_bytes(b"a clip never sent")
+    fresh = ServerState(ServerConfig(db=state.config.db, state_dir=str(folder)))
+    try:
+        assert os.listdir(folder / "uploads") == ["kept.mp4"] and os.listdir(folder / "exports") == []
+    finally:
+        fresh.close()
+        fresh.close()  # twice is harmless
+
+
 def test_serve_options(tmp_path, capsys):
     from momentfinder.cli import build_parser, main
     from momentfinder.cli.serve import server_config

@@ -135,7 +135,9 @@ def test_curve_moments_are_clickable(page, live):
 
 def test_keyboard_only(page, live, shots):
     page.goto(live.url + "/")
-    page.keyboard.press("/")  # focus the search box (it has focus already; / is harmless)
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("/")  # the search box takes the focus, and not the "/"
+    assert page.evaluate("document.activeElement.id") == "query" and page.input_value("#query") == ""
     page.keyboard.type(FROG)
     page.keyboard.press("Enter")
     page.wait_for_selector(".hit")

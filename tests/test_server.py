@@ -294,6 +294,8 @@ def test_paths_stay_inside_the_roots(served, tmp_path):
         os.unlink(os.path.join(folder, "link-out"))
         os.unlink(os.path.join(folder, "alias.mp4"))
     assert "secret.mp4" not in {v["name"] for v in client.get("/api/videos").json()["videos"]}
+    r = client.post("/api/index", json={"paths": [paths[0][:-4] + ".srt"]}, headers=auth(state))
+    assert r.status_code == 200 and r.json()["failed"][0]["error"] == "not a video or audio file name"
     # a folder inside the roots is indexed, but not a file in it that links out
     sub = os.path.join(folder, "sub")
     os.mkdir(sub)

@@ -98,16 +98,18 @@ class ServerState:
 
     def roots_of(self, path: str) -> tuple[str, ...]:
         """Where an indexed file may resolve to: the roots given, else its own folder (and uploads)."""
+        uploads = os.path.realpath(self.uploads)
         if self.roots:
-            return (*self.roots, self.uploads)
-        return (os.path.realpath(os.path.dirname(os.path.abspath(path))), self.uploads)
+            return (*self.roots, uploads)
+        return (os.path.realpath(os.path.dirname(os.path.abspath(path))), uploads)
 
     def index_roots(self, library: Library) -> tuple[str, ...]:
         """Where files may be indexed from: the roots given, else the folders the library holds."""
+        uploads = os.path.realpath(self.uploads)
         if self.roots:
-            return (*self.roots, self.uploads)
+            return (*self.roots, uploads)
         folders = {os.path.realpath(os.path.dirname(r.path)) for r in library.videos()}
-        return (*sorted(folders), self.uploads)
+        return (*sorted(folders), uploads)
 
     def is_upload(self, path: str) -> bool:
         return inside(os.path.realpath(path), os.path.realpath(self.uploads))

@@ -43,12 +43,17 @@ async def index(body: IndexRequest, state: State) -> IndexOut:
         roots = state.index_roots(library)
         paths = [confine(os.path.expanduser(p), roots) for p in body.paths]
         files = expand_paths(paths, body.recursive)
-        # a file inside a folder may still be a symlink that leads out of the roots
-        inside = [f for f in files if any(within(os.path.realpath(f), root) for root in roots)]
-        report = library.add(inside, recursive=body.recursive) if inside else IndexReport()
-        report.failed += [
-            (f, "a link to a file outside the library's folders") for f in files if f not in inside
-        ]
+        refused: list[tuple[str, str]] = []
+        readable: list[str] = []
+        for f in files:
+            if os.path.splitext(f)[1].lower() not in MEDIA_EXTENSIONS:  # named, not found in a folder
+                refused.append((f, "not a video or audio file name"))
+            elif not any(within(os.path.realpath(f), root) for root in roots):
+                refused.append((f, "a link to a file outside the library's folders"))
+            else:
+                readable.append(f)
+        report = library.add(readable, recursive=body.recursive) if readable else IndexReport()
+        report.failed += refused
         return IndexOut.of(report)
 
     return await state.worker.run(add)

@@ -143,7 +143,7 @@ class MomentFinder:
                     self._require_visual,
                     cfg.sampling,
                     KeyPhraseDecomposer(cfg.subquery_parts) if cfg.subquery_parts > 0 else None,
-                    getattr(self.grounder, "relevance_curve", None),  # the zero-shot grounder's AND
+                    getattr(self.grounder, "relevance_curves", None),  # the zero-shot grounder's AND
                     weight=cfg.channel_weights.get("visual", 1.0),
                     progress=cfg.progress,
                 )

@@ -2,7 +2,8 @@
 
 Read in this order, each rule handing its parts back to the parser (so they nest):
 
-1. counting: "how many times does X", "how often X", "count the times X"
+1. counting: "how many times does X", "how often X", "count the times X"; then a leading
+   ordinal, which governs the rest ("the second time X after Y" = the second of the Xs after a Y)
 2. sequences and temporal relations, split at the first connector outside the atoms:
    "first X, then Y" / "X and then Y" / "X followed by Y" (then); "after X, Y" / "Y after X" /
    "Y once X" (after); "before X, Y" / "Y before X" (before); "while X, Y" / "Y while X" /
@@ -115,6 +116,9 @@ class RuleParser:
             return Relation(
                 relation, b, a
             )  # "after A, B": target B, anchor A; "first A, then B": B follows A
+        m = _ORDINAL_PATTERNS[0].match(text)  # "the second time X after Y": the ordinal governs
+        if m:
+            return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest")))
         for relation, pattern in _INFIX:
             parts = _split(pattern, text)
             if parts is not None:
@@ -122,10 +126,9 @@ class RuleParser:
                 if relation == "then":
                     return Relation("then", self._node(right), self._node(left))
                 return Relation(relation, self._node(left), self._node(right))
-        for pattern in _ORDINAL_PATTERNS:
-            m = pattern.match(text)
-            if m:
-                return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest")))
+        m = _ORDINAL_PATTERNS[1].match(text)
+        if m:
+            return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest")))
         m = _AGAIN.match(text)
         if m:
             return Ordinal(2, self._node(m.group("rest")))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
-from .options import add_grounding_options, add_model_options, finder_from_args, warn
+from .options import (
+    add_grounding_options,
+    add_model_options,
+    add_question_options,
+    finder_from_args,
+    parser_settings_from_args,
+    warn,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("queries", nargs="+", metavar="QUERY", help="sentence(s) to ground")
     add_model_options(p)
     add_grounding_options(p)
+    add_question_options(p)
     out = p.add_argument_group("output")
     out.add_argument(
         "--json", action="store_true", help="print JSON (one object, or a list for several queries)"
@@ -36,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from ..pipeline.compose import QueryReader, answer_result
     from ..pipeline.finder import validate_query
     from ..pipeline.output import (
         check_export_dir,
@@ -48,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     queries = [validate_query(q) for q in args.queries]
+    reader = QueryReader(parser_settings_from_args(args))
     if args.export_copy and not args.export:
         raise InputError("--export-copy needs --export DIR")
     if args.export:  # output paths are checked before the slow work
@@ -55,11 +65,19 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_file(args.plot)
     finder = finder_from_args(args)
-    feats = finder.extract(args.video, args.subtitles, queries=queries)
+    parsed = [reader.parse(q) for q in queries]  # before the slow work: an LLM that fails falls back
+    if args.explain and not args.json:
+        for q in parsed:
+            print(f'"{q.text}" parsed as {q.explain()}\n', flush=True)
+    atoms = list(dict.fromkeys(a for q in parsed for a in q.atoms()))
+    feats = finder.extract(args.video, args.subtitles, queries=atoms)
     if feats.channels:  # without any channel, grounding raises one error that includes the notes
         for note in feats.notes:
             warn(args, f"{note}; continuing with {', '.join(feats.channels)}")
-    results = [finder.ground_features(feats, q, top_k=args.top_k) for q in queries]
+    results = [answer_result(finder, feats, q, top_k=args.top_k) for q in parsed]
+    if args.explain:  # the JSON then carries every query's structure, plain ones too
+        for result, q in zip(results, parsed, strict=True):
+            result.structure = q.to_json()
     # the results first: a file that cannot be written afterwards never loses them
     print(results_json(results) if args.json else "\n\n".join(format_result(r) for r in results), flush=True)
     for i, result in enumerate(results):

@@ -288,6 +288,11 @@ def _focus(node: Node | None) -> Node | None:
     return node
 
 
+def focus_text(query: StructuredQuery) -> str:
+    """The main description of a question (what a library search retrieves videos by)."""
+    return _focus_atom(query.root) or (query.atoms() or [query.text])[0]
+
+
 def _focus_atom(node: Node | None) -> str | None:
     node = _focus(node)
     if isinstance(node, Not):

@@ -35,9 +35,17 @@ class Recorder:
 
     def __call__(self, text: str) -> GroundingResult:
         self.calls.append(text)
-        return GroundingResult(
-            text, TIMELINE, list(self.world.get(text, [])), np.zeros(50), channels=["visual"]
-        )
+        moments = list(self.world.get(text, []))
+        return GroundingResult(text, TIMELINE, moments, saliency_of(moments), channels=["visual"])
+
+
+def saliency_of(moments) -> np.ndarray:
+    """A curve that holds each moment's score over its clips (the best where they overlap)."""
+    curve = np.zeros(TIMELINE.n_clips)
+    for m in moments:
+        span = slice(int(m.start // 2), int(np.ceil(m.end / 2)))
+        curve[span] = np.maximum(curve[span], m.score)
+    return curve
 
 
 def solve(text: str, world=WORLD):

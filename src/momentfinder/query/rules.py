@@ -5,11 +5,12 @@ Read in this order, each rule handing its parts back to the parser (so they nest
 1. counting: "how many times does X", "how often X", "count the times X"; then a leading
    ordinal, which governs the rest ("the second time X after Y" = the second of the Xs after a Y)
 2. sequences and temporal relations, split at the first connector outside the atoms:
-   "first X, then Y" / "X and then Y" / "X followed by Y" (then); "after X, Y" / "Y after X" /
+   "first X, then Y" / "X and then Y" / "X followed by Y" / "X then the Y..." (then; a bare
+   "then" before a verb only in a question: in a caption "the man then begins" is an adverb); "after X, Y" / "Y after X" /
    "Y once X" (after); "before X, Y" / "Y before X" (before); "while X, Y" / "Y while X" /
    "Y during X" (while)
 3. ordinals: "the second time X", "X for the last time", "the 3rd occurrence of X", "X again"
-   (the second time), "the second X" (X of at most three words: "the second goal")
+   (the second time; in a question only: in a caption "again" refers to an earlier sentence), "the second X" (X of at most three words: "the second goal")
 4. duration hints: "briefly", "for a short time", "for a long time", "for a while"...
 5. negation: "S is not P" / "S isn't P" / "S not P" (present: S, absent: "S P"), "S without P"
    (absent: "S with P"), "S but not P" / "S except (when) P" (absent: P)
@@ -56,14 +57,23 @@ _LEAD_RELATION = {
     "as soon as": "after", "right before": "before", "just before": "before", "shortly before": "before",
     "before": "before", "while": "while", "during": "while", "whilst": "while", "first": "then",
 }  # fmt: skip
+# a bare "X then Y" is a sequence only when Y names its subject ("the man then begins..." in a
+# caption is an adverb): "the dog jumps then the cat runs"
+_SUBJECT_WORD = r"(?:the|a|an|his|her|their|its|my|our|he|she|they|it|we|i|you|someone|somebody|people|everyone|everybody)\b"
 # infix connectors, by priority: the sequence words split first ("X then Y after Z" = (X then Y) after Z
 # is rarer than X then (Y after Z); splitting at "then" first gives the latter).
 _INFIX = [
-    ("then", re.compile(r"(?:,?\s+and then\s+|,\s*then\s+|\s+then\s+|\.\s+then\s+|,?\s+followed by\s+|,?\s+and afterwards\s+|,?\s+and later\s+)", re.I)),
+    ("then", re.compile(r"(?:,?\s+and then\s+|,\s*then\s+|\s+then\s+(?=" + _SUBJECT_WORD + r")|\.\s+then\s+|,?\s+followed by\s+|,?\s+and afterwards\s+|,?\s+and later\s+)", re.I)),
     ("after", re.compile(r"(?:,?\s+(?:right |just |soon |shortly |immediately )?after\s+|,?\s+as soon as\s+|\s+once\s+)", re.I)),
     ("before", re.compile(r",?\s+(?:right |just |shortly |immediately )?before\s+", re.I)),
     ("while", re.compile(r",?\s+(?:while|whilst|during|as long as)\s+", re.I)),
 ]  # fmt: skip
+# in a question ("when does she wave then leave?") a bare "then" is a sequence
+_THEN_IN_QUESTION = re.compile(
+    r"(?:,?\s+and then\s+|,\s*then\s+|\s+then\s+|\.\s+then\s+|,?\s+followed by\s+|,?\s+and afterwards\s+|"
+    r",?\s+and later\s+)",
+    re.I,
+)
 _ORDINAL_PATTERNS = [
     re.compile(rf"^(?:the\s+|for the\s+)?{_ORD}\s+(?:time|occurrence|instance|appearance)s?\s+(?:(?:that|when|where|of)\s+)?(?P<rest>.+)$", re.I),
     re.compile(rf"^(?P<rest>.+?),?\s+(?:for\s+)?the\s+{_ORD}\s+(?:time|occurrence)$", re.I),
@@ -100,38 +110,39 @@ class RuleParser:
         body = _strip_question(original)
         count = _COUNT.match(body)
         if count:
-            root = self._node(_strip_question(count.group("rest")))
+            root = self._node(_strip_question(count.group("rest")), question=True)
             return StructuredQuery(root, "count", original, self.name)
-        root = self._node(body, top=True)
+        question = _QUESTION.match(original).end() > 0 or original.endswith("?")
+        root = self._node(body, question=question)
         if isinstance(root, Atom):  # no rule matched: the caption exactly as given
             return StructuredQuery(Atom(original), "moments", original, self.name)
         return StructuredQuery(root, "moments", original, self.name)
 
-    def _node(self, text: str, top: bool = False) -> Node:
+    def _node(self, text: str, question: bool = False) -> Node:
         text = _clean(text)
         lead = _LEADING.match(text)
         if lead:
             relation = _LEAD_RELATION[lead.group("conn").lower()]
-            a, b = self._node(lead.group("a")), self._node(lead.group("b"))
+            a, b = self._node(lead.group("a"), question), self._node(lead.group("b"), question)
             return Relation(
                 relation, b, a
             )  # "after A, B": target B, anchor A; "first A, then B": B follows A
         m = _ORDINAL_PATTERNS[0].match(text)  # "the second time X after Y": the ordinal governs
         if m:
-            return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest")))
+            return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest"), question))
         for relation, pattern in _INFIX:
-            parts = _split(pattern, text)
+            parts = _split(_THEN_IN_QUESTION if relation == "then" and question else pattern, text)
             if parts is not None:
                 left, right = parts
                 if relation == "then":
-                    return Relation("then", self._node(right), self._node(left))
-                return Relation(relation, self._node(left), self._node(right))
+                    return Relation("then", self._node(right, question), self._node(left, question))
+                return Relation(relation, self._node(left, question), self._node(right, question))
         m = _ORDINAL_PATTERNS[1].match(text)
         if m:
-            return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest")))
-        m = _AGAIN.match(text)
+            return Ordinal(_ordinal(m.group("ord")), self._node(m.group("rest"), question))
+        m = _AGAIN.match(text) if question else None  # in a caption "again" refers to an earlier sentence
         if m:
-            return Ordinal(2, self._node(m.group("rest")))
+            return Ordinal(2, self._node(m.group("rest"), question))
         m = _ORD_NOUN.match(text)
         if m:
             return Ordinal(_ordinal(m.group("ord")), Atom(_clean(m.group("rest"))))
@@ -139,13 +150,15 @@ class RuleParser:
             if pattern.search(text):
                 rest = _clean(pattern.sub(" ", text))
                 if rest:
-                    return Duration(hint, self._node(rest))
-        return self._negation(text)
+                    return Duration(hint, self._node(rest, question))
+        return self._negation(text, question)
 
-    def _negation(self, text: str) -> Node:
+    def _negation(self, text: str, question: bool) -> Node:
         m = _EXCEPT.match(text)
         if m:
-            return Not(self._node(m.group("s")), self._node(_strip_question(m.group("p"))))
+            return Not(
+                self._node(m.group("s"), question), self._node(_strip_question(m.group("p")), question)
+            )
         m = _WITHOUT.match(text)
         if m:
             subject = _clean(m.group("s"))

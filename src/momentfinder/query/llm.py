@@ -4,26 +4,23 @@ reads the question into the JSON form of :mod:`.structure`.
 The request asks for ``response_format: json_schema`` (:data:`~.structure.JSON_SCHEMA`); a server
 that refuses it (HTTP 400/422) is asked again with the schema in the prompt only. The answer is
 validated (:func:`~.structure.from_json`); on no answer, a malformed one, an HTTP error or the
-timeout the rule-based parser reads the question instead and a log line says why. Standard library
-only (urllib): no SDK.
+timeout the rule-based parser reads the question instead and a log line says why. The transport
+is :mod:`momentfinder.chat_api` (urllib, no SDK).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 
+from ..chat_api import API_KEY_VARIABLES, ChatEndpoint, ChatRefused, ChatUnavailable
 from .structure import JSON_SCHEMA, StructuredQuery, from_json
 
 log = logging.getLogger(__name__)
 
-API_KEY_VARIABLES = ("MOMENTFINDER_LLM_API_KEY", "OPENAI_API_KEY")
+__all__ = ["API_KEY_VARIABLES", "LLMParser", "LLMSettings", "LLMUnavailable"]
 
 SYSTEM_PROMPT = """You turn a question about a video into a JSON query tree. Answer with JSON only.
 Top level: {"ask": "moments" or "count", "root": NODE}. "count" is for "how many times" questions.
@@ -44,26 +41,7 @@ Examples:
 "when is the person not holding the cup" -> {"ask":"moments","root":{"op":"not","text":null,"n":null,"hint":null,"args":[{"op":"atom","text":"the person holding the cup","n":null,"hint":null,"args":[]},{"op":"atom","text":"the person","n":null,"hint":null,"args":[]}]}}"""
 
 
-@dataclass(frozen=True)
-class LLMSettings:
-    """Where the chat API is: ``url`` (a base such as ``http://localhost:11434/v1`` or the full
-    ``.../chat/completions``), the ``model`` name, ``timeout`` seconds for the whole parse, and the
-    API key (None: the first of :data:`API_KEY_VARIABLES` that is set; local servers need none)."""
-
-    url: str
-    model: str
-    timeout: float = 20.0
-    api_key: str | None = None
-
-    @property
-    def endpoint(self) -> str:
-        url = self.url.rstrip("/")
-        return url if url.endswith("/chat/completions") else f"{url}/chat/completions"
-
-    def key(self) -> str | None:
-        if self.api_key:
-            return self.api_key
-        return next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
+LLMSettings = ChatEndpoint  # where the chat API is: url, model, timeout (whole parse), api_key
 
 
 class LLMUnavailable(Exception):
@@ -75,7 +53,7 @@ class LLMParser:
 
     name = "llm"
 
-    def __init__(self, settings: LLMSettings, fallback=None):
+    def __init__(self, settings: ChatEndpoint, fallback=None):
         self.settings = settings
         self.fallback = fallback
 
@@ -91,10 +69,18 @@ class LLMParser:
     def parse_strict(self, text: str) -> StructuredQuery:
         """The model's parse, or :class:`LLMUnavailable`."""
         deadline = time.monotonic() + self.settings.timeout
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}]
+        schema = {
+            "type": "json_schema",
+            "json_schema": {"name": "moment_query", "schema": JSON_SCHEMA, "strict": True},
+        }
         try:
-            content = self._chat(text, deadline, structured=True)
-        except _Refused:
-            content = self._chat(text, deadline, structured=False)
+            try:
+                content = self.settings.complete(messages, deadline, response_format=schema)
+            except ChatRefused:  # no structured output there: the schema is in the prompt
+                content = self.settings.complete(messages, deadline)
+        except ChatUnavailable as err:
+            raise LLMUnavailable(str(err)) from None
         try:
             data = json.loads(_json_text(content))
         except ValueError:
@@ -103,53 +89,6 @@ class LLMParser:
             return from_json(data, text, self.name)
         except (ValueError, TypeError) as err:
             raise LLMUnavailable(f"the model's answer does not match the schema ({err})") from None
-
-    def _chat(self, text: str, deadline: float, structured: bool) -> str:
-        s = self.settings
-        body: dict = {
-            "model": s.model,
-            "temperature": 0,
-            "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}],
-        }
-        if structured:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "moment_query", "schema": JSON_SCHEMA, "strict": True},
-            }
-        headers = {"Content-Type": "application/json"}
-        if (key := s.key()) is not None:
-            headers["Authorization"] = f"Bearer {key}"
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LLMUnavailable(f"no answer within {s.timeout:g} s")
-        request = urllib.request.Request(s.endpoint, json.dumps(body).encode(), headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=left) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as err:
-            if structured and err.code in (400, 422):
-                raise _Refused() from None
-            raise LLMUnavailable(f"{s.endpoint} answered HTTP {err.code}") from None
-        except TimeoutError:
-            raise LLMUnavailable(f"no answer within {s.timeout:g} s") from None
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-                raise LLMUnavailable(f"no answer within {s.timeout:g} s") from None
-            raise LLMUnavailable(f"cannot reach {s.endpoint} ({reason})") from None
-        if time.monotonic() > deadline:
-            raise LLMUnavailable(f"no answer within {s.timeout:g} s")
-        try:
-            content = json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise LLMUnavailable("the reply is not an OpenAI-style chat completion") from None
-        if not isinstance(content, str) or not content.strip():
-            raise LLMUnavailable("the model's answer is empty")
-        return content
-
-
-class _Refused(Exception):
-    """The server does not take response_format json_schema."""
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)

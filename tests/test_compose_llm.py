@@ -39,6 +39,7 @@ class ChatServer:
 
     def __init__(self):
         self.mode = "good"
+        self.reply = None  # a function request body -> answer text, instead of the modes
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -55,6 +56,8 @@ class ChatServer:
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": "not found"})
                 mode = server.mode
+                if server.reply is not None and mode != "slow":
+                    return self._content(server.reply(body))
                 if mode == "slow":
                     time.sleep(3.0)
                     return self._content(json.dumps(GOOD))

@@ -11,6 +11,8 @@ from .options import (
     add_question_options,
     finder_from_args,
     parser_settings_from_args,
+    positive_float,
+    positive_int,
     warn,
 )
 
@@ -26,6 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     add_grounding_options(p)
     add_question_options(p)
+    vlm = p.add_argument_group("re-ranking by a vision-language model (off by default)")
+    vlm.add_argument(
+        "--rerank-vlm",
+        metavar="MODEL",
+        default=None,
+        help="ask this model which numbered frames show the query, for the top moments: a local "
+        "image-text-to-text model directory, or the model's name with --vlm-url",
+    )
+    vlm.add_argument("--vlm-url", metavar="URL", default=None, help="OpenAI-compatible vision chat API")
+    vlm.add_argument("--rerank-top", type=positive_int, default=3, help="moments asked about (default 3)")
+    vlm.add_argument(
+        "--rerank-frames", type=positive_int, default=12, help="numbered frames per moment (default 12)"
+    )
+    vlm.add_argument(
+        "--vlm-timeout", type=positive_float, default=60.0, help="seconds per answer (default 60)"
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "--json", action="store_true", help="print JSON (one object, or a list for several queries)"
@@ -64,6 +82,20 @@ def run(args: argparse.Namespace) -> int:
         check_export_dir(args.export)
     if args.plot:
         check_output_file(args.plot)
+    reranker = None
+    if args.vlm_url and not args.rerank_vlm:
+        raise InputError("--vlm-url needs --rerank-vlm MODEL (the model's name on that server)")
+    if args.rerank_vlm:
+        from ..pipeline.rerank import RerankSettings, build_reranker
+
+        settings = RerankSettings(
+            args.rerank_vlm,
+            args.vlm_url,
+            args.rerank_top,
+            max(2, args.rerank_frames),
+            timeout=args.vlm_timeout,
+        )
+        reranker = build_reranker(settings, device=args.device)  # a model that cannot load fails first
     finder = finder_from_args(args)
     parsed = [reader.parse(q) for q in queries]  # before the slow work: an LLM that fails falls back
     if args.explain and not args.json:
@@ -75,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         for note in feats.notes:
             warn(args, f"{note}; continuing with {', '.join(feats.channels)}")
     results = [answer_result(finder, feats, q, top_k=args.top_k) for q in parsed]
+    if reranker is not None:
+        results = [reranker.rerank(args.video, r) for r in results]
     if args.explain:  # the JSON then carries every query's structure, plain ones too
         for result, q in zip(results, parsed, strict=True):
             result.structure = q.to_json()

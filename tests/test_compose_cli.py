@@ -110,7 +110,7 @@ def test_python_api(dog_video, tiny_clip, tmp_path):  # noqa: F811
 
 def test_library_search_composes_within_each_video(dog_video, common, tmp_path, capsys):  # noqa: F811
     db = str(tmp_path / "lib.db")
-    assert run(capsys, "index", "add", dog_video, "--db", db, *common)[0] == 0
+    assert run(capsys, "-q", "index", "add", dog_video, "--db", db, *common[:-1])[0] == 0
     code, out, _ = run(capsys, "search", "the second time the dog barks", "--db", db, "--json", "--explain")
     assert code == 0
     data = json.loads(out)

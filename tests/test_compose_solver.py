@@ -59,7 +59,8 @@ def spans(moments):
 def test_ordinals_count_in_time_order_among_occurrences():
     assert spans(solve("the first time the dog jumps").moments) == [(10, 14)]
     assert spans(solve("the second time the dog jumps").moments) == [(40, 44)]
-    assert spans(solve("the dog jumps again").moments) == [(40, 44)]
+    assert spans(solve("when does the dog jumps again?").moments) == [(40, 44)]
+    assert solve("the dog jumps again").moments == []  # a caption: "the dog jumps again" is not in the world
     assert spans(solve("the last time the dog jumps").moments) == [(70, 72)]
     assert solve("the fourth time the dog jumps").moments == []  # only three occurrences
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "train",
     "predict",
     "serve",
+    "chat",
 ]
 
 

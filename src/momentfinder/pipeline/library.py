@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 
 from ..channels import Query, SubtitleTrack
 from ..errors import InputError, NotFoundError
+from ..query import StructuredQuery
 from ..store.cache import file_hash
 from ..store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
 from ..types import ClipFeatures, GroundingResult, SearchHit, Timeline, VideoInfo
 from .distributed import ExtractedVideo, LocalExtractor, RayExtractor
-from .finder import FinderConfig, MomentFinder, VideoFeatures, validate_query
+from .finder import FinderConfig, MomentFinder, VideoFeatures
 
 log = logging.getLogger(__name__)
 
@@ -394,26 +395,40 @@ class Library:
     # -- search --------------------------------------------------------------------------------
     def search(
         self,
-        query: str,
+        query: str | StructuredQuery,
         top_k: int = 20,
         where: VideoFilter | None = None,
         candidates: int = 10,
         per_video: int = 3,
         coarse_clips: int = 256,
         coarse_videos: int = 100,
+        parser=None,
     ) -> list[SearchHit]:
         """Moments of ``query`` across the library, best first (see module docstring).
 
         ``coarse_clips``: nearest clips fetched for the query and for each of its sub-queries; the
         ``coarse_videos`` videos they come from (and those whose subtitles hold the query's words)
         are ranked by the query's evidence in them; the best ``candidates`` are grounded in full,
-        ``per_video`` moments each."""
+        ``per_video`` moments each.
+
+        The query is parsed first (``parser``: :class:`~momentfinder.pipeline.compose.ParserSettings`,
+        default the rule parser). A plain caption is searched exactly as above. A compositional
+        question is composed within each video: the candidate videos are those of its main
+        description (e.g. "the dog jumps" for "the second time the dog jumps"), and in each the
+        solver answers the whole question on the stored features; answers across videos are
+        ranked like any hits. Relations between different videos are not searched."""
+        from .compose import focus_text, read_query
+
+        parsed = read_query(query, parser)
         info = self.catalog.info()
         if info is None:
             return []
         self._encoder_matches(info)
-        return self.search_encoded(
-            Query(validate_query(query)), top_k, where, candidates, per_video, coarse_clips
+        if parsed.is_plain:
+            return self.search_encoded(Query(parsed.text), top_k, where, candidates, per_video, coarse_clips)
+        focus = focus_text(parsed)
+        return self._search_composed(
+            parsed, Query(focus), top_k, where, candidates, per_video, coarse_clips, coarse_videos
         )
 
     def search_encoded(
@@ -428,6 +443,31 @@ class Library:
     ) -> list[SearchHit]:
         """:meth:`search` for a query whose encodings are given (``q.encodings["visual"]``: its
         :class:`~momentfinder.types.QueryFeatures`), e.g. a research feature set's query features."""
+        finder = self.finder()
+        hits: list[SearchHit] = []
+        for video_id, feats in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
+            result = finder.ground_features(feats, q, top_k=per_video)
+            hits += [
+                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                for m in result.moments
+            ]
+        return _ranked(hits, top_k)
+
+    def _search_composed(self, parsed, q, top_k, where, candidates, per_video, coarse_clips, coarse_videos):
+        from .compose import solve
+
+        finder = self.finder()
+        hits: list[SearchHit] = []
+        for video_id, feats in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
+            answer = solve(finder, feats, parsed)
+            hits += [
+                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                for m in answer.moments[:per_video]
+            ]
+        return _ranked(hits, top_k)
+
+    def _candidates(self, q: Query, where, top_k, candidates, coarse_clips, coarse_videos):
+        """The candidate videos of ``q`` (coarse and middle stages), as (video id, features)."""
         if top_k < 1 or candidates < 1:
             raise InputError("top-k and the number of candidate videos must be at least 1")
         info = self.catalog.info()
@@ -451,22 +491,17 @@ class Library:
         evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
         chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
         chosen += [v for v in text if v in loaded and v not in chosen]
-        # fine: ground each candidate; moments of all of them ranked by confidence
-        hits: list[SearchHit] = []
-        for video_id in chosen:
-            feats = loaded[video_id]
-            result = finder.ground_features(feats, q, top_k=per_video)
-            hits += [
-                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
-                for m in result.moments
-            ]
-        hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
-        return hits[:top_k]
+        return [(v, loaded[v]) for v in chosen]
 
-    def ground_video(self, video_id: int, query: str, top_k: int = 10) -> GroundingResult:
+    def ground_video(
+        self, video_id: int, query: str | StructuredQuery, top_k: int = 10, parser=None
+    ) -> GroundingResult:
         """Ground ``query`` in one indexed video from its stored features (nothing is decoded):
-        its moments and saliency curve, as ``ground`` gives them for the file."""
-        query = validate_query(query)
+        its moments and saliency curve, as ``ground`` gives them for the file (a compositional
+        question answered by the solver, as :meth:`MomentFinder.ground` does)."""
+        from .compose import answer_result, read_query
+
+        parsed = read_query(query, parser)
         row = self.video(video_id)
         info = self.catalog.info()
         if row.status != "ok" or info is None:
@@ -475,7 +510,7 @@ class Library:
         feats = self._video_features(video_id, info)
         if feats is None:
             raise NotFoundError(f"no video {video_id} in the library")
-        return self.finder().ground_features(feats, Query(query), top_k=top_k)
+        return answer_result(self.finder(), feats, parsed, top_k)
 
     def _video_features(self, video_id: int, info: LibraryInfo) -> VideoFeatures | None:
         row = self.catalog.video(video_id)
@@ -493,6 +528,12 @@ class Library:
 
     def close(self) -> None:
         self.catalog.close()
+
+
+def _ranked(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
+    """Hits of all candidates ranked by confidence, then score."""
+    hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
+    return hits[:top_k]
 
 
 @dataclass(frozen=True)

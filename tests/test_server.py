@@ -653,3 +653,60 @@ def test_state_folder_defaults(tmp_path):
     pg = ServerConfig(db="postgresql://u:p@h/db").state_folder()
     assert "serve-" in pg and "p@h" not in pg
     assert isinstance(ServerState, type)
+
+
+def test_chat_keeps_the_conversation_between_turns(served):
+    """A conversation about one video: the first answer gives a session id; with it a follow-up
+    refines that answer; without it (or with another video) a follow-up has nothing to refine."""
+    client, state, _ = served
+    v1 = vid(client, "v1.mp4")
+    first = client.post(f"/api/videos/{v1}/chat", json={"text": FROG})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    session, answer = body["session"], body["answer"]
+    assert body["video_id"] == v1 and answer["action"] == "new"
+    assert (answer["moment"]["start"], answer["moment"]["end"]) == (6.5, 11.5)
+    count = client.post(f"/api/videos/{v1}/chat", json={"text": "how many times?", "session": session}).json()
+    assert count["session"] == session and count["answer"]["action"] == "count"
+    assert count["answer"]["count"] >= 1
+    # the same follow-up in a new conversation (no session, an unknown one, another video's)
+    v2 = vid(client, "v2.mp4")
+    for url, sid in (
+        (f"/api/videos/{v1}/chat", None),
+        (f"/api/videos/{v1}/chat", "gone"),
+        (f"/api/videos/{v2}/chat", session),
+    ):
+        error = is_json_error(client.post(url, json={"text": "the one after that", "session": sid}), 400)
+        assert "refines an earlier answer" in error
+    is_json_error(client.post("/api/videos/999999/chat", json={"text": FROG}), 404)
+    is_json_error(client.post(f"/api/videos/{v1}/chat", json={"text": "  "}), 422)
+    is_json_error(client.post(f"/api/videos/{v1}/chat", json={"text": "x" * 5000}), 422)
+
+
+def test_chat_sessions_are_bounded():
+    from momentfinder.server.sessions import ChatSessions
+
+    class FakeChat:
+        def __init__(self):
+            self.turns = 0
+
+        def ask(self, text):
+            self.turns += 1
+            return type("A", (), {"to_json": lambda _self, n=self.turns: {"turn": n}})()
+
+    class FakeLibrary:
+        made = 0
+
+        def conversation(self, video_id):
+            FakeLibrary.made += 1
+            return FakeChat()
+
+    sessions, library = ChatSessions(max_sessions=2, idle_seconds=3600), FakeLibrary()
+    a, first = sessions.turn(library, 1, None, "q")
+    assert sessions.turn(library, 1, a, "again") == (a, {"turn": 2})
+    b, _ = sessions.turn(library, 1, None, "q")
+    c, _ = sessions.turn(library, 2, None, "q")  # past two sessions: the least recently used (a) goes
+    assert sessions.turn(library, 1, a, "q")[0] not in (a, b, c)
+    assert FakeLibrary.made == 4
+    sessions.idle_seconds = 0.0  # every session idle: all dropped before the next turn
+    assert sessions.turn(library, 1, b, "q")[0] != b

@@ -18,13 +18,14 @@ from .. import __version__
 from .config import ServerConfig
 from .errors import install_error_handlers
 from .limits import BodyLimit
-from .routes import library, search, videos, web
+from .routes import chat, library, search, videos, web
 from .routes.library import UPLOAD_PATH
 from .state import ServerState
 
 ROUTERS: list[APIRouter] = [
     library.router,
     search.router,
+    chat.router,
     videos.router,
     web.router,
 ]

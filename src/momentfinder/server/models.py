@@ -167,3 +167,27 @@ class IndexOut(BaseModel):
 class UploadOut(BaseModel):
     video: VideoOut
     outcome: str = Field(description="added, unchanged, copied or moved")
+
+
+class ChatRequest(BaseModel):
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description='a question, or a refinement of the last answer ("the one after that", "shorter")',
+    )
+    session: str | None = Field(None, max_length=100, description="the session id of the last answer")
+
+    @field_validator("text")
+    @classmethod
+    def _words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the text is empty: ask a question")
+        return value
+
+
+class ChatOut(BaseModel):
+    session: str = Field(description="send it back with the next turn")
+    video_id: int
+    answer: dict = Field(
+        description='{"action", "text", "moment", "moments", "structure", "count"?} as `momentfinder chat --json`'
+    )

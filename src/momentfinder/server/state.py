@@ -17,6 +17,7 @@ from ..pipeline.library import Library, VideoRow
 from ..pipeline.media import ThumbnailCache
 from .config import ServerConfig
 from .security import check_token, confine, inside, load_or_create_token
+from .sessions import ChatSessions
 
 T = TypeVar("T")
 
@@ -69,6 +70,7 @@ class ServerState:
         self.token, self.token_created = load_or_create_token(self.token_file)
         self._paths: dict[int, str] = {}  # video id -> path, so streaming waits for no search
         self.export_slots = threading.BoundedSemaphore(2)  # clips cut at once (each re-encodes)
+        self.chats = ChatSessions()  # conversations between turns (used on the library's thread)
 
     def close(self) -> None:
         self.worker.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
-from .options import add_grounding_options, add_model_options, finder_from_args, warn
+from .options import add_channel_options, add_grounding_options, add_model_options, finder_from_args, warn
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("queries", nargs="+", metavar="QUERY", help="sentence(s) to ground")
     add_model_options(p)
     add_grounding_options(p)
+    add_channel_options(p)
     out = p.add_argument_group("output")
     out.add_argument(
         "--json", action="store_true", help="print JSON (one object, or a list for several queries)"

@@ -296,7 +296,7 @@ class MomentFinder:
             self._recognizer_note = (
                 f"{err}; transcribing with the offline pocketsphinx model (English only, weaker)"
             )
-            log.warning("%s", self._recognizer_note)
+            log.info("%s", self._recognizer_note)
         return self._recognizer
 
     @property

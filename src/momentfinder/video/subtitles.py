@@ -322,19 +322,15 @@ def load_subtitles(
     return embedded, ("embedded" if embedded else "")
 
 
-def srt_time(seconds: float) -> str:
-    """``HH:MM:SS,mmm`` (SRT's clock)."""
-    ms = int(round(max(0.0, seconds) * 1000))
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
-
-
 def format_srt(segments: list[SubtitleSegment]) -> str:
-    """Timed lines as an SRT file's text (numbered from 1; what :func:`read_subtitle_file` reads)."""
-    blocks = [
-        f"{i}\n{srt_time(seg.start)} --> {srt_time(seg.end)}\n{seg.text.strip()}\n"
-        for i, seg in enumerate(segments, 1)
-    ]
-    return "\n".join(blocks)
+    """Timed lines as an SRT file's text (what :func:`read_subtitle_file` reads back)."""
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for seg in segments:
+        subs.append(
+            pysubs2.SSAEvent(
+                start=int(round(seg.start * 1000)), end=int(round(seg.end * 1000)), text=seg.text
+            )
+        )
+    return subs.to_string("srt")

@@ -100,7 +100,7 @@ class WhisperRecognizer:
     def _decode(self, sequence: torch.Tensor) -> list[tuple[float, float, str]]:
         """(start, end, text) in seconds of the window; one untimed segment without timestamps."""
         if self._timestamps:
-            decoded = self._tokenizer.decode(sequence, output_offsets=True, skip_special_tokens=True)
+            decoded = self._tokenizer.decode(sequence.tolist(), output_offsets=True, skip_special_tokens=True)
             offsets = decoded.get("offsets") if isinstance(decoded, dict) else None
             if offsets:
                 return [(float(o["timestamp"][0]), float(o["timestamp"][1]), o["text"]) for o in offsets]

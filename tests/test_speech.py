@@ -206,3 +206,21 @@ def test_transcribe_cli_errors(tmp_path, spoken, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert got == code, (args, err)
         assert len(err) == 1 and err[0].startswith("momentfinder: error:") and message in err[0], err
+
+
+def test_transcripts_are_indexed_and_searchable_in_a_library(tmp_path, tiny_clip):
+    from momentfinder.pipeline.library import Library
+
+    video = video_with_speech(tmp_path / "talk.mp4", [(6.0, NUMBERS)], 14.0)
+    db = str(tmp_path / "lib.db")
+    config = FinderConfig(visual_model=tiny_clip, asr_model="pocketsphinx", cache_dir=str(tmp_path / "c"))
+    lib = Library(db, config=config, progress=False)
+    report = lib.add([str(video)])
+    assert report.added == [str(video)]
+    lines = lib.catalog.search_lines("three four", 5)
+    assert lines and lines[0].video_id is not None
+    lib.close()
+    searcher = Library(db, progress=False)
+    hits = searcher.search("counting one two three four five", top_k=3)
+    assert hits and abs(hits[0].start - 6.0) < 0.6 and hits[0].evidence in ("subtitles", "speech")
+    searcher.close()

@@ -142,33 +142,41 @@ def whisper_small(work: str, threads: int, tokens: int, speech_tokens: int, spee
     audio = read_audio(speech)
     window = np.resize(audio, 16000 * 30).astype(np.float32)  # one full 30 s window of speech
 
-    def timed(max_new_tokens: int, repeat: int = 2) -> float:
-        rec = WhisperRecognizer(path, device="cpu", max_new_tokens=max_new_tokens)
-        rec.transcribe(window[: 16000 * 30], 0.0)  # warm-up
-        best = float("inf")
-        for _ in range(repeat):
-            t = time.perf_counter()
-            rec.transcribe(window, 0.0)
-            best = min(best, time.perf_counter() - t)
-        return best
-
-    rec = WhisperRecognizer(path, device="cpu", max_new_tokens=1)
+    rec = WhisperRecognizer(path, device="cpu")
     params = sum(p.numel() for p in rec._net.parameters())
     feats = rec._features(window, sampling_rate=16000, return_tensors="pt").input_features
+    kwargs = {k: v for k, v in rec.generate_kwargs().items() if k != "max_new_tokens"}
+
+    def timed(n: int, repeat: int = 2) -> tuple[float, int]:
+        """Best wall time of one window generating exactly ``n`` tokens (EOS suppressed until then)."""
+        best, length = float("inf"), 0
+        for _ in range(repeat + 1):  # the first is a warm-up
+            t = time.perf_counter()
+            with torch.inference_mode():
+                out = rec._net.generate(feats, max_new_tokens=n, min_new_tokens=n, **kwargs)
+            best, length = min(best, time.perf_counter() - t), int(out.shape[-1])
+        return best, length
+
     with torch.inference_mode():
         rec._net.model.encoder(feats)
         t = time.perf_counter()
         rec._net.model.encoder(feats)
         encoder_s = time.perf_counter() - t
-    one = timed(1)
-    many = timed(tokens)
-    per_token = (many - one) / (tokens - 1)
+    one, one_len = timed(1)
+    many, many_len = timed(tokens)
+    per_token = (many - one) / max(many_len - one_len, 1)
     projected = one + (speech_tokens - 1) * per_token
+    t = time.perf_counter()
+    segments, done = rec.transcribe(window, 0.0)  # the real path, bounded by its max_new_tokens
+    real_path_s = time.perf_counter() - t
     return {
         "parameters": params,
         "encoder_s_per_window": encoder_s,
         "window_s_1_token": one,
         f"window_s_{tokens}_tokens": many,
+        "sequence_lengths": [one_len, many_len],
+        "recognizer_transcribe_s": real_path_s,
+        "recognizer_max_new_tokens": rec.max_new_tokens,
         "decoder_s_per_token": per_token,
         "speech_tokens_per_window": speech_tokens,
         "projected_s_per_30s_window": projected,
@@ -187,6 +195,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=33, help="Whisper tokens generated per timed window")
     ap.add_argument("--speech-tokens", type=int, default=100, help="tokens of a real 30 s speech window")
     ap.add_argument("--skip-whisper", action="store_true")
+    ap.add_argument("--only-whisper", action="store_true", help="measure Whisper only (JSON to --out)")
     args = ap.parse_args()
     for tool in ("ffmpeg", "espeak-ng"):
         if shutil.which(tool) is None:
@@ -203,6 +212,14 @@ def main() -> None:
     print(f"pocketsphinx on {args.ps_min:g} min of espeak-ng speech …")
     results["pocketsphinx"] = child(short, "pocketsphinx", args.threads)
     print(f"  realtime factor {results['pocketsphinx']['realtime_factor']:.3f}")
+    if args.only_whisper:
+        results["whisper_small_random"] = whisper_small(
+            args.work, args.threads, args.tokens, args.speech_tokens, make_speech(args.work)
+        )
+        print(json.dumps(results["whisper_small_random"], indent=2))
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2)
+        return
     if not args.skip_whisper:
         print("whisper-small geometry, random weights, one 30 s window …")
         results["whisper_small_random"] = whisper_small(

@@ -174,3 +174,22 @@ def test_ground_cli_bad_channel_list(capsys, beeps):
     with pytest.raises(SystemExit) as info:
         main(["ground", beeps, "x", "--channels", "visual,smell"])
     assert info.value.code == 2 and "unknown channel 'smell'" in capsys.readouterr().err
+
+
+def test_contradicting_channel_options(capsys, beeps):
+    assert main(["ground", beeps, "x", "--no-visual", "--channels", "visual,sound"]) == 2
+    assert "--no-visual and --channels visual contradict" in capsys.readouterr().err
+    assert main(["ground", beeps, "x", "--no-subtitles", "--channels", "subtitles"]) == 2
+    assert "--no-subtitles and --channels subtitles contradict" in capsys.readouterr().err
+
+
+def test_the_table_shows_each_channels_share():
+    from momentfinder.pipeline.output import format_result
+    from momentfinder.types import GroundingResult, Moment
+
+    moment = Moment(2.0, 4.0, 1.0, 0.9, "speech", (("speech", 0.8), ("visual", 0.2)))
+    result = GroundingResult(
+        "q", Timeline.covering(10.0, 2.0), [moment], np.zeros(5), channels=["visual", "speech"]
+    )
+    assert "speech (speech 80%, visual 20%)" in format_result(result)
+    assert moment.to_json()["contributions"] == {"speech": 0.8, "visual": 0.2}

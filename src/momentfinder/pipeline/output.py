@@ -40,9 +40,17 @@ def format_result(result: GroundingResult) -> str:
         confidence = f"{m.confidence:.2f}" if m.confidence is not None else "-"
         lines.append(
             f"{rank:>4}  {format_time(m.start):>10}  {format_time(m.end):>10}  {m.length:>6.1f}s  "
-            f"{confidence:>10}  {m.score:>8.3f}  {m.evidence}"
+            f"{confidence:>10}  {m.score:>8.3f}  {_evidence(m)}"
         )
     return "\n".join(lines)
+
+
+def _evidence(moment) -> str:
+    """``speech (speech 80%, visual 20%)``: the channel the confidence rests on, and the shares."""
+    if len(moment.contributions) < 2:
+        return moment.evidence
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in moment.contributions)
+    return f"{moment.evidence} ({shares})" if moment.evidence else shares
 
 
 def format_transcript(transcript: Transcript) -> str:

@@ -19,7 +19,9 @@ class Moment:
     ``score`` is the grounder's raw ranking score (its scale depends on the grounder and the
     channels); ``confidence`` in [0, 1] means the same for every channel and video: the share of
     unrelated decoy queries whose best evidence in the video this moment beats (None when no
-    channel can tell); ``evidence`` names the channel it rests on.
+    channel can tell); ``evidence`` names the channel it rests on (the one its confidence comes
+    from); ``contributions``: each channel's share of the fused evidence in the moment, as
+    ``(channel, share)`` pairs summing to 1, when several channels were fused.
     """
 
     start: float
@@ -27,6 +29,7 @@ class Moment:
     score: float
     confidence: float | None = None
     evidence: str = ""
+    contributions: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.end < self.start:
@@ -50,6 +53,8 @@ class Moment:
             out["confidence"] = round(float(self.confidence), 3)
         if self.evidence:
             out["evidence"] = self.evidence
+        if self.contributions:
+            out["contributions"] = {name: round(float(share), 3) for name, share in self.contributions}
         return out
 
 

@@ -33,6 +33,7 @@ class Media:
     subtitle_lang: str | None = None  # ISO 639 code: the sidecar/embedded subtitles in this language
     subtitle_track: int | None = None  # the N-th embedded subtitle stream (from 0, as ffmpeg's 0:s:N)
     queries: tuple[str, ...] = ()  # the queries to come, when known (the subtitles in their language)
+    audio_stream: int | None = None  # the N-th audio stream (from 0, as ffmpeg's 0:a:N); None: default
 
     @property
     def path(self) -> str:

@@ -29,13 +29,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import av
-import numpy as np
 
 from ..encoders.base import TextEncoder
 from ..errors import InputError
-from ..query import load_decoy_queries, unrelated_decoys
 from ..query.language import detect_language, is_language_code, normalize_language, same_language
-from ..types import SubtitleSegment, Timeline
+from ..types import SubtitleSegment
 from ..video.subtitles import (
     SubtitleStream,
     check_encoding,
@@ -45,19 +43,16 @@ from ..video.subtitles import (
     sidecar_tags,
     subtitle_streams,
 )
-from .base import ChannelCurve, ChannelUnavailable, Media, Query
+from .base import ChannelUnavailable, Media
+from .lines import (
+    EVIDENCE_SCALE,
+    LineChannel,
+    SubtitleTrack,
+    subtitle_evidence_weight,
+    subtitle_relevance,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SubtitleTrack:
-    """The subtitle lines of one video and their embeddings ``(n_lines, dim)`` (L2-normalised)."""
-
-    segments: list[SubtitleSegment]
-    embeddings: np.ndarray
-    source: str  # the file, or "embedded track N (lang)"
-    notes: list[str] = field(default_factory=list)  # sources skipped on the way, for people
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ class ChosenSubtitles:
     notes: list[str] = field(default_factory=list)
 
 
-class SubtitleChannel:
+class SubtitleChannel(LineChannel):
     """Subtitle lines matched to the query with a sentence encoder (see module docstring).
 
     ``encoder``: a callable that loads the text encoder on first use; ``weight``: the channel's
@@ -93,9 +88,7 @@ class SubtitleChannel:
     name = "subtitles"
 
     def __init__(self, encoder: Callable[[], TextEncoder], weight: float = 2.0):
-        self._encoder = encoder
-        self.weight = weight
-        self._decoys: np.ndarray | None = None  # decoy query embeddings (n_decoys, dim)
+        super().__init__(encoder, weight)
 
     def check(self, media: Media) -> None:
         """Refuse the user's subtitle options quickly (before any channel's slow extraction): an
@@ -114,8 +107,7 @@ class SubtitleChannel:
             if chosen.notes:
                 raise ChannelUnavailable("; ".join(chosen.notes))
             return None
-        embeddings = self._encoder().encode([s.text for s in chosen.segments])
-        return SubtitleTrack(chosen.segments, embeddings, chosen.source, chosen.notes)
+        return self.embed(chosen.segments, chosen.source, chosen.notes)
 
     def choose(self, media: Media) -> ChosenSubtitles:
         """The lines of the first candidate that reads (module docstring); a named source that
@@ -187,36 +179,6 @@ class SubtitleChannel:
             return found
         return _by_query_language(found, media.queries)
 
-    def relevance(self, features: SubtitleTrack, query: Query, timeline: Timeline) -> ChannelCurve:
-        values = subtitle_relevance(features.segments, features.embeddings, self._embed(query), timeline)
-        if self._decoys is None:
-            self._decoys = self._encoder().encode(list(load_decoy_queries()))
-        # a decoy's best evidence is its best line: the peak of its curve
-        chance = (features.embeddings @ self._decoys.T).max(axis=0)[unrelated_decoys(query.text)]
-        weight = self.weight * subtitle_evidence_weight(float(values.max()))
-        return ChannelCurve(self.name, values, weight, chance, "peak", EVIDENCE_SCALE)
-
-    def refine(self, features: SubtitleTrack, query: Query, start: float, end: float) -> tuple[float, float]:
-        """The exact times of the lines that carry a moment ``[start, end]`` (seconds): every line
-        overlapping it whose similarity is within 0.05 of the best such line's, instead of the
-        clip grid."""
-        sims = features.embeddings @ self._embed(query)
-        inside = [
-            (seg, float(sim))
-            for seg, sim in zip(features.segments, sims, strict=True)
-            if seg.start < end and seg.end > start
-        ]
-        if not inside:
-            return start, end
-        best = max(sim for _, sim in inside)
-        lines = [seg for seg, sim in inside if sim >= best - 0.05]
-        return min(seg.start for seg in lines), max(seg.end for seg in lines)
-
-    def _embed(self, query: Query) -> np.ndarray:
-        if self.name not in query.encodings:
-            query.encodings[self.name] = self._encoder().encode([query.text])[0]
-        return query.encodings[self.name]
-
 
 def _named_track(path: str, streams: list[SubtitleStream], track: int, lang: str | None) -> SubtitleSource:
     if track < 0:
@@ -268,33 +230,10 @@ def _by_query_language(found: list[SubtitleSource], queries: Sequence[str]) -> l
     return sorted(found, key=rank)  # stable: file and stream order within a rank
 
 
-def subtitle_relevance(
-    segments: Sequence[SubtitleSegment],
-    segment_embeddings: np.ndarray,
-    query_embedding: np.ndarray,
-    timeline: Timeline,
-) -> np.ndarray:
-    """Per clip, the best cosine similarity of the query to a subtitle line overlapping that clip.
-
-    ``segment_embeddings``: ``(n_segments, dim)`` L2-normalised; clips with no line get 0.
-    """
-    values = np.zeros(timeline.n_clips, dtype=np.float64)
-    if not segments:
-        return values
-    sims = segment_embeddings @ query_embedding
-    bounds = timeline.clip_bounds()
-    for seg, sim in zip(segments, sims, strict=True):
-        overlap = (bounds[:, 0] < seg.end) & (bounds[:, 1] > seg.start)
-        values[overlap] = np.maximum(values[overlap], sim)
-    return values
-
-
-EVIDENCE_SCALE = (0.25, 0.5)  # MiniLM cosine of unrelated sentences, and of paraphrases
-
-
-def subtitle_evidence_weight(
-    best_similarity: float, low: float = EVIDENCE_SCALE[0], high: float = EVIDENCE_SCALE[1]
-) -> float:
-    """How much the subtitle channel counts: 0 when no line resembles the query (best cosine
-    below ``low``, the level of unrelated sentences for MiniLM), 1 from ``high`` (paraphrases) up."""
-    return float(np.clip((best_similarity - low) / (high - low), 0.0, 1.0))
+__all__ = [
+    "EVIDENCE_SCALE",
+    "SubtitleChannel",
+    "SubtitleTrack",
+    "subtitle_evidence_weight",
+    "subtitle_relevance",
+]

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "predict",
     "serve",
     "chat",
+    "transcribe",
 ]
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from ..errors import InputError
 from .options import (
+    add_channel_options,
     add_grounding_options,
     add_model_options,
     add_question_options,
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("queries", nargs="+", metavar="QUERY", help="sentence(s) to ground")
     add_model_options(p)
     add_grounding_options(p)
+    add_channel_options(p)
     add_question_options(p)
     vlm = p.add_argument_group("re-ranking by a vision-language model (off by default)")
     vlm.add_argument(

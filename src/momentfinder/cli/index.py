@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .options import add_model_options, finder_config_from_args, show_progress, warn
+from .options import add_channel_options, add_model_options, finder_config_from_args, show_progress, warn
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
     add.add_argument("--json", action="store_true", help="print what happened to each file as JSON")
     add_model_options(add)
+    add_channel_options(add)
     add.add_argument("--no-subtitles", action="store_true", help="do not index subtitle lines")
     add.add_argument(
         "--ray",

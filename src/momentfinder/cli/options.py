@@ -8,10 +8,14 @@ import sys
 
 from ..errors import InputError, UsageError
 from ..pipeline.choices import (
+    CHANNEL_NAMES,
     DECODE_MODES,
+    DEFAULT_ASR_MODEL,
     DEFAULT_GROUNDER,
+    DEFAULT_SOUND_MODEL,
     DEFAULT_VISUAL_MODEL,
     GROUNDER_NAMES,
+    OFFLINE_ASR_MODEL,
     PRECISIONS,
 )
 
@@ -177,6 +181,87 @@ def add_grounding_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def channel_list(text: str) -> dict[str, float | None]:
+    """``visual,speech=3,sound`` → ``{"visual": None, "speech": 3.0, "sound": None}`` (None: the
+    channel's default weight)."""
+    out: dict[str, float | None] = {}
+    for item in text.split(","):
+        name, sep, weight = item.strip().partition("=")
+        if name not in CHANNEL_NAMES:
+            raise argparse.ArgumentTypeError(
+                f"unknown channel {name!r}; choose from {', '.join(CHANNEL_NAMES)} (NAME or NAME=WEIGHT)"
+            )
+        value = None
+        if sep:
+            value = finite_float(weight)
+            if value < 0:
+                raise argparse.ArgumentTypeError(f"channel weight must be 0 or more, got {weight}")
+        out[name] = value
+    return out
+
+
+def add_asr_options(g) -> None:
+    """The speech recogniser and the audio stream (ground, index add, transcribe)."""
+    g.add_argument(
+        "--asr-model",
+        metavar="MODEL",
+        default=None,
+        help=f"speech recogniser: a Whisper hub id or local directory, or '{OFFLINE_ASR_MODEL}' (offline "
+        f"English, weaker); turns the speech channel on (default with --channels ...speech: "
+        f"{DEFAULT_ASR_MODEL}, falling back to {OFFLINE_ASR_MODEL} when it cannot be loaded)",
+    )
+    g.add_argument(
+        "--audio-stream",
+        metavar="N",
+        type=non_negative_int,
+        default=None,
+        help="read audio stream N, counted from 0 as ffmpeg's -map 0:a:N (default: the default stream, else the first)",
+    )
+
+
+def add_channel_options(p: argparse.ArgumentParser) -> None:
+    """Speech, sound and which channels are fused (ground, index add)."""
+    g = p.add_argument_group("speech and sound")
+    g.add_argument(
+        "--channels",
+        type=channel_list,
+        default=None,
+        metavar="LIST",
+        help=f"exactly these channels, comma-separated, optionally NAME=WEIGHT ({', '.join(CHANNEL_NAMES)}); "
+        "default: visual and subtitles, plus speech/sound when --asr-model/--sound-model is given, "
+        "weighted by what the query asks (words said, a sound)",
+    )
+    add_asr_options(g)
+    g.add_argument(
+        "--sound-model",
+        metavar="MODEL",
+        default=None,
+        help=f"CLAP hub id or local directory for sound queries; turns the sound channel on "
+        f"(default with --channels ...sound: {DEFAULT_SOUND_MODEL})",
+    )
+
+
+def channel_settings(args: argparse.Namespace) -> dict:
+    """The FinderConfig fields of the speech/sound/--channels options (absent ones: {})."""
+    chosen = getattr(args, "channels", None)
+    settings: dict = {}
+    for field in ("asr_model", "sound_model", "audio_stream"):
+        if getattr(args, field, None) is not None:
+            settings[field] = getattr(args, field)
+    if chosen is not None:
+        if args.no_visual and "visual" in chosen:
+            raise UsageError("--no-visual and --channels visual contradict each other")
+        if getattr(args, "no_subtitles", False) and "subtitles" in chosen:
+            raise UsageError("--no-subtitles and --channels subtitles contradict each other")
+        settings["channels"] = tuple(chosen)
+        weights = {k: v for k, v in chosen.items() if v is not None}
+        if weights:
+            from ..pipeline.finder import FinderConfig
+
+            settings["channel_weights"] = {**FinderConfig().channel_weights, **weights}
+    return settings
+
+
 def show_progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
@@ -194,7 +279,11 @@ def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True
     from ..pipeline.finder import finder_config, quiet_libraries
 
     use_subtitles = use_subtitles and not getattr(args, "no_subtitles", False)
-    if args.no_visual and not use_subtitles:
+    channels = channel_settings(args)
+    if "channels" in channels:
+        use_subtitles = "subtitles" in channels["channels"]
+    audio_only = any(k in channels for k in ("channels", "asr_model", "sound_model"))
+    if args.no_visual and not use_subtitles and not audio_only:
         raise UsageError("--no-visual and --no-subtitles together leave no channel to ground with")
     if getattr(args, "no_subtitles", False):
         chosen = [
@@ -213,7 +302,7 @@ def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True
         visual_model=args.visual_model,
         checkpoint=getattr(args, "model", None),
         clip_len=args.clip_len,
-        no_visual=args.no_visual,
+        no_visual=args.no_visual or ("channels" in channels and "visual" not in channels["channels"]),
         frames_per_clip=args.frames_per_clip,
         decode=args.decode,
         text_model=args.text_model,
@@ -232,6 +321,7 @@ def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True
         subtitle_lang=getattr(args, "subtitle_lang", None),
         subtitle_track=getattr(args, "subtitle_track", None),
         progress=show_progress(args),
+        **channels,
     )
     quiet_libraries()
     return cfg

@@ -52,3 +52,48 @@ class TextEncoder(Protocol):
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+DEFAULT_ASR_MODEL = "openai/whisper-base"
+OFFLINE_ASR_MODEL = "pocketsphinx"  # the English model the pocketsphinx package ships
+DEFAULT_SOUND_MODEL = "laion/clap-htsat-unfused"
+
+
+@runtime_checkable
+class SpeechRecognizer(Protocol):
+    """Speech → timed text, one window of audio at a time (Whisper, pocketsphinx).
+
+    ``window_s``: the longest audio :meth:`transcribe` takes at once (seconds); ``settings``: what
+    besides the weights changes the transcript (keys the cache).
+    """
+
+    name: str
+    fingerprint: str
+    sample_rate: int
+    window_s: float
+    settings: dict
+
+    def transcribe(self, samples: np.ndarray, offset: float) -> tuple[list, float]:
+        """``samples``: mono float32 ``(n,)`` at ``sample_rate``, ``offset`` seconds into the file
+        → (the :class:`~momentfinder.types.SubtitleSegment` lines heard, in file seconds; how many
+        seconds of ``samples`` are done). Less than all is done when the last words may run on past
+        the window's end: the caller hands those seconds in again at the front of the next window."""
+        ...
+
+
+@runtime_checkable
+class AudioTextEncoder(Protocol):
+    """Sounds and sentences into one embedding space (CLAP)."""
+
+    name: str
+    dim: int
+    fingerprint: str
+    sample_rate: int
+
+    def encode_audio(self, clips: list[np.ndarray]) -> np.ndarray:
+        """Mono float32 clips at ``sample_rate`` → float32 ``(n, dim)``, L2-normalised."""
+        ...
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Sentences → float32 ``(n, dim)``, L2-normalised."""
+        ...

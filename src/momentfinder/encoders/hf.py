@@ -69,6 +69,25 @@ def _is_cached(model_id: str) -> bool:
     return isinstance(found, str)
 
 
+def check_loadable(model: str, what: str, option: str) -> bool:
+    """True when ``model`` (a hub id or a directory) must load from local files only; raises
+    :class:`ModelUnavailableError` with one line when it cannot load at all (``what``: "visual
+    model"; ``option``: the flag that names another)."""
+    if os.path.isdir(model):
+        return True
+    if os.path.sep in model and not os.path.exists(model) and model.count("/") != 1:
+        raise ModelUnavailableError(f"cannot load {what} {model!r}: no such directory")
+    if _is_cached(model):
+        return True
+    if not hub_reachable():
+        raise ModelUnavailableError(
+            f"cannot load {what} {model!r}: it is not in the Hugging Face cache and the hub "
+            f"cannot be reached (offline); download it once on a connected machine or pass a local "
+            f"directory to {option}"
+        )
+    return False
+
+
 def resolve_precision(precision: str, device: str) -> str:
     """``auto`` → fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32."""
     if precision not in PRECISIONS:
@@ -188,20 +207,7 @@ class HFVisionTextEncoder:
 
     @staticmethod
     def _check_loadable(model: str) -> bool:
-        """True when the model must load from local files only; raises when it cannot load at all."""
-        if os.path.isdir(model):
-            return True
-        if os.path.sep in model and not os.path.exists(model) and model.count("/") != 1:
-            raise ModelUnavailableError(f"cannot load visual model {model!r}: no such directory")
-        if _is_cached(model):
-            return True
-        if not hub_reachable():
-            raise ModelUnavailableError(
-                f"cannot load visual model {model!r}: it is not in the Hugging Face cache and the hub "
-                "cannot be reached (offline); download it once on a connected machine or pass a local "
-                "directory to --visual-model"
-            )
-        return False
+        return check_loadable(model, "visual model", "--visual-model")
 
     @staticmethod
     def _embed_dim(net) -> int:

@@ -58,7 +58,7 @@ def extract_video(finder: MomentFinder, path: str) -> ExtractedVideo:
             error=str(err).removeprefix(f"{path}: ")
         )  # the path is said once, by the caller
     visual = feats.visual
-    track = feats.channel_features.get("subtitles")
+    track = _searchable_lines(feats.channel_features)
     return ExtractedVideo(
         duration=visual.duration,
         n_clips=visual.n_clips,
@@ -67,6 +67,21 @@ def extract_video(finder: MomentFinder, path: str) -> ExtractedVideo:
         lines=track.segments if track is not None else None,
         line_embeddings=track.embeddings if track is not None else None,
         notes=list(feats.notes),
+    )
+
+
+def _searchable_lines(channel_features: dict):
+    """The subtitle lines and the transcript's, in time order, as one track: the library stores and
+    text-searches them alike (both are embedded by the same text model)."""
+    tracks = [t for name in ("subtitles", "speech") if (t := channel_features.get(name)) is not None]
+    if len(tracks) <= 1:
+        return tracks[0] if tracks else None
+    pairs = sorted(
+        ((seg, row) for t in tracks for seg, row in zip(t.segments, t.embeddings, strict=True)),
+        key=lambda pair: (pair[0].start, pair[0].end),
+    )
+    return replace(
+        tracks[0], segments=[seg for seg, _ in pairs], embeddings=np.stack([row for _, row in pairs])
     )
 
 

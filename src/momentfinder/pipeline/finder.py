@@ -27,22 +27,37 @@ from ..channels import (
     Media,
     Query,
     SamplingConfig,
+    SoundChannel,
+    SpeechChannel,
     SubtitleChannel,
+    Transcript,
     VisualChannel,
+    apply_weight_factors,
+    channel_shares,
     fuse_curves,
     span_confidence,
     span_statistic,
 )
-from ..encoders.base import DEFAULT_VISUAL_MODEL, VisionTextEncoder
+from ..encoders.base import (
+    DEFAULT_ASR_MODEL,
+    DEFAULT_SOUND_MODEL,
+    DEFAULT_VISUAL_MODEL,
+    OFFLINE_ASR_MODEL,
+    AudioTextEncoder,
+    SpeechRecognizer,
+    VisionTextEncoder,
+)
 from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
-from ..query import KeyPhraseDecomposer, StructuredQuery, unrelated_decoys
+from ..query import KeyPhraseDecomposer, StructuredQuery, channel_weight_factors, unrelated_decoys
 from ..store import FeatureCache, FeatureKey
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
 from ..video.cut import format_time
 from ..video.decode import probe
 
 log = logging.getLogger(__name__)
+
+CHANNEL_NAMES = ("visual", "subtitles", "speech", "sound")
 
 
 @dataclass
@@ -71,8 +86,40 @@ class FinderConfig:
     subquery_parts: int = 4  # split queries into at most this many phrases (sub-queries); 0 = off
     # A line that paraphrases the query is explicit evidence, so subtitles count double a
     # visual similarity; the subtitle weight is further scaled by how well the best line matches.
-    channel_weights: dict[str, float] = field(default_factory=lambda: {"visual": 1.0, "subtitles": 2.0})
+    channel_weights: dict[str, float] = field(
+        default_factory=lambda: {"visual": 1.0, "subtitles": 2.0, "speech": 2.0, "sound": 1.0}
+    )
     progress: bool = True
+    # Speech and sound (README "Speech and sound"). ``channels``: exactly these channels, with
+    # fixed weights; None: visual and subtitles (as configured above), speech when ``asr_model``
+    # and sound when ``sound_model`` is set, weighted per query by what it asks for (words said,
+    # a sound). ``asr_model``: a Whisper hub id or directory, or "pocketsphinx" (offline English);
+    # the default Whisper falls back to pocketsphinx with a note when it cannot be loaded.
+    channels: tuple[str, ...] | None = None
+    asr_model: str | None = None
+    sound_model: str | None = None  # a CLAP hub id or directory
+    audio_stream: int | None = None  # the N-th audio stream (from 0); None: the default one
+    asr_max_new_tokens: int = 200  # Whisper tokens per 30 s window at most
+    asr_language: str | None = None  # force Whisper's language (ISO code); None: detected
+
+    def enabled_channels(self) -> tuple[str, ...]:
+        """The channels this configuration runs, in :data:`CHANNEL_NAMES` order."""
+        if self.channels is not None:
+            unknown = sorted(set(self.channels) - set(CHANNEL_NAMES))
+            if unknown:
+                raise InputError(
+                    f"unknown channel(s) {', '.join(unknown)}; choose from {', '.join(CHANNEL_NAMES)}"
+                )
+            if not self.channels:
+                raise InputError("no channel chosen")
+            return tuple(c for c in CHANNEL_NAMES if c in self.channels)
+        on = {
+            "visual": self.visual_model is not None,
+            "subtitles": self.use_subtitles,
+            "speech": self.asr_model is not None,
+            "sound": self.sound_model is not None,
+        }
+        return tuple(c for c in CHANNEL_NAMES if on[c])
 
     def grounder_spec(self) -> GrounderSpec:
         return GrounderSpec(
@@ -132,12 +179,19 @@ class MomentFinder:
         self._visual: VisionTextEncoder | None = None
         self._visual_error: str | None = None
         self._text = None
+        self._recognizer: SpeechRecognizer | None = None
+        self._recognizer_note: str | None = None  # the default Whisper could not load: pocketsphinx
+        self._sound: AudioTextEncoder | None = None
+        self._sound_error: str | None = None
         self.channels: list[Channel] = self._channels()
 
     def _channels(self) -> list[Channel]:
         cfg = self.config
+        enabled = cfg.enabled_channels()
+        if "visual" in enabled and cfg.visual_model is None:
+            cfg.visual_model = DEFAULT_VISUAL_MODEL
         channels: list[Channel] = []
-        if cfg.visual_model is not None:
+        if "visual" in enabled:
             channels.append(
                 VisualChannel(
                     self._require_visual,
@@ -148,8 +202,24 @@ class MomentFinder:
                     progress=cfg.progress,
                 )
             )
-        if cfg.use_subtitles and cfg.checkpoint is None:  # a trained model reads visual features only
-            channels.append(SubtitleChannel(self.text_encoder, cfg.channel_weights.get("subtitles", 2.0)))
+        if cfg.checkpoint is not None:  # a trained model reads visual features only
+            return channels
+        weights = cfg.channel_weights
+        if "subtitles" in enabled:
+            channels.append(SubtitleChannel(self.text_encoder, weights.get("subtitles", 2.0)))
+        if "speech" in enabled:
+            channels.append(
+                SpeechChannel(
+                    self.speech_recognizer,
+                    self.text_encoder,
+                    weights.get("speech", 2.0),
+                    progress=cfg.progress,
+                )
+            )
+        if "sound" in enabled:
+            channels.append(
+                SoundChannel(self._require_sound, weights.get("sound", 1.0), progress=cfg.progress)
+            )
         return channels
 
     def channel(self, name: str) -> Channel | None:
@@ -197,6 +267,66 @@ class MomentFinder:
     def visual_error(self) -> str | None:
         return self._visual_error
 
+    def speech_recognizer(self) -> SpeechRecognizer:
+        """The speech recogniser: ``asr_model`` (Whisper or pocketsphinx), or the default Whisper,
+        falling back to pocketsphinx (with :attr:`recognizer_note`) when that cannot be loaded; a
+        named Whisper that cannot be loaded raises :class:`ModelUnavailableError`."""
+        if self._recognizer is not None:
+            return self._recognizer
+        from ..encoders.sphinx import SphinxRecognizer
+        from ..encoders.whisper import WhisperRecognizer
+
+        cfg = self.config
+        model = cfg.asr_model or DEFAULT_ASR_MODEL
+        if model == OFFLINE_ASR_MODEL:
+            self._recognizer = SphinxRecognizer()
+            return self._recognizer
+        try:
+            self._recognizer = WhisperRecognizer(
+                model,
+                device=cfg.device,
+                threads=cfg.threads,
+                max_new_tokens=cfg.asr_max_new_tokens,
+                language=cfg.asr_language,
+            )
+        except ModelUnavailableError as err:
+            if cfg.asr_model is not None and cfg.asr_model != DEFAULT_ASR_MODEL:
+                raise
+            self._recognizer = SphinxRecognizer()
+            self._recognizer_note = (
+                f"{err}; transcribing with the offline pocketsphinx model (English only, weaker)"
+            )
+            log.info("%s", self._recognizer_note)
+        return self._recognizer
+
+    @property
+    def recognizer_note(self) -> str | None:
+        return self._recognizer_note
+
+    def sound_encoder(self) -> AudioTextEncoder | None:
+        """The CLAP encoder, or None (the reason in :attr:`sound_error`) when the default one cannot
+        load; a named one that cannot be loaded raises :class:`ModelUnavailableError`."""
+        cfg = self.config
+        if self._sound is not None or self._sound_error is not None:
+            return self._sound
+        from ..encoders.clap import ClapAudioTextEncoder
+
+        try:
+            self._sound = ClapAudioTextEncoder(
+                cfg.sound_model or DEFAULT_SOUND_MODEL, device=cfg.device, threads=cfg.threads
+            )
+        except ModelUnavailableError as err:
+            if cfg.sound_model is not None:
+                raise
+            self._sound_error = str(err)
+        return self._sound
+
+    def _require_sound(self) -> AudioTextEncoder:
+        encoder = self.sound_encoder()
+        if encoder is None:
+            raise ChannelUnavailable(self._sound_error or "no sound model")
+        return encoder
+
     def text_encoder(self):
         if self._text is None:
             from ..encoders.text import SentenceEncoder
@@ -226,6 +356,7 @@ class MomentFinder:
             subtitle_lang=cfg.subtitle_lang,
             subtitle_track=cfg.subtitle_track,
             queries=tuple(queries),
+            audio_stream=cfg.audio_stream,
         )
         feats = VideoFeatures(info, timeline)  # a channel the user turned off gets no note
         for channel in self.channels:  # options no channel can meet fail before any slow extraction
@@ -237,6 +368,8 @@ class MomentFinder:
             except ChannelUnavailable as err:
                 feats.notes.append(f"{channel.name} channel off: {err}")
                 continue
+            if channel.name == "speech" and self._recognizer_note is not None:
+                feats.notes.append(f"speech: {self._recognizer_note}")
             if extracted is not None:
                 feats.channel_features[channel.name] = extracted
                 feats.notes.extend(getattr(extracted, "notes", None) or [])
@@ -244,7 +377,12 @@ class MomentFinder:
         return feats
 
     def _cached_extract(self, channel: Channel, media: Media):
-        """The channel's features of ``media``; visual features go through the feature cache."""
+        """The channel's features of ``media``; visual and sound features and transcripts go
+        through the feature cache."""
+        if isinstance(channel, SpeechChannel):
+            return channel.from_transcript(self._cached_transcript(channel, media))
+        if isinstance(channel, SoundChannel):
+            return self._cached_sound(channel, media)
         if not isinstance(channel, VisualChannel):
             return channel.extract(media)
         if not media.info.has_video:
@@ -260,6 +398,74 @@ class MomentFinder:
         if key is not None:
             self.cache.save(key, feats)  # best effort: a cache that cannot be written warns once
         return feats
+
+    def _cached_transcript(self, channel: SpeechChannel, media: Media) -> Transcript:
+        if not media.info.has_audio:
+            raise ChannelUnavailable("the file has no audio stream")
+        recognizer = channel.recognizer()
+        key = None
+        if self.cache is not None:
+            key = FeatureKey.make(
+                content_hash=self.cache.content_hash(media.path),
+                model=recognizer.name,
+                model_fingerprint=recognizer.fingerprint,
+                sampling={**recognizer.settings, "audio_stream": media.audio_stream},
+                channel="speech",
+            )
+            if (cached := self.cache.load_lines(key)) is not None:
+                segments, meta = cached
+                log.info("transcript from cache: %s", self.cache.path_for(key))
+                return Transcript(
+                    segments,
+                    recognizer.name,
+                    str(meta.get("audio", "")),
+                    float(meta.get("duration", 0.0)),
+                    list(meta.get("notes", [])),
+                )
+        transcript = channel.transcribe(media)
+        if key is not None:
+            meta = {"audio": transcript.audio, "duration": transcript.duration, "notes": transcript.notes}
+            self.cache.save_lines(key, transcript.segments, meta)
+        return transcript
+
+    def _cached_sound(self, channel: SoundChannel, media: Media) -> ClipFeatures:
+        if not media.info.has_audio:
+            raise ChannelUnavailable("the file has no audio stream")
+        encoder = channel.encoder()
+        key = None
+        if self.cache is not None:
+            key = FeatureKey.make(
+                content_hash=self.cache.content_hash(media.path),
+                model=encoder.name,
+                model_fingerprint=encoder.fingerprint,
+                sampling={"clip_len": media.timeline.clip_len, "audio_stream": media.audio_stream},
+                channel="sound",
+            )
+            if (cached := self.cache.load(key, dim=encoder.dim)) is not None:
+                return cached
+        feats = channel.extract(media)
+        if key is not None:
+            self.cache.save(key, feats)
+        return feats
+
+    def transcribe(self, video: str | os.PathLike) -> Transcript:
+        """What is said in ``video``: timed lines (through the cache), with the speech channel's
+        recogniser; :class:`MediaError` when the file has no readable audio."""
+        channel = self.channel("speech")
+        if not isinstance(channel, SpeechChannel):
+            raise InputError("the speech channel is off")
+        path = os.fspath(video)
+        info = probe(path)
+        media = Media(info, Timeline.covering(info.duration, self.config.sampling.clip_len))
+        media.audio_stream = self.config.audio_stream
+        channel.check(media)
+        try:
+            transcript = self._cached_transcript(channel, media)
+        except ChannelUnavailable as err:
+            raise MediaError(f"{path}: {err}") from None
+        if self._recognizer_note is not None:
+            transcript.notes.insert(0, self._recognizer_note)
+        return transcript
 
     def _feature_key(self, path: str, encoder: VisionTextEncoder) -> FeatureKey:
         return FeatureKey.make(
@@ -312,6 +518,8 @@ class MomentFinder:
             if self._visual_error is not None and feats.info.has_video:
                 raise ModelUnavailableError(message)  # the file is fine, the model is missing: exit 3
             raise MediaError(f"{feats.info.path}: no usable stream ({message})")  # exit 2
+        if self.config.channels is None:  # the query says which channels matter (words said, a sound)
+            curves = apply_weight_factors(curves, channel_weight_factors(q.text))
         active = [c for c in curves if c.weight > 0]
         if not active:
             # no channel has evidence (no subtitle line resembles the query, and no other channel
@@ -347,6 +555,8 @@ class MomentFinder:
         channel can place it more exactly than the clip grid (subtitle lines), those times."""
         t = feats.timeline
         span = _clips(moment, t)
+        shares = channel_shares(curves, span.start, span.stop) if len(curves) > 1 else {}
+        moment = replace(moment, contributions=tuple(sorted(shares.items(), key=lambda kv: -kv[1])))
         scored = [(span_confidence(c, span.start, span.stop), c.name) for c in curves]
         scored = [(conf, name) for conf, name in scored if conf is not None]
         if not scored:

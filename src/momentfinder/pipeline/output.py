@@ -8,11 +8,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..atomic import write_atomic
+from ..channels import Transcript
 from ..errors import MediaError
-from ..types import GroundingResult, SearchHit
+from ..types import GroundingResult, SearchHit, SubtitleSegment
 from ..video.cut import check_output_dir, cut_clip, format_time, parse_time
 from ..video.cut import check_output_file as _check_file
 from ..video.decode import probe
+from ..video.subtitles import format_srt
 
 
 def format_result(result: GroundingResult) -> str:
@@ -39,9 +42,32 @@ def format_result(result: GroundingResult) -> str:
         confidence = f"{m.confidence:.2f}" if m.confidence is not None else "-"
         lines.append(
             f"{rank:>4}  {format_time(m.start):>10}  {format_time(m.end):>10}  {m.length:>6.1f}s  "
-            f"{confidence:>10}  {m.score:>8.3f}  {m.evidence}"
+            f"{confidence:>10}  {m.score:>8.3f}  {_evidence(m)}"
         )
     return "\n".join(lines)
+
+
+def _evidence(moment) -> str:
+    """``speech (speech 80%, visual 20%)``: the channel the confidence rests on, and the shares."""
+    if len(moment.contributions) < 2:
+        return moment.evidence
+    shares = ", ".join(f"{name} {share:.0%}" for name, share in moment.contributions)
+    return f"{moment.evidence} ({shares})" if moment.evidence else shares
+
+
+def format_transcript(transcript: Transcript) -> str:
+    """One line per transcript line: ``start → end  text`` (``HH:MM:SS.s``)."""
+    head = f"transcribed by {transcript.model}" + (f" from {transcript.audio}" if transcript.audio else "")
+    if not transcript.segments:
+        return f"{head}\nno speech heard"
+    lines = [f"{format_time(s.start)} → {format_time(s.end)}  {s.text}" for s in transcript.segments]
+    return "\n".join([head, *lines])
+
+
+def write_srt(segments: list[SubtitleSegment], path: str | os.PathLike) -> str:
+    """Write timed lines as an SRT file (atomically: a failed write leaves no half file)."""
+    write_atomic(path, format_srt(segments).encode("utf-8"))
+    return os.fspath(path)
 
 
 def plot_saliency(result: GroundingResult, out_path: str | os.PathLike, top: int = 3) -> str:

@@ -7,6 +7,7 @@ from .decompose import KeyPhraseDecomposer, QueryDecomposer, load_stop_words
 from .decoys import content_words, load_decoy_queries, unrelated_decoys
 from .language import detect_language, is_language_code, normalize_language, same_language
 from .llm import LLMParser, LLMSettings, LLMUnavailable
+from .modality import channel_weight_factors, query_kind
 from .rules import RuleParser
 from .structure import JSON_SCHEMA, StructuredQuery, from_json, plain
 
@@ -20,6 +21,8 @@ __all__ = [
     "from_json",
     "plain",
     "KeyPhraseDecomposer",
+    "channel_weight_factors",
+    "query_kind",
     "QueryDecomposer",
     "content_words",
     "detect_language",

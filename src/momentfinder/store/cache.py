@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import write_atomic
 from ..errors import InputError
-from ..types import ClipFeatures
+from ..types import ClipFeatures, SubtitleSegment
 from .record import FeatureRecord
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,60 @@ class FeatureCache:
         except OSError:
             pass  # gone already, or a read-only cache: the next save replaces it
 
+    def load_lines(self, key: FeatureKey) -> tuple[list[SubtitleSegment], dict] | None:
+        """Cached timed lines (a transcript) of ``key`` and their metadata, or None (a miss; a
+        damaged entry is dropped with a warning, as for features)."""
+        path = self.path_for(key)
+        try:
+            with open(path, "rb") as f:
+                stat = os.fstat(f.fileno())
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            if not self._read_warned:
+                log.warning("cannot read the feature cache %s (%s); computing again", self.root, err)
+                self._read_warned = True
+            return None
+        try:
+            return _parse_lines(data)
+        except CacheEntryError as err:
+            log.warning("dropping a damaged cache entry %s (%s); computing it again", path, err)
+            self._drop(path, stat)
+            return None
+
+    def save_lines(self, key: FeatureKey, segments: list[SubtitleSegment], meta: dict) -> str | None:
+        """Cache timed lines (seconds) and a JSON-able ``meta`` under ``key`` (best effort, as :meth:`save`)."""
+        starts = np.asarray([s.start for s in segments], dtype="<f8")
+        ends = np.asarray([s.end for s in segments], dtype="<f8")
+        texts, meta_json = json.dumps([s.text for s in segments]), json.dumps(meta, sort_keys=True)
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            starts=starts,
+            ends=ends,
+            texts=np.asarray(texts),
+            meta=np.asarray(meta_json),
+            checksum=np.asarray(_lines_checksum(starts, ends, texts, meta_json)),
+        )
+        path = self.path_for(key)
+        return path if self._write(path, buffer.getvalue()) else None
+
+    def _write(self, path: str, data: bytes) -> bool:
+        if not self.writable:
+            return False
+        try:
+            write_atomic(path, data)
+        except OSError as err:
+            self.writable = False
+            log.warning(
+                "cannot write to the feature cache %s (%s); going on without caching",
+                self.root,
+                err.strerror or err,
+            )
+            return False
+        return True
+
     def save(self, key: FeatureKey, feats: ClipFeatures) -> str | None:
         """Cache ``feats`` under ``key``; the entry's path, or None when the cache cannot be written
         (logged once; the caller's features are unaffected)."""
@@ -222,6 +276,41 @@ class FeatureCache:
             )
             return None
         return path
+
+
+def _lines_checksum(starts: np.ndarray, ends: np.ndarray, texts_json: str, meta_json: str) -> str:
+    digest = hashlib.sha256()
+    for arr in (starts, ends):
+        digest.update(np.ascontiguousarray(arr, dtype="<f8").tobytes() + b"\0")
+    for part in (texts_json, meta_json):
+        digest.update(part.encode("utf-8") + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def _parse_lines(data: bytes) -> tuple[list[SubtitleSegment], dict]:
+    """A lines entry's bytes as (segments, meta); :class:`CacheEntryError` when damaged."""
+    if not data:
+        raise CacheEntryError("empty file")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
+        raise CacheEntryError(f"unreadable: {err}") from None
+    missing = [k for k in ("starts", "ends", "texts", "meta", "checksum") if k not in arrays]
+    if missing:
+        raise CacheEntryError(f"no {', '.join(missing)}")
+    starts, ends = arrays["starts"], arrays["ends"]
+    texts_json, meta_json = str(arrays["texts"]), str(arrays["meta"])
+    if str(arrays["checksum"]) != _lines_checksum(starts, ends, texts_json, meta_json):
+        raise CacheEntryError("checksum mismatch")
+    try:
+        texts, meta = json.loads(texts_json), json.loads(meta_json)
+        segments = [
+            SubtitleSegment(float(a), float(b), str(t)) for a, b, t in zip(starts, ends, texts, strict=True)
+        ]
+    except (ValueError, TypeError) as err:
+        raise CacheEntryError(f"bad entry: {err}") from None
+    return segments, meta if isinstance(meta, dict) else {}
 
 
 def _parse_entry(data: bytes, path: str, dim: int | None) -> ClipFeatures:

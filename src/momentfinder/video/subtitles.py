@@ -320,3 +320,17 @@ def load_subtitles(
         log.warning("%s: embedded subtitles unreadable (%s)", video_path, err)
         embedded = []
     return embedded, ("embedded" if embedded else "")
+
+
+def format_srt(segments: list[SubtitleSegment]) -> str:
+    """Timed lines as an SRT file's text (what :func:`read_subtitle_file` reads back)."""
+    import pysubs2
+
+    subs = pysubs2.SSAFile()
+    for seg in segments:
+        subs.append(
+            pysubs2.SSAEvent(
+                start=int(round(seg.start * 1000)), end=int(round(seg.end * 1000)), text=seg.text
+            )
+        )
+    return subs.to_string("srt")

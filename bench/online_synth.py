@@ -74,7 +74,9 @@ def replay(grounder: ZeroShotGrounder, config: OnlineConfig, pairs: list) -> tup
             events[s.qid] = mine
             starts = {e.moment: e for e in mine if e.event == "start"}
             moments[s.qid] = [
-                (starts[e.moment].t, e.t, e.score, starts[e.moment].at, e.at) for e in mine if e.event == "end"
+                (starts[e.moment].t, e.t, e.score, starts[e.moment].at, e.at)
+                for e in mine
+                if e.event == "end"
             ]
     return moments, events, seconds, clips
 
@@ -152,8 +154,12 @@ def main() -> int:
         pos = load_pairs(fd, root / f"{args.split}.jsonl", cache)
         neg = load_pairs(fd, root / f"{args.split}_negative.jsonl", cache)
         zs_config = ZeroShotConfig()
-        cal = ZeroShotGrounder(zs_config).calibrate([(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg])
-        cal = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)  # no rejection, both ways
+        cal = ZeroShotGrounder(zs_config).calibrate(
+            [(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg]
+        )
+        cal = dataclasses.replace(
+            cal, feature_threshold=None, curve_threshold=None
+        )  # no rejection, both ways
         zs = ZeroShotGrounder(zs_config, cal)
         gts = [s for s, _, _ in pos]
 
@@ -182,7 +188,9 @@ def main() -> int:
             "online_mAP": on["MR-full-mAP"],
             **delays(pos, moments),
             "false_alarms_per_hour": round(false_alarms / max(neg_hours, 1e-9), 2),
-            "neg_queries_with_alarm%": round(100 * float(np.mean([bool(moments[s.qid]) for s, _, _ in neg])), 1),
+            "neg_queries_with_alarm%": round(
+                100 * float(np.mean([bool(moments[s.qid]) for s, _, _ in neg])), 1
+            ),
             "moments_per_pos_query": round(float(np.mean([len(moments[s.qid]) for s, _, _ in pos])), 2),
             "pos_queries_without_moment%": round(
                 100 * float(np.mean([not moments[s.qid] for s, _, _ in pos])), 1

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "data",
     "train",
     "predict",
+    "watch",
 ]
 
 

@@ -207,6 +207,15 @@ class LevelTracker:
         events.extend(self.close(self.seen))
         return events
 
+    def skip(self, n: int) -> list[MomentEvent]:
+        """``n`` clips are missing (the source had no frame, or they were dropped): what was seen
+        is judged, the open moment closes, and decisions start afresh after the gap (the running
+        statistics are kept)."""
+        events = self.finish()
+        self.seen += n
+        self.judged, self._level_base, self._levels, self._run = self.seen, self.seen, [], None
+        return events
+
     def close(self, at_clip: int) -> list[MomentEvent]:
         """End the open moment now (the query is removed, or the stream ended)."""
         if self._open is None:
@@ -245,7 +254,9 @@ class LevelTracker:
                 return []
             self._below += 1
             m["pending"] = m.get("pending", 0.0) + raw_level
-            if self._below >= cfg.end_clips or (cfg.max_moment_clips and i - m["start"] >= cfg.max_moment_clips):
+            if self._below >= cfg.end_clips or (
+                cfg.max_moment_clips and i - m["start"] >= cfg.max_moment_clips
+            ):
                 return [self._end(i + 1)]
             return []
         if s <= cfg.end_level:
@@ -339,6 +350,14 @@ class OnlineGrounder:
             raw, _ = self._curves(features, query)
             events.extend(tracker.push(raw))
         self.clips += len(features)
+        return events
+
+    def skip(self, n: int) -> list[MomentEvent]:
+        """``n`` clips are missing: open moments close, decisions start afresh after them."""
+        events: list[MomentEvent] = []
+        for _query, tracker in self._queries.values():
+            events.extend(tracker.skip(n))
+        self.clips += n
         return events
 
     def finish(self) -> list[MomentEvent]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +32,20 @@ from .decode import FrameSize, check_readable, to_rgb, video_stream
 
 log = logging.getLogger(__name__)
 
-NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp", "mms", "hls")
+NETWORK_SCHEMES = (
+    "rtsp",
+    "rtsps",
+    "rtmp",
+    "rtmps",
+    "http",
+    "https",
+    "udp",
+    "tcp",
+    "srt",
+    "rtp",
+    "mms",
+    "hls",
+)
 DEVICE_FORMATS = ("v4l2", "video4linux2", "avfoundation", "dshow", "gdigrab", "x11grab", "lavfi", "decklink")
 _SKIP_NONREF = ("h264", "hevc", "mpeg2video", "mpeg4", "vp8", "vp9", "av1")  # inter codecs: safe to skip
 
@@ -97,7 +109,9 @@ def source_kind(source: str, format: str | None = None) -> str:
     if scheme in NETWORK_SCHEMES:
         return "network"
     if scheme and scheme != "file":
-        raise InputError(f"{source}: unsupported source scheme {scheme!r} (a file, {', '.join(NETWORK_SCHEMES)})")
+        raise InputError(
+            f"{source}: unsupported source scheme {scheme!r} (a file, {', '.join(NETWORK_SCHEMES)})"
+        )
     return "file"
 
 
@@ -248,7 +262,13 @@ class LiveSource:
 
     def _backoff(self, failures: int, stop: threading.Event) -> None:
         wait = min(self.config.backoff_max, self.config.backoff * 2 ** (failures - 1))
-        log.warning("%s: stream dropped; reconnecting in %.1f s (attempt %d of %d)", self.source, wait, failures, self.config.reconnects)
+        log.warning(
+            "%s: stream dropped; reconnecting in %.1f s (attempt %d of %d)",
+            self.source,
+            wait,
+            failures,
+            self.config.reconnects,
+        )
         stop.wait(wait)
 
 

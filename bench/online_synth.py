@@ -13,6 +13,8 @@ queries (positive and negative) standing, and report:
   window's start (end);
 * false alarms per hour of watched video on the negative queries (moments emitted for a query
   whose event never happens), and moments per positive query;
+* the running noise unit starts from a prior measured on the val videos (``fit_prior_noise``,
+  label-free; ``--set prior_noise=null`` turns it off: no decision in a video's first clips);
 * sustained clips per second (clips through the grounder with the video's standing queries,
   excluding data loading) and query-clips per second.
 
@@ -41,7 +43,7 @@ from momentfinder.cli.options import key_values  # noqa: E402
 from momentfinder.data.submission import submission_record  # noqa: E402
 from momentfinder.eval.iou import iou_cross  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
-from momentfinder.grounding.online import OnlineConfig, OnlineGrounder  # noqa: E402
+from momentfinder.grounding.online import OnlineConfig, OnlineGrounder, fit_prior_noise  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
 from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.types import GroundingResult, Moment  # noqa: E402
@@ -143,7 +145,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 
-    config = OnlineConfig.from_dict(key_values(args.set))
+    overrides = key_values(args.set)
+    config = OnlineConfig.from_dict(overrides)
     rows = []
     for seed in args.seeds:
         root = ensure_data(args.data_root, seed, args.n_videos)
@@ -162,6 +165,10 @@ def main() -> int:
         )  # no rejection, both ways
         zs = ZeroShotGrounder(zs_config, cal)
         gts = [s for s, _, _ in pos]
+        if "prior_noise" not in overrides:  # the running noise unit starts from the val videos' (no labels)
+            config = dataclasses.replace(
+                config, prior_noise=fit_prior_noise(zs, [(c, q) for _, c, q in val_pos])
+            )
 
         offline = []
         for s, c, q in pos:
@@ -199,10 +206,11 @@ def main() -> int:
             "query_clips_per_s": round(query_clips / seconds, 1),
             "n_pos": len(pos),
             "n_neg": len(neg),
+            "prior_noise": round(config.prior_noise, 4) if config.prior_noise else None,
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    keys = [k for k, v in rows[0].items() if isinstance(v, int | float) and k != "seed"]
+    keys = [k for k, v in rows[0].items() if isinstance(v, int | float) and k not in ("seed", "prior_noise")]
     print("\nmean over seeds", args.seeds)
     for k in keys:
         vals = [r[k] for r in rows]

@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..errors import InputError, UsageError
-from .options import clip_seconds, key_values, non_negative_int, positive_float, positive_int, warn
+from .options import clip_seconds, key_values, non_negative_int, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -130,6 +130,4 @@ def run(args: argparse.Namespace) -> int:
     summary = watcher.run()
     if not args.quiet:
         print(f"momentfinder: {summary.describe()}", file=sys.stderr)
-    if summary.dropped:
-        warn(args, f"{summary.dropped} clips were dropped: the encoder could not keep up with real time")
     return 0

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import ClipFeatures, MomentEvent, QueryFeatures, Timeline
-from .curve_ops import kth_largest
+from .curve_ops import kth_largest, noise_scale
 from .zeroshot import ZeroShotConfig, ZeroShotGrounder
 from .zeroshot.curves import CalibrationArrays, similarity_curves
 
@@ -45,14 +45,14 @@ class OnlineConfig:
     lag_clips: int = 0
     smooth_sigma: float = 0.7  # clips; Gaussian smoothing, cut at the lag on the future side
     start_level: float = 1.2  # noise units the smoothed level must reach to open a moment
-    end_level: float = 0.5  # ... and stay above to keep it open (hysteresis)
+    end_level: float = 0.25  # ... and stay above (smoothed and its own level) to keep it open
     start_evidence: float = 0.0  # summed excess over end_level of the run, before it is announced
     end_clips: int = 2  # clips in a row below end_level that close a moment
     history_clips: int = 150  # clips the running noise unit and null quantile are measured over
     prior_noise: float | None = None  # cosine units; the noise unit before the history says more
-    prior_clips: int = 8  # weight of prior_noise, in clips of history
+    prior_clips: int = 16  # weight of prior_noise, in clips of history (fit_prior_noise makes one)
     warmup_clips: int = 4  # without prior_noise: no decision before this many clips
-    null_quantile: float = 0.25  # without a calibrated null level: this running quantile stands in
+    null_quantile: float = 0.5  # without a calibrated null level: this running quantile stands in
     update_change: float = 0.25  # an open moment is revised when its score moved by this share
     max_moment_clips: int = 0  # a moment longer than this is closed and a new one may open; 0 = no cap
 
@@ -95,6 +95,15 @@ class OnlineConfig:
                 raise InputError(f"online option {name}: bad value {value!r} (a number)")
             values[name] = value
         return cls(**values)
+
+
+def fit_prior_noise(grounder: ZeroShotGrounder, pairs: list[tuple[ClipFeatures, QueryFeatures]]) -> float:
+    """A ``prior_noise`` for :class:`OnlineConfig`: the median clip-to-clip noise unit (cosine) of
+    the pooled query curves of past videos with this encoder and grounder (no labels needed)."""
+    if not pairs:
+        raise InputError("no videos to measure the noise on")
+    units = [float(noise_scale(grounder.curves(clips, query).pooled)) for clips, query in pairs]
+    return float(np.median(units))
 
 
 class LevelTracker:
@@ -244,7 +253,10 @@ class LevelTracker:
         raw_level = self._level_of(i)
         if self._open is not None:
             m = self._open
-            if s > cfg.end_level and not (cfg.max_moment_clips and i - m["start"] >= cfg.max_moment_clips):
+            # the clip's own level must hold too: smoothing alone would carry a strong moment on
+            if min(s, raw_level) > cfg.end_level and not (
+                cfg.max_moment_clips and i - m["start"] >= cfg.max_moment_clips
+            ):
                 self._below = 0
                 m["last"], m["sum"] = i, m["sum"] + raw_level + m.pop("pending", 0.0)
                 score = self._score(m)

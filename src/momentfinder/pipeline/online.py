@@ -261,11 +261,22 @@ class Watcher:
         failure: list[BaseException] = []
         dropped = [0]
         live = self.source.live
+        start = time.monotonic()
+
+        anchor: list[float] = []  # wall clock of stream time 0 (set by the first clip)
+
+        def ahead_of_real_time(clip: LiveClip) -> bool:
+            """Whether the source reads faster than real time (video on demand over the network, a
+            burst of a live stream): then it can wait for the encoder; behind real time, it drops."""
+            t = clip.index * self.config.live.clip_len
+            if not anchor:
+                anchor.append(time.monotonic() - t)
+            return t + self.config.live.clip_len > time.monotonic() - anchor[0]
 
         def produce() -> None:
             try:
                 for clip in self.source.clips(self._stop):
-                    if live:
+                    if live and not ahead_of_real_time(clip):
                         while True:
                             try:
                                 clips.put_nowait(clip)
@@ -297,7 +308,6 @@ class Watcher:
                             except queue.Empty:
                                 pass
 
-        start = time.monotonic()
         worker = threading.Thread(target=produce, name="momentfinder-live", daemon=True)
         worker.start()
         n_events = encoded = 0

@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -146,6 +146,12 @@ class EventLog:
                 self._fd = -1
 
 
+def _blank_frame(encoder) -> np.ndarray:
+    size = getattr(encoder, "frame_size", 224) or 224
+    width, height = (size, size) if isinstance(size, int) else size
+    return np.zeros((height, width, 3), dtype=np.uint8)
+
+
 def read_queries_file(path: str) -> list[str]:
     """The queries of a queries file: one a line, blank lines and ``#`` comments skipped."""
     with open(path, encoding="utf-8") as f:
@@ -171,9 +177,14 @@ class Watcher:
                 "watching grounds with the zero-shot grounder; a trained --model is not supported"
             )
         sampling = finder.config.sampling
-        live = self.config.live
-        live.clip_len, live.frames_per_clip = sampling.clip_len, sampling.frames_per_clip
-        self.source = LiveSource(source, live)
+        # the finder owns the sampling: the source samples as its encoder expects
+        self.config = replace(
+            self.config,
+            live=replace(
+                self.config.live, clip_len=sampling.clip_len, frames_per_clip=sampling.frames_per_clip
+            ),
+        )
+        self.source = LiveSource(source, self.config.live)
         self.grounder = OnlineGrounder(finder.grounder, sampling.clip_len, self.config.online)
         self._lock = threading.Lock()
         self._pending: list[tuple[str, str]] = []  # ("add" | "remove", query), applied between clips
@@ -261,7 +272,6 @@ class Watcher:
         failure: list[BaseException] = []
         dropped = [0]
         live = self.source.live
-        start = time.monotonic()
 
         anchor: list[float] = []  # wall clock of stream time 0 (set by the first clip)
 
@@ -308,6 +318,11 @@ class Watcher:
                             except queue.Empty:
                                 pass
 
+        # the standing queries are encoded and the encoder warmed up before the source starts: a
+        # live source must not drop its first clips while the models get ready
+        self._apply_queries()
+        self._encode(encoder, [LiveClip(-1, [_blank_frame(encoder)] * self.config.live.frames_per_clip, [])])
+        start = time.monotonic()
         worker = threading.Thread(target=produce, name="momentfinder-live", daemon=True)
         worker.start()
         n_events = encoded = 0
@@ -317,7 +332,6 @@ class Watcher:
         reported_drops, last_report = 0, 0.0
         batch_limit = max(1, getattr(encoder, "batch_size", 32) // self.config.live.frames_per_clip)
         try:
-            self._apply_queries()  # the first queries are encoded before the first clip is waited for
             done = False
             while not done:
                 self._check_queries_file()

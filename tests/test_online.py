@@ -127,19 +127,36 @@ def test_events_up_to_a_time_do_not_depend_on_the_clips_after_it(curve, config, 
     raw = np.asarray(values, dtype=np.float64)[:, None] * np.linspace(1.0, 0.5, columns)[None, :]
     full = LevelTracker("q", 1.0, config)
     seen_by_cut: list = []
+    later: list = []
     for i in range(len(raw)):
         events = full.push(raw[i : i + 1])
-        if i < cut:
-            seen_by_cut += events
-    rest = full.finish()
+        (seen_by_cut if i < cut else later).extend(events)
+    rest = later + full.finish()
     prefix = LevelTracker("q", 1.0, config)
     chunked = []
     for i in range(0, cut, chunk):  # fed in chunks of any size: the same events
         chunked += prefix.push(raw[i : min(cut, i + chunk)])
     assert chunked == seen_by_cut
     assert all(e.at <= cut * 1.0 + 1e-9 for e in chunked)
-    everything = seen_by_cut + [e for i in range(cut, len(raw)) for e in []] + rest
-    del everything
+    check_sequence(seen_by_cut + rest)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 40), cut=st.integers(0, 40), chunk=st.integers(1, 9))
+def test_the_grounder_over_clip_features_is_causal_too(seed, n, cut, chunk):
+    rng = np.random.default_rng(seed)
+    cut = min(cut, n)
+    query = QueryFeatures(
+        "q", unit(rng.normal(size=8)), parts=np.stack([unit(rng.normal(size=8)) for _ in range(2)])
+    )
+    feats = np.stack([unit(rng.normal(size=8) + (2 * query.pooled if i % 7 < 3 else 0)) for i in range(n)])
+    full = OnlineGrounder(None, 2.0)
+    full.add_query("q", query)
+    early = [e for i in range(cut) for e in full.push(feats[i : i + 1])]
+    check_sequence(early + [e for i in range(cut, n) for e in full.push(feats[i : i + 1])] + full.finish())
+    prefix = OnlineGrounder(None, 2.0)
+    prefix.add_query("q", query)
+    assert [e for i in range(0, cut, chunk) for e in prefix.push(feats[i : min(cut, i + chunk)])] == early
 
 
 @settings(max_examples=150, deadline=None)

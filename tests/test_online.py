@@ -518,3 +518,31 @@ def test_events_survive_kill_9(colour_stream, tiny_clip, tmp_path):
     assert len(kept) >= 4
     assert kept[: len(printed)] == printed  # whatever was announced is in the file
     assert kept[0]["event"] == "start"
+
+
+def test_watch_a_device_with_a_queries_file_edited_while_running(tiny_clip, tmp_path):
+    """FFmpeg's test source as a capture device (``--format lavfi``), paced in real time; a query is
+    added and another removed by editing the file. Thresholds far below any level make every
+    watched query's moment open after the warm-up, so what is watched when shows in the events."""
+    qfile = tmp_path / "queries.txt"
+    qfile.write_text("a red square\n")
+    out = tmp_path / "stdout.txt"
+    env = dict(os.environ, PYTHONPATH=SRC)
+    cmd = [sys.executable, "-m", "momentfinder", "watch", "testsrc=size=96x64:rate=10", "--format", "lavfi",
+           "--realtime", "--max-seconds", "9", "--clip-len", "0.5", "--visual-model", tiny_clip,
+           "--queries-file", str(qfile), "--set", "start_level=-50", "end_level=-100", "update_change=100"]  # fmt: skip
+    with open(out, "w") as stdout:
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.time() + 60
+        while time.time() < deadline and "a red square" not in out.read_text():
+            time.sleep(0.1)
+        qfile.write_text("a blue circle\n")  # red removed, blue added
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    events = [MomentEvent(**json.loads(x)) for x in out.read_text().splitlines()]
+    check_sequence(events)
+    red = [e for e in events if e.query == "a red square"]
+    blue = [e for e in events if e.query == "a blue circle"]
+    assert [e.event for e in red] == ["start", "end"] and red[1].at < 9.0  # closed when removed
+    assert blue and blue[0].event == "start" and blue[0].at > red[1].at - 1.0
+    assert "watched" in stderr and "stopped after 9 s of stream" in stderr, stderr

@@ -546,3 +546,10 @@ def test_watch_a_device_with_a_queries_file_edited_while_running(tiny_clip, tmp_
     assert [e.event for e in red] == ["start", "end"] and red[1].at < 9.0  # closed when removed
     assert blue and blue[0].event == "start" and blue[0].at > red[1].at - 1.0
     assert "watched" in stderr and "stopped after 9 s of stream" in stderr, stderr
+
+
+def test_the_event_iterator_ends_after_a_quiet_timeout(colour_stream):
+    watcher = Watcher(colour_finder(), colour_stream, WatchConfig(), ["green"])
+    t0 = time.monotonic()
+    assert list(watcher.events(timeout=0.3)) == []  # nothing is running: quiet, so it ends
+    assert time.monotonic() - t0 < 5

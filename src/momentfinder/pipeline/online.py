@@ -246,14 +246,18 @@ class Watcher:
         the watch ends, or after ``timeout`` seconds without an event."""
         box: queue.Queue = queue.Queue()
         unsubscribe = self.subscribe(box.put)
+        quiet_since = time.monotonic()
         try:
             while True:
                 try:
-                    item = box.get(timeout=0.2 if timeout is None else min(timeout, 0.2))
+                    item = box.get(timeout=0.2)
                 except queue.Empty:
-                    if self._stop.is_set():
+                    if self._stop.is_set() or (
+                        timeout is not None and time.monotonic() - quiet_since > timeout
+                    ):
                         return
                     continue
+                quiet_since = time.monotonic()
                 yield item
         finally:
             unsubscribe()

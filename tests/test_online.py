@@ -553,3 +553,10 @@ def test_the_event_iterator_ends_after_a_quiet_timeout(colour_stream):
     t0 = time.monotonic()
     assert list(watcher.events(timeout=0.3)) == []  # nothing is running: quiet, so it ends
     assert time.monotonic() - t0 < 5
+
+
+def test_watch_with_a_model_that_cannot_load_is_exit_3(colour_stream, tmp_path):
+    r = watch(colour_stream, "--query", "x", "--visual-model", str(tmp_path / "no-model"))
+    assert r.returncode == 3
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot load visual model" in lines[0] and "allow-missing" not in lines[0]

@@ -120,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         use_cache=False,
         use_subtitles=False,
-        require_visual=True,
         progress=False,
     )
     quiet_libraries()

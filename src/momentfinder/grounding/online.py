@@ -33,6 +33,7 @@ from .zeroshot import ZeroShotConfig, ZeroShotGrounder
 from .zeroshot.curves import CalibrationArrays, similarity_curves
 
 _DIFF_MAD_TO_SIGMA = 1.0 / (0.67449 * np.sqrt(2.0))  # as curve_ops.noise_scale
+_SPREAD_FLOOR = 0.1
 
 
 @dataclass
@@ -154,6 +155,10 @@ class LevelTracker:
         measured = (
             np.median(np.abs(np.diff(raw, axis=0)), axis=0) * _DIFF_MAD_TO_SIGMA if steps >= 1 else None
         )
+        if measured is not None:
+            # as offline (curve_ops.noise_scale): a piecewise-constant curve has no clip-to-clip
+            # noise, so the unit is at least a share of the curve's spread
+            measured = np.maximum(measured, _SPREAD_FLOOR * np.std(raw, axis=0))
         if cfg.prior_noise is not None:
             if measured is None:
                 return np.full(raw.shape[1], cfg.prior_noise)
@@ -205,9 +210,9 @@ class LevelTracker:
         moment is closed at the last clip."""
         events: list[MomentEvent] = []
         if any(np.isnan(v) for v in self._levels) and len(self._raw) >= 2:
-            noise = np.maximum(
-                np.median(np.abs(np.diff(np.asarray(self._raw), axis=0)), axis=0) * _DIFF_MAD_TO_SIGMA, 1e-6
-            )
+            raw = np.asarray(self._raw)
+            mad = np.median(np.abs(np.diff(raw, axis=0)), axis=0) * _DIFF_MAD_TO_SIGMA
+            noise = np.maximum(np.maximum(mad, _SPREAD_FLOOR * np.std(raw, axis=0)), 1e-6)
             history = list(self._raw)[-len(self._levels) :]
             self._levels = [self._level(r, self._null(), noise) for r in history]
         while self.judged < self.seen and not any(np.isnan(v) for v in self._levels):

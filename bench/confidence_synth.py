@@ -126,7 +126,7 @@ def main() -> int:
         picks = rng.choice(len(train), args.decoys, replace=False)
         decoys = [train[i][2] for i in picks]
         channel = VisualChannel(
-            lambda: None, SamplingConfig(), relevance_curve=grounder.relevance_curve, decoys=decoys
+            lambda: None, SamplingConfig(), relevance_curves=grounder.relevance_curves, decoys=decoys
         )
         pos = []
         for s, c, q in test_pos:

@@ -603,3 +603,22 @@ def test_no_nested_duplicates_in_the_top_k(n):
         if n <= 75:
             assert [(m.start, m.end) for m in before] == [(40.0, 56.0), (44.0, 52.0)]
             assert [(m.start, m.end) for m in after] == [(40.0, 56.0)]
+
+
+def test_relevance_curves_of_several_queries_equal_each_query_alone():
+    """The batched curves (decoys in a library search) are the single-query curves: with a query
+    bank, with and without sub-queries, and a query whose own tokens are in the bank."""
+    w = World(14)
+    calib = [
+        (w.video(40, [(5, 15, s, a)], vid=f"c{s}-{a}"), w.query(s, a)) for s in range(6) for a in range(6)
+    ]
+    cfg = ZeroShotConfig(bank_min_size=1)
+    g = ZeroShotGrounder(cfg, ZeroShotGrounder(cfg).calibrate(calib))
+    clips = w.video(120, [(10, 16, 0, 0), (40, 60, 1, 2)], noise=1.0, vid="many")
+    plain = QueryFeatures("pooled only", w.query(3, 3).pooled)
+    queries = [w.query(0, 0), plain, w.query(1, 2), w.query(5, 4)]
+    batched = g.relevance_curves(clips, queries)
+    assert len(batched) == len(queries)
+    for query, curve in zip(queries, batched, strict=True):
+        np.testing.assert_allclose(curve, g.relevance_curve(clips, query), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(batched[0], batched[2])

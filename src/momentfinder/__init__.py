@@ -23,6 +23,8 @@ _LAZY = {
     "FinderConfig": "pipeline.finder",
     "VideoFeatures": "pipeline.finder",
     "SamplingConfig": "channels.visual",
+    "Conversation": "pipeline.conversation",
+    "parse_query": "pipeline.compose",
 }
 
 
@@ -36,6 +38,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ClipFeatures",
+    "Conversation",
     "FinderConfig",
     "GroundingResult",
     "GroundingSample",
@@ -48,4 +51,5 @@ __all__ = [
     "VideoFeatures",
     "VideoInfo",
     "__version__",
+    "parse_query",
 ]

@@ -15,6 +15,10 @@ class UsageError(InputError):
     """Options that contradict each other or make the command meaningless."""
 
 
+class NotFoundError(InputError):
+    """Something named that does not exist: a video id the library does not hold."""
+
+
 class MediaError(InputError):
     """A file that is not a readable video/audio file (corrupt, truncated, zero-length)."""
 

@@ -200,6 +200,8 @@ class GroundingResult:
     qid: int | str | None = None
     subqueries: list[str] = field(default_factory=list)  # the phrases matched together, when any
     subtitle_source: str = ""  # the subtitle file or "embedded track N (lang)" read, when any
+    structure: dict | None = None  # a compositional question's parsed form (query/structure.py JSON)
+    count: int | None = None  # "how many times": the number of occurrences
 
     @property
     def duration(self) -> float:
@@ -234,6 +236,10 @@ class GroundingResult:
             out["subqueries"] = list(self.subqueries)
         if self.subtitle_source:
             out["subtitle_source"] = self.subtitle_source
+        if self.structure is not None:
+            out["structure"] = self.structure
+        if self.count is not None:
+            out["count"] = self.count
         return out
 
 

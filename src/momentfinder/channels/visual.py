@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -143,9 +143,10 @@ class VisualChannel:
 
     ``encoder`` is a callable that loads the encoder on first use (raising
     :class:`~momentfinder.errors.ModelUnavailableError` when it cannot); ``decomposer`` splits a
-    query into its sub-query phrases (``max_parts`` at most; 0 = off); ``relevance_curve`` turns
-    clip and query features into a per-clip relevance (the zero-shot grounder's, which matches
-    the pooled query and its sub-queries together); without it the pooled cosine is used.
+    query into its sub-query phrases (``max_parts`` at most; 0 = off); ``relevance_curves`` turns
+    clip features and queries into per-clip relevance curves, one per query (the zero-shot
+    grounder's, which matches the pooled query and its sub-queries together; several queries at
+    once share the work on the clips); without it the pooled cosine is used.
     ``decoys``: decoy query features for the confidence (default: the bundled decoy sentences
     through this encoder; research code passes features of its own, e.g. other queries').
     """
@@ -157,7 +158,7 @@ class VisualChannel:
         encoder: Callable[[], VisionTextEncoder],
         sampling: SamplingConfig,
         decomposer: QueryDecomposer | None = None,
-        relevance_curve: Callable[[ClipFeatures, QueryFeatures], np.ndarray] | None = None,
+        relevance_curves: Callable[[ClipFeatures, Sequence[QueryFeatures]], list[np.ndarray]] | None = None,
         weight: float = 1.0,
         progress: bool = True,
         decoys: list[QueryFeatures] | None = None,
@@ -165,10 +166,10 @@ class VisualChannel:
         self._encoder = encoder
         self.sampling = sampling
         self.decomposer = decomposer
-        self.relevance_curve = relevance_curve
+        self.relevance_curves = relevance_curves
         self.weight = weight
         self.progress = progress
-        self.statistic = "excess" if relevance_curve is not None else "peak"  # noise units, or cosines
+        self.statistic = "excess" if relevance_curves is not None else "peak"  # noise units, or cosines
         self._decoys = decoys  # None: the bundled decoy sentences, encoded on first use
         # decoy evidence per video, computed once: keyed by the features' identity (video id, shape,
         # a checksum of the values), so a library search reuses it across queries
@@ -209,9 +210,12 @@ class VisualChannel:
         return best_statistic(self._curve(features, self.encode_query(query)), self.statistic)
 
     def _curve(self, features: ClipFeatures, q: QueryFeatures) -> np.ndarray:
-        if self.relevance_curve is not None:
-            return self.relevance_curve(features, q)
-        return features.features @ q.pooled
+        return self._curves(features, [q])[0]
+
+    def _curves(self, features: ClipFeatures, queries: list[QueryFeatures]) -> list[np.ndarray]:
+        if self.relevance_curves is not None:
+            return self.relevance_curves(features, queries)
+        return list((features.features @ np.stack([q.pooled for q in queries]).T).T)
 
     def use_decoys(self, decoys: list[QueryFeatures]) -> None:
         """Measure confidence against these decoy query features (research feature sets)."""
@@ -230,7 +234,8 @@ class VisualChannel:
         if key in self._chance:
             self._chance.move_to_end(key)
         else:
-            best = [best_statistic(self._curve(features, d), self.statistic) for d in self.decoy_queries()]
+            curves = self._curves(features, self.decoy_queries())
+            best = [best_statistic(curve, self.statistic) for curve in curves]
             self._chance[key] = np.asarray(best)
             if len(self._chance) > CHANCE_CACHE_VIDEOS:
                 self._chance.popitem(last=False)

@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "data",
     "train",
     "predict",
+    "serve",
+    "chat",
     "watch",
 ]
 

@@ -240,3 +240,41 @@ def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True
 def warn(args: argparse.Namespace, message: str) -> None:
     if not getattr(args, "quiet", False):
         print(f"momentfinder: warning: {message}", file=sys.stderr)
+
+
+def add_question_options(p: argparse.ArgumentParser) -> None:
+    """How questions are read (compositional queries; README "Compositional questions and chat")."""
+    g = p.add_argument_group("questions")
+    g.add_argument(
+        "--parser",
+        choices=("rule", "llm", "none"),
+        default=None,
+        help="read questions with the offline rules (default), an LLM (needs --llm-url and "
+        "--llm-model) or not at all (every query is one caption)",
+    )
+    g.add_argument(
+        "--llm-url",
+        metavar="URL",
+        default=None,
+        help="OpenAI-compatible chat API, e.g. http://localhost:11434/v1 (Ollama), "
+        "http://localhost:8000/v1 (vLLM, llama.cpp); key from $MOMENTFINDER_LLM_API_KEY or $OPENAI_API_KEY",
+    )
+    g.add_argument("--llm-model", metavar="NAME", default=None, help="the chat model's name on that server")
+    g.add_argument(
+        "--llm-timeout",
+        type=positive_float,
+        default=20.0,
+        help="seconds before the rules take over (default 20)",
+    )
+    g.add_argument("--explain", action="store_true", help="print how each question was parsed")
+
+
+def parser_settings_from_args(args: argparse.Namespace):
+    """The :class:`~momentfinder.pipeline.compose.ParserSettings` the options describe (``--llm-url``
+    alone selects the LLM parser)."""
+    from ..pipeline.compose import ParserSettings
+
+    kind = args.parser or ("llm" if args.llm_url or args.llm_model else "rule")
+    if kind != "llm" and (args.llm_url or args.llm_model):
+        raise UsageError(f"--llm-url and --llm-model need --parser llm, not --parser {kind}")
+    return ParserSettings(kind, args.llm_url, args.llm_model, args.llm_timeout)

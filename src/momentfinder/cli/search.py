@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .index import add_db_option, open_library
-from .options import finite_float, positive_int
+from .options import add_question_options, finite_float, parser_settings_from_args, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,21 +26,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-duration", type=finite_float, default=None, metavar="S")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    add_question_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..pipeline.compose import parse_query
     from ..pipeline.library import VideoFilter
     from ..pipeline.output import format_hits
 
+    settings = parser_settings_from_args(args)
+    parsed = parse_query(args.query, settings)  # an LLM is asked once; the search reuses the parse
+    if args.explain and not args.json:
+        print(f'"{parsed.text}" parsed as {parsed.explain()}\n', flush=True)
     library = open_library(args)
     where = VideoFilter(args.path, args.min_duration, args.max_duration)
     try:
-        hits = library.search(args.query, top_k=args.top_k, where=where, candidates=args.candidates)
+        hits = library.search(parsed, top_k=args.top_k, where=where, candidates=args.candidates)
     finally:
         library.close()
     if args.json:
-        print(json.dumps({"query": args.query, "hits": [h.to_json() for h in hits]}))
+        out = {"query": args.query, "hits": [h.to_json() for h in hits]}
+        if args.explain:
+            out["structure"] = parsed.to_json()
+        print(json.dumps(out))
     else:
         print(format_hits(args.query, hits))
     return 0

@@ -97,3 +97,55 @@ def save_random_model(
     tok.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def save_random_vlm(path: str | os.PathLike, seed: int = 0) -> str:
+    """Write a random tiny LLaVA (CLIP vision tower 2 layers 32 wide on 32-pixel images, Llama
+    text model 2 layers 32 wide) with its processor and a plain chat template to ``path``, loadable
+    as an image-text-to-text model directory; its answers are random text."""
+    import torch
+    from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    tok = _tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    vision = GEOMETRIES["tiny"]["vision"] | {"model_type": "clip_vision_model"}
+    text = {
+        "model_type": "llama",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "vocab_size": len(tok),
+        "max_position_embeddings": 4096,
+        "pad_token_id": tok.pad_token_id,
+        "bos_token_id": tok.cls_token_id,
+        "eos_token_id": tok.sep_token_id,
+    }
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
+    torch.manual_seed(seed)
+    path = os.fspath(path)
+    LlavaForConditionalGeneration(config).save_pretrained(path)
+    size = vision["image_size"]
+    template = (
+        "{% for message in messages %}{{ message['role'] }}: {% for part in message['content'] %}"
+        "{% if part['type'] == 'image' %}<image>{% else %}{{ part['text'] }}{% endif %}{% endfor %}\n"
+        "{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": size}, crop_size={"height": size, "width": size}
+        ),
+        tokenizer=tok,
+        patch_size=vision["patch_size"],
+        vision_feature_select_strategy="default",
+        chat_template=template,
+        num_additional_image_tokens=1,
+    ).save_pretrained(path)
+    return path

@@ -36,7 +36,7 @@ from ..channels import (
 from ..encoders.base import DEFAULT_VISUAL_MODEL, VisionTextEncoder
 from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
-from ..query import KeyPhraseDecomposer, unrelated_decoys
+from ..query import KeyPhraseDecomposer, StructuredQuery, unrelated_decoys
 from ..store import FeatureCache, FeatureKey
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
 from ..video.cut import format_time
@@ -143,7 +143,7 @@ class MomentFinder:
                     self._require_visual,
                     cfg.sampling,
                     KeyPhraseDecomposer(cfg.subquery_parts) if cfg.subquery_parts > 0 else None,
-                    getattr(self.grounder, "relevance_curve", None),  # the zero-shot grounder's AND
+                    getattr(self.grounder, "relevance_curves", None),  # the zero-shot grounder's AND
                     weight=cfg.channel_weights.get("visual", 1.0),
                     progress=cfg.progress,
                 )
@@ -393,13 +393,23 @@ class MomentFinder:
     def ground(
         self,
         video: str | os.PathLike,
-        query: str,
+        query: str | StructuredQuery,
         top_k: int = 10,
         subtitles: str | os.PathLike | None = None,
+        parser=None,
     ) -> GroundingResult:
-        """Ranked moments of ``query`` in ``video`` (seconds) and the per-clip saliency curve."""
-        validate_query(query)
-        return self.ground_features(self.extract(video, subtitles, queries=(query,)), query, top_k)
+        """Ranked moments of ``query`` in ``video`` (seconds) and the per-clip saliency curve.
+
+        ``query`` is parsed (``parser``: a :class:`~momentfinder.pipeline.compose.ParserSettings`,
+        default the offline rule parser): a plain caption is grounded exactly as
+        :meth:`ground_features` does, a compositional question ("the second time the dog jumps")
+        is answered by the solver of :mod:`momentfinder.pipeline.compose` (``result.structure``
+        holds the parse, ``result.count`` a count). A :class:`StructuredQuery` is used as given."""
+        from .compose import answer_result, read_query
+
+        parsed = read_query(query, parser)
+        feats = self.extract(video, subtitles, queries=tuple(parsed.atoms()) or (parsed.text,))
+        return answer_result(self, feats, parsed, top_k)
 
 
 def resolve_checkpoint(

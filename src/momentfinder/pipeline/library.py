@@ -24,12 +24,13 @@ from dataclasses import dataclass, field, replace
 from tqdm.auto import tqdm
 
 from ..channels import Query, SubtitleTrack
-from ..errors import InputError
+from ..errors import InputError, NotFoundError
+from ..query import StructuredQuery
 from ..store.cache import file_hash
 from ..store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
-from ..types import ClipFeatures, SearchHit, Timeline, VideoInfo
+from ..types import ClipFeatures, GroundingResult, SearchHit, Timeline, VideoInfo
 from .distributed import ExtractedVideo, LocalExtractor, RayExtractor
-from .finder import FinderConfig, MomentFinder, VideoFeatures, validate_query
+from .finder import FinderConfig, MomentFinder, VideoFeatures
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,22 @@ class Library:
             hours=sum(r.duration for r in ok) / 3600.0,
         )
 
+    def video(self, video_id: int) -> VideoRow:
+        """The library's record of one file (indexed or failed); :class:`NotFoundError` when the
+        library has no video ``video_id``."""
+        row = self.catalog.video(video_id)
+        if row is None:
+            raise NotFoundError(f"no video {video_id} in the library")
+        return row
+
+    def video_at(self, path: str | os.PathLike) -> VideoRow | None:
+        """The library's record of the file at ``path`` (absolute after ``~``), None when unknown."""
+        return self.catalog.video_by_path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+    def videos(self, status: str | None = None, where: VideoFilter | None = None) -> list[VideoRow]:
+        """The library's files (``status``: ``ok``, ``failed`` or both), in the catalog's order."""
+        return self.catalog.videos(status, where)
+
     def verify(self) -> list[str]:
         """The catalog's own check, plus files that are gone or changed since they were indexed."""
         problems = self.catalog.verify()
@@ -378,26 +395,40 @@ class Library:
     # -- search --------------------------------------------------------------------------------
     def search(
         self,
-        query: str,
+        query: str | StructuredQuery,
         top_k: int = 20,
         where: VideoFilter | None = None,
         candidates: int = 10,
         per_video: int = 3,
         coarse_clips: int = 256,
         coarse_videos: int = 100,
+        parser=None,
     ) -> list[SearchHit]:
         """Moments of ``query`` across the library, best first (see module docstring).
 
         ``coarse_clips``: nearest clips fetched for the query and for each of its sub-queries; the
         ``coarse_videos`` videos they come from (and those whose subtitles hold the query's words)
         are ranked by the query's evidence in them; the best ``candidates`` are grounded in full,
-        ``per_video`` moments each."""
+        ``per_video`` moments each.
+
+        The query is parsed first (``parser``: :class:`~momentfinder.pipeline.compose.ParserSettings`,
+        default the rule parser). A plain caption is searched exactly as above. A compositional
+        question is composed within each video: the candidate videos are those of its main
+        description (e.g. "the dog jumps" for "the second time the dog jumps"), and in each the
+        solver answers the whole question on the stored features; answers across videos are
+        ranked like any hits. Relations between different videos are not searched."""
+        from .compose import focus_text, read_query
+
+        parsed = read_query(query, parser)
         info = self.catalog.info()
         if info is None:
             return []
         self._encoder_matches(info)
-        return self.search_encoded(
-            Query(validate_query(query)), top_k, where, candidates, per_video, coarse_clips
+        if parsed.is_plain:
+            return self.search_encoded(Query(parsed.text), top_k, where, candidates, per_video, coarse_clips)
+        focus = focus_text(parsed)
+        return self._search_composed(
+            parsed, Query(focus), top_k, where, candidates, per_video, coarse_clips, coarse_videos
         )
 
     def search_encoded(
@@ -412,6 +443,31 @@ class Library:
     ) -> list[SearchHit]:
         """:meth:`search` for a query whose encodings are given (``q.encodings["visual"]``: its
         :class:`~momentfinder.types.QueryFeatures`), e.g. a research feature set's query features."""
+        finder = self.finder()
+        hits: list[SearchHit] = []
+        for video_id, feats in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
+            result = finder.ground_features(feats, q, top_k=per_video)
+            hits += [
+                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                for m in result.moments
+            ]
+        return _ranked(hits, top_k)
+
+    def _search_composed(self, parsed, q, top_k, where, candidates, per_video, coarse_clips, coarse_videos):
+        from .compose import solve
+
+        finder = self.finder()
+        hits: list[SearchHit] = []
+        for video_id, feats in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
+            answer = solve(finder, feats, parsed)
+            hits += [
+                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                for m in answer.moments[:per_video]
+            ]
+        return _ranked(hits, top_k)
+
+    def _candidates(self, q: Query, where, top_k, candidates, coarse_clips, coarse_videos):
+        """The candidate videos of ``q`` (coarse and middle stages), as (video id, features)."""
         if top_k < 1 or candidates < 1:
             raise InputError("top-k and the number of candidate videos must be at least 1")
         info = self.catalog.info()
@@ -435,17 +491,41 @@ class Library:
         evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
         chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
         chosen += [v for v in text if v in loaded and v not in chosen]
-        # fine: ground each candidate; moments of all of them ranked by confidence
-        hits: list[SearchHit] = []
-        for video_id in chosen:
-            feats = loaded[video_id]
-            result = finder.ground_features(feats, q, top_k=per_video)
-            hits += [
-                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
-                for m in result.moments
-            ]
-        hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
-        return hits[:top_k]
+        return [(v, loaded[v]) for v in chosen]
+
+    def ground_video(
+        self, video_id: int, query: str | StructuredQuery, top_k: int = 10, parser=None
+    ) -> GroundingResult:
+        """Ground ``query`` in one indexed video from its stored features (nothing is decoded):
+        its moments and saliency curve, as ``ground`` gives them for the file (a compositional
+        question answered by the solver, as :meth:`MomentFinder.ground` does)."""
+        from .compose import answer_result, read_query
+
+        parsed = read_query(query, parser)
+        row = self.video(video_id)
+        info = self.catalog.info()
+        if row.status != "ok" or info is None:
+            raise InputError(f"{row.path} was not indexed ({row.error or 'no features'})")
+        self._encoder_matches(info)
+        feats = self._video_features(video_id, info)
+        if feats is None:
+            raise NotFoundError(f"no video {video_id} in the library")
+        return answer_result(self.finder(), feats, parsed, top_k)
+
+    def conversation(self, video_id: int, parser=None):
+        """A :class:`~momentfinder.pipeline.conversation.Conversation` about one indexed video, on
+        its stored features (nothing is decoded)."""
+        from .conversation import Conversation
+
+        row = self.video(video_id)
+        info = self.catalog.info()
+        if row.status != "ok" or info is None:
+            raise InputError(f"{row.path} was not indexed ({row.error or 'no features'})")
+        self._encoder_matches(info)
+        feats = self._video_features(video_id, info)
+        if feats is None:
+            raise NotFoundError(f"no video {video_id} in the library")
+        return Conversation(self.finder(), row.path, parser=parser, features=feats)
 
     def _video_features(self, video_id: int, info: LibraryInfo) -> VideoFeatures | None:
         row = self.catalog.video(video_id)
@@ -463,6 +543,12 @@ class Library:
 
     def close(self) -> None:
         self.catalog.close()
+
+
+def _ranked(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
+    """Hits of all candidates ranked by confidence, then score."""
+    hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
+    return hits[:top_k]
 
 
 @dataclass(frozen=True)
@@ -487,6 +573,7 @@ __all__ = [
     "Library",
     "LibraryStatus",
     "VideoFilter",
+    "VideoRow",
     "default_library",
     "expand_paths",
 ]

@@ -23,6 +23,8 @@ def format_result(result: GroundingResult) -> str:
         channels += f"; sub-queries: {' | '.join(result.subqueries)}"
     if result.subtitle_source:
         channels += f"; subtitles from {result.subtitle_source}"
+    if result.count is not None:
+        channels += f"\ncount: {result.count}"
     if not result.moments:
         extra = (
             f" (no-moment score {result.no_moment_score:.3f})" if result.no_moment_score is not None else ""

@@ -119,40 +119,59 @@ def similarity_curves(
     clips: ClipFeatures, query: QueryFeatures, config: ZeroShotConfig, arrays: CalibrationArrays
 ) -> SimilarityCurves:
     """Cosine curves of the pooled query and (when used) of each sub-query, with their null levels."""
+    return similarity_curves_many(clips, [query], config, arrays)[0]
+
+
+def similarity_curves_many(
+    clips: ClipFeatures, queries: list[QueryFeatures], config: ZeroShotConfig, arrays: CalibrationArrays
+) -> list[SimilarityCurves]:
+    """:func:`similarity_curves` of several queries in one video: one product of the clips with
+    every query vector, and the query bank's clip similarities computed once (a library search
+    measures 64 decoy queries in each candidate video)."""
     feats = clips.features.astype(np.float32, copy=False)
-    if query.pooled.shape[-1] != feats.shape[1]:
-        raise InputError(
-            f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
-        )
-    pooled, subs = query_vectors(query, config, arrays)
-    use_subs = subs is not None
-    q = pooled[None, :] if subs is None else np.concatenate([pooled[None, :], subs])
+    vectors = []
+    for query in queries:
+        if query.pooled.shape[-1] != feats.shape[1]:
+            raise InputError(
+                f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
+            )
+        vectors.append(query_vectors(query, config, arrays))
+    sizes = [1 + (0 if subs is None else len(subs)) for _, subs in vectors]
+    q = np.concatenate([p[None, :] if s is None else np.concatenate([p[None, :], s]) for p, s in vectors])
     # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
-    norms = np.sqrt(np.einsum("ij,ij->i", feats, feats))
-    sims = (feats @ q.T) / np.maximum(norms, 1e-8)[:, None]
+    norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", feats, feats)), 1e-8)
+    sims = (feats @ q.T) / norms[:, None]
     mean = arrays.get("null_feature", feats.shape[1])
     if mean is None and config.video_null and len(feats) > config.window_clips:
         # no calibrated null level: a long video's own mean clip stands in (label-free; in a
         # short video the moment itself would weigh on it, so there the curve's quantile does)
-        mean = (feats / np.maximum(norms, 1e-8)[:, None]).mean(axis=0)
+        mean = (feats / norms[:, None]).mean(axis=0)
     null = mean @ q.T if mean is not None else None
-    bank = _query_bank(feats.shape[1], config, arrays) if use_subs else None
-    kind = arrays.calibration.query_bank_kind
-    if bank is not None and kind is not None and kind != subquery_kind(query, config):
-        bank = None  # a bank of token features does not fit phrase sub-queries, nor the reverse
-    if bank is not None:
-        entries, clip_sims = bank
-        others = (subs @ entries.T).max(axis=0) <= config.bank_own_similarity
-        if others.any():  # the query's own parts are left out of its bank
-            t = config.bank_temperature
-            clip_bank = (feats @ entries[others].T) / np.maximum(norms, 1e-8)[:, None]
-            sims[:, 1:] -= soft_max(clip_bank, t)[:, None].astype(sims.dtype)
-            if null is not None:
-                null[1:] -= float(soft_max(clip_sims[:, others], t).mean())
-    out = SimilarityCurves(pooled=sims[:, 0], null_pooled=float(null[0]) if null is not None else None)
-    if use_subs:
-        out.subqueries = sims[:, 1:]
-        out.null_subqueries = null[1:] if null is not None else None
+    bank = _query_bank(feats.shape[1], config, arrays) if any(s is not None for _, s in vectors) else None
+    clip_bank = None
+    out = []
+    for (_, subs), query, first, size in zip(vectors, queries, np.cumsum([0, *sizes]), sizes, strict=False):
+        columns = slice(int(first), int(first) + size)
+        own_sims, own_null = sims[:, columns], None if null is None else null[columns]
+        curves = SimilarityCurves(
+            pooled=own_sims[:, 0], null_pooled=float(own_null[0]) if own_null is not None else None
+        )
+        if subs is not None:
+            kind = arrays.calibration.query_bank_kind
+            if bank is not None and (kind is None or kind == subquery_kind(query, config)):
+                # a bank of token features does not fit phrase sub-queries, nor the reverse
+                entries, bank_null = bank
+                others = (subs @ entries.T).max(axis=0) <= config.bank_own_similarity
+                if others.any():  # the query's own parts are left out of its bank
+                    if clip_bank is None:
+                        clip_bank = (feats @ entries.T) / norms[:, None]
+                    t = config.bank_temperature
+                    own_sims[:, 1:] -= soft_max(clip_bank[:, others], t)[:, None].astype(sims.dtype)
+                    if own_null is not None:
+                        own_null[1:] -= float(soft_max(bank_null[:, others], t).mean())
+            curves.subqueries = own_sims[:, 1:]
+            curves.null_subqueries = own_null[1:] if own_null is not None else None
+        out.append(curves)
     return out
 
 
@@ -166,25 +185,52 @@ def levels_above_null(
     curves: SimilarityCurves, config: ZeroShotConfig
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Pooled and sub-query curves above their null level, in units of their clip-to-clip noise."""
-    q = config.null_quantile
-
-    def scaled(x: np.ndarray, null) -> np.ndarray:
-        x = x - (np.quantile(x, q, axis=0) if null is None else null)
-        return x / noise_scale(x)
-
-    pooled = scaled(curves.pooled, curves.null_pooled)
-    if curves.subqueries is None:
-        return pooled, None
-    return pooled, scaled(curves.subqueries, curves.null_subqueries)
+    return _levels_many([curves], config, "noise")[0]
 
 
 def level_curves(curves: SimilarityCurves, config: ZeroShotConfig) -> tuple[np.ndarray, np.ndarray | None]:
     """The curves whose span means score proposals: standardised over the video, or in noise
     units above the null level (the same for a span whatever else the video holds)."""
-    if config.score_units == "std":
-        subquery_levels = standardize(curves.subqueries) if curves.subqueries is not None else None
-        return standardize(curves.pooled), subquery_levels
-    return levels_above_null(curves, config)
+    return level_curves_many([curves], config)[0]
+
+
+def level_curves_many(
+    many: list[SimilarityCurves], config: ZeroShotConfig
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """:func:`level_curves` of several queries' curves in one video, every column at once."""
+    return _levels_many(many, config, config.score_units)
+
+
+def _levels_many(
+    many: list[SimilarityCurves], config: ZeroShotConfig, units: str
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each curve column standardised (``units="std"``), or above its null level (the column's
+    ``null_quantile`` where it has none) in units of its clip-to-clip noise."""
+    blocks, nulls = [], []
+    for curves in many:
+        blocks.append(curves.pooled[:, None])
+        nulls.append([np.nan if curves.null_pooled is None else curves.null_pooled])
+        if curves.subqueries is not None:
+            blocks.append(curves.subqueries)
+            subs = curves.null_subqueries
+            nulls.append(np.full(curves.subqueries.shape[1], np.nan) if subs is None else subs)
+    x = np.concatenate(blocks, axis=1)
+    if units == "std":
+        levels = standardize(x)
+    else:
+        null = np.concatenate([np.asarray(n, dtype=np.float64) for n in nulls])
+        unknown = np.isnan(null)
+        if unknown.any():
+            null[unknown] = np.quantile(x[:, unknown], config.null_quantile, axis=0)
+        x = x - null.astype(x.dtype)
+        levels = x / noise_scale(x)
+    out, first = [], 0
+    for curves in many:
+        width = 0 if curves.subqueries is None else curves.subqueries.shape[1]
+        pooled, subs = levels[:, first], levels[:, first + 1 : first + 1 + width] if width else None
+        out.append((pooled, subs))
+        first += 1 + width
+    return out
 
 
 def and_level(

@@ -21,9 +21,11 @@ from .curves import (
     content_tokens,
     evidence,
     level_curves,
+    level_curves_many,
     levels_above_null,
     query_vectors,
     similarity_curves,
+    similarity_curves_many,
     uses_parts,
 )
 from .fit import fit_calibration
@@ -98,7 +100,12 @@ class ZeroShotGrounder:
     def relevance_curve(self, clips: ClipFeatures, query: QueryFeatures) -> np.ndarray:
         """Per-clip relevance ``(n_clips,)`` for fusion with other channels: the AND of the pooled
         query and its sub-queries, above the null level in noise units (what moments are scored on)."""
-        return and_level(*level_curves(self.curves(clips, query), self.config), self.config)
+        return self.relevance_curves(clips, [query])[0]
+
+    def relevance_curves(self, clips: ClipFeatures, queries: Sequence[QueryFeatures]) -> list[np.ndarray]:
+        """:meth:`relevance_curve` of several queries in one video, sharing the work on its clips."""
+        many = similarity_curves_many(clips, list(queries), self.config, self._arrays)
+        return [and_level(*levels, self.config) for levels in level_curves_many(many, self.config)]
 
     def evidence(self, curves: SimilarityCurves) -> float:
         """Scale-free evidence that the query happens at all (higher = more), see :func:`.curves.evidence`."""

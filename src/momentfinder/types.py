@@ -272,6 +272,42 @@ class SearchHit:
         return out
 
 
+MOMENT_EVENTS = ("start", "update", "end")
+
+
+@dataclass(frozen=True)
+class MomentEvent:
+    """What the online grounder announces about a standing query while a stream plays.
+
+    ``event``: ``start`` (a moment has begun: ``t`` is its start), ``update`` (an open moment was
+    revised: ``t`` is where its evidence reaches now, ``score`` its new score) or ``end`` (it has
+    ended: ``t`` is its end, ``score`` final). Times are seconds of stream time (from the first
+    clip); ``at`` is the stream time the event was decided at (``at - t`` is its delay),
+    ``moment`` numbers the query's moments from 1, ``start``/``end`` the moment's extent as known.
+    """
+
+    query: str
+    event: str
+    t: float
+    score: float
+    moment: int = 1
+    start: float | None = None
+    end: float | None = None
+    at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.event not in MOMENT_EVENTS:
+            raise ValueError(f"event must be one of {', '.join(MOMENT_EVENTS)}, got {self.event!r}")
+
+    def to_json(self) -> dict:
+        out: dict = {"query": self.query, "event": self.event, "t": self.t, "score": self.score}
+        out["moment"] = self.moment
+        for name in ("start", "end", "at"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
 @dataclass
 class GroundingSample:
     """One annotated query, read from any supported dataset format.

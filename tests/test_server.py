@@ -710,3 +710,82 @@ def test_chat_sessions_are_bounded():
     assert FakeLibrary.made == 4
     sessions.idle_seconds = 0.0  # every session idle: all dropped before the next turn
     assert sessions.turn(library, 1, b, "q")[0] != b
+
+
+def _sse(response) -> list[tuple[str, dict]]:
+    """(event name, data) of every Server-Sent Event of a finished stream."""
+    out, name = [], "message"
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            out.append((name, json.loads(line[6:])))
+            name = "message"
+    return out
+
+
+def test_watch_a_file_and_stream_its_events(served, tmp_path):
+    """A watch over a library file: started with the token, its events as Server-Sent Events
+    (a listener that comes after the end gets them all, then the end with the summary)."""
+    client, state, paths = served
+    is_json_error(client.post("/api/watches", json={"source": paths[1], "queries": [FROG]}), 401)
+    r = client.post(
+        "/api/watches", json={"source": paths[1], "queries": [FROG, "a red car"]}, headers=auth(state)
+    )
+    assert r.status_code == 201, r.text
+    watch = r.json()
+    assert watch["queries"] == [FROG, "a red car"] and watch["source"] == os.path.realpath(paths[1])
+    state.watches.get(watch["id"]).thread.join(60)
+    with client.stream("GET", f"/api/watches/{watch['id']}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _sse(response)
+    assert events[-1][0] == "end" and events[-1][1]["error"] is None
+    summary = events[-1][1]["summary"]
+    assert summary["clips"] == 9 and summary["ended"]  # an 18 s file in 2 s clips
+    moments = [data for name, data in events[:-1]]
+    assert all(name == "message" for name, _ in events[:-1]) and len(moments) == summary["events"]
+    assert all(
+        e["query"] in (FROG, "a red car") and e["event"] in ("start", "update", "end") for e in moments
+    )
+    listed = client.get("/api/watches").json()
+    assert [w["id"] for w in listed] == [watch["id"]] and listed[0]["running"] is False
+    # an ended watch takes no queries; a query it never had cannot be removed; then it is forgotten
+    is_json_error(
+        client.post(f"/api/watches/{watch['id']}/queries", json={"query": "x"}, headers=auth(state)), 409
+    )
+    is_json_error(
+        client.delete(f"/api/watches/{watch['id']}/queries", params={"query": "x"}, headers=auth(state)), 404
+    )
+    assert client.delete(f"/api/watches/{watch['id']}", headers=auth(state)).status_code == 200
+    is_json_error(client.get(f"/api/watches/{watch['id']}"), 404)
+    is_json_error(client.get(f"/api/watches/{watch['id']}/events"), 404)
+
+
+def test_watch_refuses_bad_sources_and_too_many_watches(served, tmp_path):
+    client, state, paths = served
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(open(paths[0], "rb").read())
+    for source, status in (
+        (str(outside), 403),  # not in the library's folders
+        (os.path.join(os.path.dirname(paths[0]), "nothing.mp4"), 404),
+        ("file:///etc/passwd", 422),
+        ("-i x", 422),
+    ):
+        is_json_error(
+            client.post("/api/watches", json={"source": source, "queries": [FROG]}, headers=auth(state)),
+            status,
+        )
+    is_json_error(
+        client.post("/api/watches", json={"source": paths[0], "queries": []}, headers=auth(state)), 422
+    )
+    is_json_error(
+        client.post("/api/watches", json={"source": paths[0], "queries": ["  "]}, headers=auth(state)), 422
+    )
+    limit, state.watches.limit = state.watches.limit, 0
+    try:
+        is_json_error(
+            client.post("/api/watches", json={"source": paths[0], "queries": [FROG]}, headers=auth(state)),
+            429,
+        )
+    finally:
+        state.watches.limit = limit

@@ -220,3 +220,24 @@ def test_narrow_screen(browser, live, shots):
         page.screenshot(path=os.path.join(shots, "narrow.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_watch_a_file_live_from_the_page(page, live, shots):
+    """The page starts a watch (token from the upload form) and follows its events until the end."""
+    source = os.path.join(os.path.dirname(live.state.config.library), "vids", "v1.mp4")  # build_library's
+    page.goto(live.url + f"/#token={live.state.token}")
+    page.fill("#live-source", source)
+    page.fill("#live-query", FROG)
+    page.click("#live-form button[type=submit]")
+    page.wait_for_function("() => /Watching/.test(document.getElementById('live-status').textContent)")
+    page.wait_for_function(
+        "() => /The watch has ended/.test(document.getElementById('live-status').textContent)", timeout=60_000
+    )
+    watch = live.state.watches.all()[-1]
+    assert page.locator("#live-events li").count() == len(watch.history)  # every event shown
+    page.screenshot(path=os.path.join(shots, "watch.png"), full_page=True)
+    page.fill("#live-source", "/etc/passwd")
+    page.click("#live-form button[type=submit]")
+    page.wait_for_function(
+        "() => /Could not start the watch: that path is outside/.test(document.getElementById('live-status').textContent)"
+    )

@@ -18,7 +18,7 @@ from .. import __version__
 from .config import ServerConfig
 from .errors import install_error_handlers
 from .limits import BodyLimit
-from .routes import chat, library, search, videos, web
+from .routes import chat, library, search, videos, watch, web
 from .routes.library import UPLOAD_PATH
 from .state import ServerState
 
@@ -26,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     library.router,
     search.router,
     chat.router,
+    watch.router,
     videos.router,
     web.router,
 ]

@@ -191,3 +191,34 @@ class ChatOut(BaseModel):
     answer: dict = Field(
         description='{"action", "text", "moment", "moments", "structure", "count"?} as `momentfinder chat --json`'
     )
+
+
+class WatchRequest(BaseModel):
+    source: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="rtsp/rtmp/http(s)/srt/udp URL, or a file in the library's folders",
+    )
+    queries: list[str] = Field(min_length=1, max_length=20, description="standing queries")
+    realtime: bool = Field(False, description="play a file at its own speed (streams pace themselves)")
+
+    @field_validator("queries")
+    @classmethod
+    def _sentences(cls, value: list[str]) -> list[str]:
+        if any(not q.strip() or len(q) > MAX_QUERY_CHARS for q in value):
+            raise ValueError(f"every query: words, at most {MAX_QUERY_CHARS} characters")
+        return value
+
+
+class WatchQuery(QueryText):
+    pass
+
+
+class WatchOut(BaseModel):
+    id: str
+    source: str
+    queries: list[str]
+    running: bool
+    events: int = Field(description="events announced so far")
+    error: str | None = None
+    summary: dict | None = Field(None, description="what the watch did, once it ended")

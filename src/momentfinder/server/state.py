@@ -18,6 +18,7 @@ from ..pipeline.media import ThumbnailCache
 from .config import ServerConfig
 from .security import check_token, confine, inside, load_or_create_token
 from .sessions import ChatSessions
+from .watches import Watches
 
 T = TypeVar("T")
 
@@ -71,8 +72,10 @@ class ServerState:
         self._paths: dict[int, str] = {}  # video id -> path, so streaming waits for no search
         self.export_slots = threading.BoundedSemaphore(2)  # clips cut at once (each re-encodes)
         self.chats = ChatSessions()  # conversations between turns (used on the library's thread)
+        self.watches = Watches()  # live watches, each on a thread of its own
 
     def close(self) -> None:
+        self.watches.close()
         self.worker.close()
 
     # -- videos and files ------------------------------------------------------------------------

@@ -296,6 +296,44 @@ function keys(event) {
   if (event.key === "p") select(view.current - 1);
 }
 
+// -- live watch (Server-Sent Events) ---------------------------------------------------------
+async function startWatch(event) {
+  event.preventDefault();
+  const status = $("live-status");
+  const source = $("live-source").value.trim();
+  const query = $("live-query").value.trim();
+  const token = $("token").value.trim();
+  if (!source || !query) { status.textContent = "Give a stream (or file) and what to look for."; return; }
+  if (!token) { status.textContent = "The write token is needed to start a watch."; $("token").focus(); return; }
+  try {
+    const watch = await api("/api/watches", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ source, queries: [query] }),
+    });
+    status.textContent = `Watching ${watch.source} for “${query}”…`;
+    $("live-events").replaceChildren();
+    const events = new EventSource(`/api/watches/${encodeURIComponent(watch.id)}/events`);
+    events.onmessage = (message) => showLiveEvent(JSON.parse(message.data));
+    events.addEventListener("end", (message) => {
+      const end = JSON.parse(message.data);
+      status.textContent = end.error ? `The watch stopped: ${end.error}` : "The watch has ended.";
+      events.close();
+    });
+  } catch (err) {
+    status.textContent = `Could not start the watch: ${err.message}`;
+  }
+}
+
+function showLiveEvent(e) {
+  const words = { start: "started", update: "goes on", end: "ended" };
+  const item = document.createElement("li");
+  item.className = `live-${e.event}`;
+  const when = e.event === "end" && e.start != null ? `${hms(e.start)}–${hms(e.t, true)}` : hms(e.t);
+  item.textContent = `${when} “${e.query}” ${words[e.event] || e.event} (score ${Number(e.score).toFixed(2)})`;
+  $("live-events").prepend(item);
+}
+
 function start() {
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromLink) {
@@ -305,6 +343,7 @@ function start() {
   $("token").value = localStorage.getItem("momentfinder-token") || "";
   $("search-form").addEventListener("submit", search);
   $("upload-form").addEventListener("submit", upload);
+  $("live-form").addEventListener("submit", startWatch);
   $("prev").addEventListener("click", () => select(view.current - 1));
   $("next").addEventListener("click", () => select(view.current + 1));
   $("player").addEventListener("timeupdate", onTime);

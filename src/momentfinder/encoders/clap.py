@@ -12,10 +12,9 @@ import os
 import numpy as np
 import torch
 
-from ..errors import ModelUnavailableError
 from .base import DEFAULT_SOUND_MODEL, l2_normalize
 from .fingerprint import model_fingerprint
-from .hf import _first_line, _pooled, check_loadable
+from .hf import _pooled, load_typed_model
 
 
 class ClapAudioTextEncoder:
@@ -28,24 +27,15 @@ class ClapAudioTextEncoder:
         threads: int | None = None,
         batch_size: int = 16,
     ):
-        from transformers import AutoConfig, AutoProcessor, ClapModel
+        from transformers import ClapModel
 
         self.name = os.path.abspath(model) if os.path.isdir(model) else model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if threads:
             torch.set_num_threads(threads)
-        local_only = check_loadable(model, "sound model", "--sound-model")
-        try:
-            config = AutoConfig.from_pretrained(model, local_files_only=local_only)
-            if getattr(config, "model_type", "") != "clap":
-                raise ModelUnavailableError(
-                    f"sound model {model!r} is a {getattr(config, 'model_type', '') or 'unknown'!r} model; "
-                    "--sound-model takes a CLAP model"
-                )
-            net = ClapModel.from_pretrained(model, local_files_only=local_only)
-            processor = AutoProcessor.from_pretrained(model, local_files_only=local_only)
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelUnavailableError(f"cannot load sound model {model!r}: {_first_line(err)}") from None
+        config, net, processor = load_typed_model(
+            model, "clap", ClapModel, "sound model", "--sound-model", "a CLAP model"
+        )
         self._net = net.eval().to(self.device)
         self._features = processor.feature_extractor
         self._tokenizer = processor.tokenizer

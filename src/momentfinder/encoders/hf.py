@@ -88,6 +88,26 @@ def check_loadable(model: str, what: str, option: str) -> bool:
     return False
 
 
+def load_typed_model(model: str, model_type: str, model_class, what: str, option: str, takes: str):
+    """``(config, network, processor)`` of a hub id or directory whose config says ``model_type``
+    (``model_class.from_pretrained``; the processor through ``AutoProcessor``); one-line
+    :class:`ModelUnavailableError` when it cannot load or is another kind of model (``takes``:
+    what ``option`` accepts, for the message)."""
+    from transformers import AutoConfig, AutoProcessor
+
+    local_only = check_loadable(model, what, option)
+    try:
+        config = AutoConfig.from_pretrained(model, local_files_only=local_only)
+        found = getattr(config, "model_type", "") or "unknown"
+        if found != model_type:
+            raise ModelUnavailableError(f"{what} {model!r} is a {found!r} model; {option} takes {takes}")
+        net = model_class.from_pretrained(model, local_files_only=local_only)
+        processor = AutoProcessor.from_pretrained(model, local_files_only=local_only)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelUnavailableError(f"cannot load {what} {model!r}: {_first_line(err)}") from None
+    return config, net, processor
+
+
 def resolve_precision(precision: str, device: str) -> str:
     """``auto`` → fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32."""
     if precision not in PRECISIONS:

@@ -19,7 +19,7 @@ from ..errors import ModelUnavailableError
 from ..types import SubtitleSegment
 from .base import DEFAULT_ASR_MODEL
 from .fingerprint import model_fingerprint
-from .hf import _first_line, check_loadable
+from .hf import load_typed_model
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +42,20 @@ class WhisperRecognizer:
         max_new_tokens: int = 200,
         language: str | None = None,
     ):
-        from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, AutoProcessor
+        from transformers import AutoModelForSpeechSeq2Seq
 
         self.name = os.path.abspath(model) if os.path.isdir(model) else model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if threads:
             torch.set_num_threads(threads)
-        local_only = check_loadable(model, "speech model", "--asr-model")
-        try:
-            config = AutoConfig.from_pretrained(model, local_files_only=local_only)
-            if getattr(config, "model_type", "") != "whisper":
-                raise ModelUnavailableError(
-                    f"speech model {model!r} is a {getattr(config, 'model_type', '') or 'unknown'!r} model; "
-                    "--asr-model takes a Whisper model (or 'pocketsphinx')"
-                )
-            net = AutoModelForSpeechSeq2Seq.from_pretrained(model, local_files_only=local_only)
-            processor = AutoProcessor.from_pretrained(model, local_files_only=local_only)
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelUnavailableError(f"cannot load speech model {model!r}: {_first_line(err)}") from None
+        _, net, processor = load_typed_model(
+            model,
+            "whisper",
+            AutoModelForSpeechSeq2Seq,
+            "speech model",
+            "--asr-model",
+            "a Whisper model (or 'pocketsphinx')",
+        )
         self._net = net.eval().to(self.device)
         self._features = processor.feature_extractor
         self._tokenizer = processor.tokenizer

@@ -164,6 +164,16 @@ class FeatureCache:
         encoder's, when given) and finiteness are checked; a damaged entry is deleted with a
         warning and counts as a miss. An unreadable cache directory is a miss too.
         """
+        return self._read(key, lambda data, path: _parse_entry(data, path, dim))
+
+    def load_lines(self, key: FeatureKey) -> tuple[list[SubtitleSegment], dict] | None:
+        """Cached timed lines (a transcript) of ``key`` and their metadata, or None (a miss; a
+        damaged entry is dropped with a warning, as for features)."""
+        return self._read(key, lambda data, path: _parse_lines(data))
+
+    def _read(self, key: FeatureKey, parse):
+        """``parse(bytes, path)`` of the entry of ``key``; None for a miss, an unreadable cache, or
+        a damaged entry (deleted with a warning)."""
         path = self.path_for(key)
         try:
             with open(path, "rb") as f:
@@ -177,11 +187,9 @@ class FeatureCache:
                 self._read_warned = True
             return None
         try:
-            return _parse_entry(data, path, dim)
+            return parse(data, path)
         except CacheEntryError as err:
-            log.warning(
-                "dropping a damaged feature cache entry %s (%s); computing the features again", path, err
-            )
+            log.warning("dropping a damaged feature cache entry %s (%s); computing it again", path, err)
             self._drop(path, stat)
             return None
 
@@ -193,28 +201,6 @@ class FeatureCache:
                 os.unlink(path)
         except OSError:
             pass  # gone already, or a read-only cache: the next save replaces it
-
-    def load_lines(self, key: FeatureKey) -> tuple[list[SubtitleSegment], dict] | None:
-        """Cached timed lines (a transcript) of ``key`` and their metadata, or None (a miss; a
-        damaged entry is dropped with a warning, as for features)."""
-        path = self.path_for(key)
-        try:
-            with open(path, "rb") as f:
-                stat = os.fstat(f.fileno())
-                data = f.read()
-        except FileNotFoundError:
-            return None
-        except OSError as err:
-            if not self._read_warned:
-                log.warning("cannot read the feature cache %s (%s); computing again", self.root, err)
-                self._read_warned = True
-            return None
-        try:
-            return _parse_lines(data)
-        except CacheEntryError as err:
-            log.warning("dropping a damaged cache entry %s (%s); computing it again", path, err)
-            self._drop(path, stat)
-            return None
 
     def save_lines(self, key: FeatureKey, segments: list[SubtitleSegment], meta: dict) -> str | None:
         """Cache timed lines (seconds) and a JSON-able ``meta`` under ``key`` (best effort, as :meth:`save`)."""

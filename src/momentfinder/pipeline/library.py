@@ -502,21 +502,18 @@ class Library:
         from .compose import answer_result, read_query
 
         parsed = read_query(query, parser)
-        row = self.video(video_id)
-        info = self.catalog.info()
-        if row.status != "ok" or info is None:
-            raise InputError(f"{row.path} was not indexed ({row.error or 'no features'})")
-        self._encoder_matches(info)
-        feats = self._video_features(video_id, info)
-        if feats is None:
-            raise NotFoundError(f"no video {video_id} in the library")
-        return answer_result(self.finder(), feats, parsed, top_k)
+        return answer_result(self.finder(), self._indexed_features(video_id), parsed, top_k)
 
     def conversation(self, video_id: int, parser=None):
         """A :class:`~momentfinder.pipeline.conversation.Conversation` about one indexed video, on
         its stored features (nothing is decoded)."""
         from .conversation import Conversation
 
+        feats = self._indexed_features(video_id)
+        return Conversation(self.finder(), feats.info.path, parser=parser, features=feats)
+
+    def _indexed_features(self, video_id: int) -> VideoFeatures:
+        """The stored features of an indexed video (404 unknown, 400 failed or no features)."""
         row = self.video(video_id)
         info = self.catalog.info()
         if row.status != "ok" or info is None:
@@ -525,7 +522,7 @@ class Library:
         feats = self._video_features(video_id, info)
         if feats is None:
             raise NotFoundError(f"no video {video_id} in the library")
-        return Conversation(self.finder(), row.path, parser=parser, features=feats)
+        return feats
 
     def _video_features(self, video_id: int, info: LibraryInfo) -> VideoFeatures | None:
         row = self.catalog.video(video_id)

@@ -273,8 +273,9 @@ def _lines_checksum(starts: np.ndarray, ends: np.ndarray, texts_json: str, meta_
     return "sha256:" + digest.hexdigest()
 
 
-def _parse_lines(data: bytes) -> tuple[list[SubtitleSegment], dict]:
-    """A lines entry's bytes as (segments, meta); :class:`CacheEntryError` when damaged."""
+def _arrays(data: bytes, required: tuple[str, ...], hint: str) -> dict[str, np.ndarray]:
+    """The arrays of an entry's ``.npz`` bytes, all of ``required`` there; :class:`CacheEntryError`
+    when the file is empty, unreadable or lacks some (``hint`` added to that message)."""
     if not data:
         raise CacheEntryError("empty file")
     try:
@@ -282,9 +283,15 @@ def _parse_lines(data: bytes) -> tuple[list[SubtitleSegment], dict]:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
         raise CacheEntryError(f"unreadable: {err}") from None
-    missing = [k for k in ("starts", "ends", "texts", "meta", "checksum") if k not in arrays]
+    missing = [k for k in required if k not in arrays]
     if missing:
-        raise CacheEntryError(f"no {', '.join(missing)}")
+        raise CacheEntryError(f"no {', '.join(missing)}{hint}")
+    return arrays
+
+
+def _parse_lines(data: bytes) -> tuple[list[SubtitleSegment], dict]:
+    """A lines entry's bytes as (segments, meta); :class:`CacheEntryError` when damaged."""
+    arrays = _arrays(data, ("starts", "ends", "texts", "meta", "checksum"), "")
     starts, ends = arrays["starts"], arrays["ends"]
     texts_json, meta_json = str(arrays["texts"]), str(arrays["meta"])
     if str(arrays["checksum"]) != _lines_checksum(starts, ends, texts_json, meta_json):
@@ -301,16 +308,9 @@ def _parse_lines(data: bytes) -> tuple[list[SubtitleSegment], dict]:
 
 def _parse_entry(data: bytes, path: str, dim: int | None) -> ClipFeatures:
     """A cache entry's bytes as checked :class:`ClipFeatures`; :class:`CacheEntryError` when damaged."""
-    if not data:
-        raise CacheEntryError("empty file")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
-        raise CacheEntryError(f"unreadable: {err}") from None
-    missing = [k for k in ("features", "record", "sampling", "checksum") if k not in arrays]
-    if missing:
-        raise CacheEntryError(f"no {', '.join(missing)} (written by an older momentfinder?)")
+    arrays = _arrays(
+        data, ("features", "record", "sampling", "checksum"), " (written by an older momentfinder?)"
+    )
     features = arrays["features"]
     record_json, sampling_json = str(arrays["record"]), str(arrays["sampling"])
     if str(arrays["checksum"]) != entry_checksum(features, record_json, sampling_json):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -188,3 +189,54 @@ def test_watch_with_a_bad_library_is_one_error_line_and_exit_2(
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("momentfinder: error:") and message in lines[0], r.stderr
+
+
+def test_a_watch_killed_9_keeps_every_moment_it_committed(colour_stream, tmp_path):
+    """A looping watch killed with SIGKILL: the library holds whole moments only, exactly the
+    ended moments of the events file (fsynced first), but perhaps the one in flight, and opens clean."""
+    lib, events = str(tmp_path / "lib.db"), tmp_path / "events.jsonl"
+    child = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from tests.test_online import colour_finder\n"
+        "from momentfinder.pipeline.online import LiveConfig, WatchConfig, Watcher\n"
+        "config = WatchConfig(live=LiveConfig(loop=True), events_file=sys.argv[3], library=sys.argv[4])\n"
+        "Watcher(colour_finder(), sys.argv[2], config, ['green']).run()\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=SRC)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, root, colour_stream, str(events), lib], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.time() + 120
+        count = 0
+        while time.time() < deadline and count < 3 and proc.poll() is None:
+            time.sleep(0.2)
+            if os.path.exists(lib):
+                with sqlite3.connect(lib) as db:
+                    try:
+                        count = db.execute("SELECT count(*) FROM found_moments").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        count = 0
+        assert proc.poll() is None, proc.stderr.read().decode()
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    assert count >= 3
+    ends = []
+    for line in events.read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:  # a torn last line
+            continue
+        if e["event"] == "end":
+            ends.append((e["query"], e["start"], e["end"], e["score"]))
+    library = Library(lib, create=False, progress=False)
+    try:
+        assert library.verify() == []
+        stored = [(m.query, m.start, m.end, m.score) for m in library.catalog.found_moments("green", 1000)]
+        assert len(stored) == library.status().found_moments >= 3
+        assert sorted(stored) == sorted(ends) or sorted(stored) == sorted(ends[:-1])
+        assert all(start < end for _, start, end, _ in stored)
+    finally:
+        library.close()

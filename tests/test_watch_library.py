@@ -77,12 +77,21 @@ def test_the_watcher_records_each_closed_moment_once_with_its_times_and_score(co
     assert "moments recorded in the library" in summary.describe()
 
 
-def test_the_sink_records_end_events_only_and_commits_each_at_once(tmp_path):
-    lib = str(tmp_path / "lib.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def library_location(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "lib.db")
+    return request.getfixturevalue("pg_database")
+
+
+def test_the_sink_records_end_events_only_and_commits_each_at_once(library_location):
+    lib = library_location
     sink = LibrarySink(lib, "rtsp://cam/1")
     sink.write(MomentEvent("a red car", "start", 4.0, 0.5, start=4.0, at=4.0))
     sink.write(MomentEvent("a red car", "update", 6.0, 0.6, start=4.0, end=6.0, at=6.0))
-    assert Library(lib, progress=False).catalog.count_found_moments() == 0
+    empty = Library(lib, progress=False)
+    assert empty.catalog.count_found_moments() == 0
+    empty.close()
     sink.write(MomentEvent("a red car", "end", 8.0, 0.7, start=4.0, end=8.0, at=10.0))
     # committed before write returns: another connection sees it while the sink is still open
     other = Library(lib, progress=False)

@@ -19,7 +19,15 @@ import numpy as np
 import pytest
 
 from momentfinder.errors import InputError
-from momentfinder.store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
+from momentfinder.store.catalog import (
+    SCHEMA_VERSION,
+    Catalog,
+    FoundMoment,
+    LibraryInfo,
+    VideoFilter,
+    VideoRow,
+    open_catalog,
+)
 from momentfinder.types import SubtitleSegment
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -516,3 +524,115 @@ def test_a_writer_killed_mid_transaction_leaves_no_partial_video(backend, locati
         assert len(cat.videos()) == 2 and cat.verify() == []
     finally:
         cat.close()
+
+
+# -- moments found by `watch` ----------------------------------------------------------------------
+def found(query: str, start: float, score: float = 0.5, source: str = "rtsp://cam/1") -> FoundMoment:
+    return FoundMoment(source, query, start, start + 4.0, score, 1_790_000_000.25 + start)
+
+
+def test_found_moments_round_trip_and_are_searched_by_their_query_words(catalog):
+    assert catalog.count_found_moments() == 0
+    assert catalog.found_moments("door", 5) == []
+    a = catalog.add_found_moment(found("a man opens the door", 10.0, 0.9))
+    b = catalog.add_found_moment(found("a dog runs on the beach", 20.0, 0.7, "/videos/beach.mp4"))
+    c = catalog.add_found_moment(found("the door closes behind the dog", 30.0, 0.6))
+    assert len({a, b, c}) == 3
+    assert catalog.count_found_moments() == 3
+    (hit,) = catalog.found_moments("beach", 5)
+    assert (hit.id, hit.source, hit.query) == (b, "/videos/beach.mp4", "a dog runs on the beach")
+    assert (hit.start, hit.end, hit.score) == (20.0, 24.0, 0.7)
+    assert hit.found_at == pytest.approx(1_790_000_020.25, abs=1e-3)
+    # any word; the query holding more of them ranks first
+    hits = catalog.found_moments("door dog", 5)
+    assert {h.id for h in hits} == {a, b, c}
+    assert hits[0].id == c and hits[0].rank > hits[-1].rank
+    assert [h.id for h in catalog.found_moments("door dog", 1)] == [c]
+    assert {h.id for h in catalog.found_moments("DOOR!", 5)} == {a, c}  # case and punctuation
+    assert catalog.found_moments("helicopter", 5) == []
+    assert catalog.found_moments("  ", 5) == [] and catalog.found_moments("door", 0) == []
+
+
+def test_found_moments_stay_apart_from_videos_and_survive_reopening(catalog, location):
+    catalog.set_info(INFO)
+    vid, _ = add(catalog, "/v/a.mp4", 3, 1, lines=[SubtitleSegment(0.0, 1.0, "the door")])
+    catalog.add_found_moment(found("the red door", 2.0))
+    catalog.close()
+    again = open_catalog(location, create=False)
+    try:
+        assert again.count_found_moments() == 1
+        assert [h.query for h in again.found_moments("door", 3)] == ["the red door"]
+        assert [h.video_id for h in again.search_lines("door", 3)] == [vid]  # the lines are untouched
+        assert again.verify() == []
+    finally:
+        again.close()
+
+
+def downgrade_to_version_1(backend: str, location: str) -> None:
+    """Make a library what version 1 of the schema was: no found-moments tables, version 1."""
+    if backend == "sqlite":
+        with sqlite3.connect(location) as db:
+            for name in ("found_ai", "found_ad"):
+                db.execute(f"DROP TRIGGER {name}")
+            db.execute("DROP TABLE found_fts")
+            db.execute("DROP TABLE found_moments")
+            db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    else:
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("DROP TABLE momentfinder.found_moments")
+            conn.execute("UPDATE momentfinder.meta SET schema_version = 1")
+
+
+def schema_version(backend: str, location: str) -> int:
+    if backend == "sqlite":
+        with sqlite3.connect(location) as db:
+            return int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(location, autocommit=True) as conn:
+        return conn.execute("SELECT schema_version FROM momentfinder.meta").fetchone()[0]
+
+
+def test_a_version_1_library_gains_found_moments_and_keeps_its_videos(backend, location):
+    cat = open_catalog(location)
+    cat.set_info(INFO)
+    vid, feats = add(cat, "/v/old.mp4", 4, 7, lines=[SubtitleSegment(0.0, 2.0, "hello there")])
+    cat.close()
+    downgrade_to_version_1(backend, location)
+    assert schema_version(backend, location) == 1
+    cat = open_catalog(location, create=False)
+    try:
+        assert schema_version(backend, location) == SCHEMA_VERSION == 2
+        assert cat.info() == INFO
+        assert [r.path for r in cat.videos()] == ["/v/old.mp4"]
+        np.testing.assert_allclose(cat.features(vid), feats, atol=1e-6)
+        assert [line.text for line in cat.lines(vid)[0]] == ["hello there"]
+        assert cat.search_clips(feats[2], 1)[0].clip_index == 2
+        assert cat.count_found_moments() == 0
+        cat.add_found_moment(found("a man opens the door", 10.0))
+        assert [h.query for h in cat.found_moments("door", 2)] == ["a man opens the door"]
+        assert cat.verify() == []
+    finally:
+        cat.close()
+    again = open_catalog(location, create=False)  # migrated once: opening again changes nothing
+    try:
+        assert again.count_found_moments() == 1 and len(again.videos()) == 1
+    finally:
+        again.close()
+
+
+def test_a_library_of_a_newer_schema_is_refused(backend, location):
+    open_catalog(location).close()
+    if backend == "sqlite":
+        with sqlite3.connect(location) as db:
+            db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    else:
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("UPDATE momentfinder.meta SET schema_version = 3")
+    with pytest.raises(InputError) as excinfo:
+        open_catalog(location)
+    assert "schema version 3" in one_line_error(excinfo)

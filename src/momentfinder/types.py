@@ -261,6 +261,8 @@ class SearchHit:
     confidence: float | None = None
     evidence: str = ""
     video_id: int | None = None
+    watch_query: str = ""  # a moment `watch` found (evidence "watch"): the standing query it matched
+    found_at: float | None = None  # ... and when it was found (Unix seconds)
 
     def to_json(self) -> dict:
         out: dict = {"video": self.video, "start": round(self.start, 2), "end": round(self.end, 2)}
@@ -269,6 +271,10 @@ class SearchHit:
             out["confidence"] = round(float(self.confidence), 3)
         if self.evidence:
             out["evidence"] = self.evidence
+        if self.watch_query:
+            out["watch_query"] = self.watch_query
+        if self.found_at is not None:
+            out["found_at"] = round(float(self.found_at), 3)
         return out
 
 

@@ -125,6 +125,7 @@ def run_status(args: argparse.Namespace) -> int:
     if info is not None:
         print(f"encoder {info.model} (dim {info.dim}), {info.clip_len:g} s clips")
     print(f"{status.videos} videos, {status.clips} clips, {status.hours:.2f} hours; {status.failed} failed")
+    print(f"{status.found_moments} moments found by watch")
     for row in failed:
         print(f"  failed {row.path}: {row.error}")
     return 0

@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-duration", type=finite_float, default=None, metavar="S")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.add_argument(
+        "--no-found",
+        action="store_true",
+        help="leave out the moments `watch --library` found (by default they follow the grounded hits, "
+        'up to --top-k, as hits with evidence "watch")',
+    )
     add_question_options(p)
     p.set_defaults(func=run)
 
@@ -43,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     where = VideoFilter(args.path, args.min_duration, args.max_duration)
     try:
         hits = library.search(parsed, top_k=args.top_k, where=where, candidates=args.candidates)
+        if not args.no_found:  # what `watch --library` found, after the grounded hits
+            hits += library.found(parsed.text, top_k=args.top_k)
     finally:
         library.close()
     if args.json:

@@ -8,6 +8,7 @@ import json
 import sys
 
 from ..errors import InputError, UsageError
+from .index import add_db_option
 from .options import clip_seconds, key_values, non_negative_int, positive_float, positive_int
 
 
@@ -32,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--events", metavar="FILE", help="also append the events to this JSON-lines file (fsynced per event)"
     )
     p.add_argument("--no-stdout", action="store_true", help="do not print the events (with --events)")
+    p.add_argument(
+        "--library",
+        action="store_true",
+        help="also record every closed moment (source, query, start, end, score, when found) in the "
+        "library, one commit per moment, where `momentfinder search` finds it (the library of --db)",
+    )
+    add_db_option(p)
     src = p.add_argument_group("source")
     src.add_argument(
         "--realtime",
@@ -87,10 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..pipeline.finder import MomentFinder, finder_config, quiet_libraries
+    from ..pipeline.library import default_library
     from ..pipeline.online import LiveConfig, OnlineConfig, WatchConfig, Watcher
 
-    if args.no_stdout and not args.events:
-        raise UsageError("--no-stdout without --events would show the events nowhere")
+    if args.no_stdout and not args.events and not args.library and not args.db:
+        raise UsageError("--no-stdout without --events or --library would show the events nowhere")
     online = key_values(args.set)
     if args.lag is not None:
         online["lag_clips"] = args.lag
@@ -109,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         online=OnlineConfig.from_dict(online),
         queries_file=args.queries_file,
         events_file=args.events,
+        library=(args.db or default_library()) if args.library or args.db else None,
     )
     finder_cfg = finder_config(
         visual_model=args.visual_model,

@@ -27,7 +27,7 @@ from ..channels import Query, SubtitleTrack
 from ..errors import InputError, NotFoundError
 from ..query import StructuredQuery
 from ..store.cache import file_hash
-from ..store.catalog import Catalog, LibraryInfo, VideoFilter, VideoRow, open_catalog
+from ..store.catalog import Catalog, FoundMoment, LibraryInfo, VideoFilter, VideoRow, open_catalog
 from ..types import ClipFeatures, GroundingResult, SearchHit, Timeline, VideoInfo
 from .distributed import ExtractedVideo, LocalExtractor, RayExtractor
 from .finder import FinderConfig, MomentFinder, VideoFeatures
@@ -86,6 +86,7 @@ class LibraryStatus:
     failed: int
     clips: int
     hours: float
+    found_moments: int = 0  # moments `watch --library` recorded
 
     def to_json(self) -> dict:
         info = self.info.__dict__ if self.info is not None else None
@@ -96,6 +97,7 @@ class LibraryStatus:
             "failed": self.failed,
             "clips": self.clips,
             "hours": round(self.hours, 3),
+            "found_moments": self.found_moments,
         }
 
 
@@ -361,6 +363,7 @@ class Library:
             failed=len(rows) - len(ok),
             clips=sum(r.n_clips for r in ok),
             hours=sum(r.duration for r in ok) / 3600.0,
+            found_moments=self.catalog.count_found_moments(),
         )
 
     def video(self, video_id: int) -> VideoRow:
@@ -492,6 +495,36 @@ class Library:
         chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
         chosen += [v for v in text if v in loaded and v not in chosen]
         return [(v, loaded[v]) for v in chosen]
+
+    # -- moments found by `watch` ----------------------------------------------------------------
+    def add_found_moment(self, moment: FoundMoment) -> int:
+        """Record a moment ``watch`` found (committed when this returns); returns its id."""
+        return self.catalog.add_found_moment(moment)
+
+    def found(self, query: str, top_k: int = 20) -> list[SearchHit]:
+        """The moments ``watch`` found whose standing query shares words with ``query`` (full-text
+        search of the catalog, stop words left out, no stemming), best match first; as hits with
+        ``evidence="watch"``, the source as ``video`` and ``confidence`` None (the watch score is
+        the online grounder's, not comparable with a search's confidence)."""
+        from ..query.decompose import load_stop_words
+
+        stop = load_stop_words()
+        words = "".join(c if c.isalnum() else " " for c in str(query)).split()
+        content = [w for w in words if w.lower() not in stop] or words
+        return [
+            SearchHit(
+                m.source,
+                m.start,
+                m.end,
+                m.score,
+                None,
+                "watch",
+                None,
+                watch_query=m.query,
+                found_at=m.found_at,
+            )
+            for m in self.catalog.found_moments(" ".join(content), top_k)
+        ]
 
     def ground_video(
         self, video_id: int, query: str | StructuredQuery, top_k: int = 10, parser=None

@@ -13,7 +13,10 @@ queue is full the oldest clip is dropped, counted and reported (a gap of one or 
 the previous clip's relevance; a longer one closes the open moments). Queries are added and
 removed while it runs, from any thread (:meth:`Watcher.add_query`, :meth:`Watcher.remove_query`,
 the queries file), and every event goes to the subscribers and, appended and fsynced one by one,
-to the events file, so an event that was announced is never lost, even to ``kill -9``.
+to the events file, so an event that was announced is never lost, even to ``kill -9``. With a
+library (:class:`LibrarySink`), every closed moment (its ``end`` event) is also committed to the
+library, one transaction per moment, before anyone hears of it: ``momentfinder search`` finds it
+by its query's words.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -33,12 +37,14 @@ from ..encoders.base import l2_normalize
 from ..errors import InputError, ModelUnavailableError, UsageError
 from ..grounding.online import OnlineConfig, OnlineGrounder
 from ..grounding.zeroshot import ZeroShotGrounder
+from ..store.catalog import FoundMoment
 from ..types import MomentEvent
 from ..video.live import LiveClip, LiveConfig, LiveSource, SourceStats
 from .finder import MomentFinder, validate_query
 
 __all__ = [
     "EventLog",
+    "LibrarySink",
     "LiveConfig",
     "OnlineConfig",
     "WatchConfig",
@@ -61,6 +67,7 @@ class WatchConfig:
     queue_clips: int = 4  # clips waiting for the encoder before a live source's oldest is dropped
     queries_file: str | None = None  # one query a line ('#' comments), re-read when it changes
     events_file: str | None = None  # JSON lines, appended and fsynced per event
+    library: str | None = None  # a library (SQLite file or postgresql:// URL) the closed moments go to
     poll_seconds: float = 0.5  # how often the queries file is checked
     drop_report_seconds: float = 10.0  # at most one "falling behind" warning this often
 
@@ -83,6 +90,7 @@ class WatchSummary:
     events: int
     ended: str
     encode_seconds: float = 0.0
+    recorded: int = 0  # closed moments committed to the library
 
     @property
     def speed(self) -> float:
@@ -100,6 +108,7 @@ class WatchSummary:
             "reconnects": self.reconnects,
             "events": self.events,
             "encode_seconds": round(self.encode_seconds, 2),
+            "recorded": self.recorded,
             "ended": self.ended,
         }
 
@@ -115,6 +124,8 @@ class WatchSummary:
             text += f", {self.gap_clips} clips without frames"
         if self.reconnects:
             text += f", {self.reconnects} reconnections"
+        if self.recorded:
+            text += f", {self.recorded} moments recorded in the library"
         return f"{text}; {self.ended}"
 
 
@@ -144,6 +155,59 @@ class EventLog:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+class LibrarySink:
+    """Records every closed moment (an ``end`` event) in a library as a
+    :class:`~momentfinder.store.catalog.FoundMoment`: source, query, start, end, final score and
+    the wall-clock time it was found; one committed transaction per moment, so a crash loses at
+    most the moment being written. The library is opened (created, or migrated to the current
+    schema) once here to check it, then again by the thread that writes first (a SQLite
+    connection belongs to its thread); :meth:`close` must be called on that thread."""
+
+    def __init__(self, location: str | os.PathLike, source: str):
+        from .library import Library
+
+        self.location = os.fspath(location)
+        self.source = source
+        Library(self.location, progress=False, create=True).close()  # a bad library fails now
+        self._library = None
+        self._thread: int | None = None
+        self.recorded = 0
+
+    def write(self, event: MomentEvent) -> None:
+        if event.event != "end":
+            return
+        from .library import Library
+
+        if self._library is None:
+            self._library, self._thread = Library(self.location, progress=False), threading.get_ident()
+        elif threading.get_ident() != self._thread:
+            raise RuntimeError("a LibrarySink writes from the thread that wrote first")
+        start = event.start if event.start is not None else event.t
+        end = event.end if event.end is not None else event.t
+        moment = FoundMoment(self.source, event.query, start, end, event.score, time.time())
+        self._library.add_found_moment(moment)
+        self.recorded += 1
+
+    def close(self) -> None:
+        if self._library is not None:
+            self._library.close()
+            self._library = None
+
+
+def source_name(source: LiveSource) -> str:
+    """How a library names a watched source: a file's absolute path, a stream's URL without its
+    password, a device as given."""
+    if source.kind == "file":
+        return os.path.abspath(source.source)
+    if source.kind == "network":
+        parts = urlsplit(source.source)
+        if parts.password is not None:
+            host = parts.netloc.rsplit("@", 1)[1]
+            netloc = f"{parts.username}@{host}" if parts.username else host
+            return urlunsplit(parts._replace(netloc=netloc))
+    return source.source
 
 
 def _blank_frame(encoder) -> np.ndarray:
@@ -196,6 +260,9 @@ class Watcher:
         self._file_checked = 0.0
         self._file_error: str | None = None
         self._log = EventLog(self.config.events_file) if self.config.events_file else None
+        self._found = (
+            LibrarySink(self.config.library, source_name(self.source)) if self.config.library else None
+        )
         for q in queries:
             self.add_query(q)
         if self.config.queries_file is not None:
@@ -390,6 +457,8 @@ class Watcher:
             worker.join(timeout=5)
             if self._log is not None:
                 self._log.close()
+            if self._found is not None:
+                self._found.close()
         stats: SourceStats = self.source.stats
         return WatchSummary(
             stream_seconds=stats.stream_time,
@@ -401,6 +470,7 @@ class Watcher:
             events=n_events,
             ended=stats.ended or "stopped",
             encode_seconds=encode_seconds,
+            recorded=self._found.recorded if self._found is not None else 0,
         )
 
     def _encode(self, encoder, batch: list[LiveClip]) -> np.ndarray:
@@ -419,6 +489,8 @@ class Watcher:
         for event in events:
             if self._log is not None:
                 self._log.write(event)  # durable before anyone hears of it
+            if self._found is not None:
+                self._found.write(event)  # a closed moment: committed to the library
             for callback in subscribers:
                 callback(event)
         return len(events)

@@ -173,5 +173,6 @@ def format_hits(query: str, hits: list[SearchHit]) -> str:
         lines.append(
             f"{rank:>4}  {format_time(h.start):>10}  {format_time(h.end):>10}  {confidence:>10}  "
             f"{h.score:>8.3f}  {h.video}"
+            + (f'  (found by watch for "{h.watch_query}")' if h.watch_query else "")
         )
     return "\n".join(lines)

@@ -7,7 +7,8 @@ WAL mode plus an approximate-nearest-neighbour index file beside it) and
 from a location (a path, or a ``postgresql://`` URL).
 
 Every write of a video (its row, features and lines) is one transaction: a killed indexer leaves
-the video in flight absent, never half written. Units: seconds; clip ``i`` of a video covers
+the video in flight absent, never half written. A library also keeps the moments ``watch`` found
+in live sources (:class:`FoundMoment`, one transaction each), searchable by their query's words. Units: seconds; clip ``i`` of a video covers
 ``[i * clip_len, (i + 1) * clip_len)``.
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import InputError
 from ..types import SubtitleSegment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: found_moments (a version 1 library is migrated when opened: the table is added)
 CLIP_BITS = 24  # a clip's vector id is (video_id << CLIP_BITS) | clip_index: 16.7 M clips per video
 
 
@@ -85,6 +86,23 @@ class LineHit:
     end: float
     text: str
     rank: float
+
+
+@dataclass(frozen=True)
+class FoundMoment:
+    """A moment ``watch`` found in a live source: ``[start, end)`` seconds of stream time, the
+    standing ``query``, its final ``score``, and ``found_at`` (Unix time its end was decided).
+    ``source``: the stream URL (without password) or the file's absolute path. ``rank`` (higher =
+    better) is set by :meth:`Catalog.found_moments`; ``id`` by the catalog."""
+
+    source: str
+    query: str
+    start: float
+    end: float
+    score: float
+    found_at: float
+    id: int | None = None
+    rank: float = 0.0
 
 
 @dataclass
@@ -152,6 +170,17 @@ class Catalog(Protocol):
     def search_lines(self, text: str, k: int, where: VideoFilter | None = None) -> list[LineHit]:
         """Full-text search over subtitle lines, best first."""
         ...
+
+    def add_found_moment(self, moment: FoundMoment) -> int:
+        """Record one moment found by ``watch`` (one transaction); returns its id."""
+        ...
+
+    def found_moments(self, text: str, k: int) -> list[FoundMoment]:
+        """The ``k`` found moments whose query holds the most of the words of ``text`` (full-text
+        search, no stemming), best first, with their ``rank``."""
+        ...
+
+    def count_found_moments(self) -> int: ...
 
     def verify(self) -> list[str]:
         """One line per inconsistency (missing features, index out of date, ...); empty = healthy."""

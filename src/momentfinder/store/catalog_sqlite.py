@@ -4,6 +4,8 @@
 
     LIB                  SQLite: meta, videos, features (one float32 blob per video, checksummed),
                          lines (+ an FTS5 index over their text, kept in sync by triggers)
+                         found_moments (what `watch` found in live sources, + an FTS5 index over
+                         their query text)
     LIB.index            the vector index over every clip (derived data: rebuilt from the
     LIB.index.json       features when missing or out of date; the JSON says which videos it holds)
 
@@ -11,6 +13,9 @@ Every video is written in one ``BEGIN IMMEDIATE`` transaction, so a killed index
 the video in flight and several processes may write one library (SQLite serialises them). The
 vector index is brought up to date with the database before every search (videos added or
 removed by another process are added to or removed from it), and saved atomically.
+
+Schema versions (``meta.schema_version``): 2 added ``found_moments``; a version 1 file is
+migrated when opened (the tables are added in one transaction, nothing else is touched).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..types import SubtitleSegment
 from .catalog import (
     SCHEMA_VERSION,
     ClipHit,
+    FoundMoment,
     LibraryInfo,
     LineHit,
     VideoFilter,
@@ -80,6 +86,25 @@ CREATE TRIGGER IF NOT EXISTS lines_ad AFTER DELETE ON lines BEGIN
     INSERT INTO lines_fts(lines_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 """
+# version 2: the moments `watch` found (one statement an item: run inside the migration's transaction)
+_FOUND_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS found_moments (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    query TEXT NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    score REAL NOT NULL,
+    found_at REAL NOT NULL
+)""",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS found_fts USING fts5(query, content='found_moments', content_rowid='id')",
+    """CREATE TRIGGER IF NOT EXISTS found_ai AFTER INSERT ON found_moments BEGIN
+    INSERT INTO found_fts(rowid, query) VALUES (new.id, new.query);
+END""",
+    """CREATE TRIGGER IF NOT EXISTS found_ad AFTER DELETE ON found_moments BEGIN
+    INSERT INTO found_fts(found_fts, rowid, query) VALUES ('delete', old.id, old.query);
+END""",
+]
 
 
 def _checksum(data: bytes) -> str:
@@ -121,19 +146,39 @@ class SqliteCatalog:
             if app != APP:
                 raise InputError(f"{self.location}: a SQLite database, but not a momentfinder library")
             version = int(self._meta("schema_version") or 0)
+            if version == 1:
+                version = self._migrate_to_2()
             if version != SCHEMA_VERSION:
                 raise InputError(
                     f"{self.location}: library schema version {version}; this momentfinder reads version "
                     f"{SCHEMA_VERSION}"
                 )
             return
-        self._db.executescript(_SCHEMA)  # idempotent (IF NOT EXISTS): safe when two processes create it
+        self._db.executescript(
+            _SCHEMA + ";\n".join(_FOUND_SCHEMA) + ";"
+        )  # idempotent (IF NOT EXISTS): safe when two processes create it
         with self._write():
             self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('app', ?)", (APP,))
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
             self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0')")
+
+    def _migrate_to_2(self) -> int:
+        """Add the found-moments tables to a version 1 library (one transaction; another process
+        may have done it meanwhile); returns the version now."""
+        try:
+            with self._write():
+                if int(self._meta("schema_version") or 0) == 1:
+                    for statement in _FOUND_SCHEMA:
+                        self._db.execute(statement)
+                    self._set_meta("schema_version", "2")
+        except sqlite3.OperationalError as err:
+            raise InputError(
+                f"{self.location}: a library of schema version 1 that must be upgraded to version 2 "
+                f"(it adds the found-moments table) but cannot be written ({err})"
+            ) from None
+        return int(self._meta("schema_version") or 0)
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -393,6 +438,37 @@ class SqliteCatalog:
             LineHit(r[0], r[1], r[2], r[3], -float(r[4])) for r in rows if allowed is None or r[0] in allowed
         ]
         return hits[:k]
+
+    # -- found moments -------------------------------------------------------------------------
+    def add_found_moment(self, moment: FoundMoment) -> int:
+        with self._write():
+            cur = self._db.execute(
+                "INSERT INTO found_moments(source, query, start, end, score, found_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    moment.source,
+                    moment.query,
+                    float(moment.start),
+                    float(moment.end),
+                    float(moment.score),
+                    float(moment.found_at),
+                ),
+            )
+        return int(cur.lastrowid)
+
+    def found_moments(self, text: str, k: int) -> list[FoundMoment]:
+        words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
+        if not words or k < 1:
+            return []
+        rows = self._db.execute(
+            "SELECT m.id, m.source, m.query, m.start, m.end, m.score, m.found_at, bm25(found_fts) "
+            "FROM found_fts JOIN found_moments m ON m.id = found_fts.rowid WHERE found_fts MATCH ? "
+            "ORDER BY bm25(found_fts), m.score DESC, m.id LIMIT ?",
+            (" OR ".join(f'"{w}"' for w in words), int(k)),
+        ).fetchall()
+        return [FoundMoment(r[1], r[2], r[3], r[4], r[5], r[6], id=r[0], rank=-float(r[7])) for r in rows]
+
+    def count_found_moments(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM found_moments").fetchone()[0])
 
     def verify(self) -> list[str]:
         problems = []

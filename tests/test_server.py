@@ -747,6 +747,12 @@ def test_watch_a_file_and_stream_its_events(served, tmp_path):
     assert all(
         e["query"] in (FROG, "a red car") and e["event"] in ("start", "update", "end") for e in moments
     )
+    # every moment it closed is in the library now, and a search finds it
+    ends = [e for e in moments if e["event"] == "end" and e["query"] == FROG]
+    found = client.post("/api/search", json={"query": FROG}).json()["found"]
+    mine = [f for f in found if f["source"] == "v1.mp4"]
+    assert sorted((f["start"], f["end"]) for f in mine) == sorted((e["start"], e["end"]) for e in ends)
+    assert all(f["watch_query"] == FROG for f in mine)
     listed = client.get("/api/watches").json()
     assert [w["id"] for w in listed] == [watch["id"]] and listed[0]["running"] is False
     # an ended watch takes no queries; a query it never had cannot be removed; then it is forgotten

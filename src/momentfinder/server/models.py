@@ -73,9 +73,37 @@ class HitOut(MomentOut):
         )
 
 
+class FoundOut(BaseModel):
+    """A moment ``watch --library`` found: its source (a file's name, or the stream's URL without
+    its password), the standing query it was found for, and when."""
+
+    source: str
+    start: float
+    end: float
+    score: float
+    watch_query: str
+    found_at: float | None = Field(None, description="Unix time it was found")
+
+    @classmethod
+    def of_hit(cls, h: SearchHit) -> FoundOut:
+        source = h.video if "://" in h.video else os.path.basename(h.video)
+        return cls(
+            source=source,
+            start=round(h.start, 3),
+            end=round(h.end, 3),
+            score=round(float(h.score), 4),
+            watch_query=h.watch_query or "",
+            found_at=h.found_at,
+        )
+
+
 class SearchOut(BaseModel):
     query: str
     hits: list[HitOut]
+    found: list[FoundOut] = Field(
+        default_factory=list,
+        description="moments `watch --library` found for standing queries sharing its words",
+    )
 
 
 class GroundOut(BaseModel):

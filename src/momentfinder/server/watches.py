@@ -98,12 +98,14 @@ class Watches:
         self._lock = threading.Lock()
 
     def start(
-        self, finder_config: FinderConfig, source: str, queries: list[str], realtime: bool
+        self, finder_config: FinderConfig, source: str, queries: list[str], realtime: bool, library: str
     ) -> WatchSession:
+        """Start watching ``source``; every moment it closes is also recorded in ``library`` (as
+        ``watch --library`` does), so searches find it."""
         with self._lock:
             if sum(s.running for s in self._sessions.values()) >= self.limit:
                 raise WatchLimit(f"{self.limit} watches are running already: stop one first")
-        config = WatchConfig(live=LiveConfig(realtime=realtime))
+        config = WatchConfig(live=LiveConfig(realtime=realtime), library=library)
         finder = MomentFinder(config=finder_config)
         watcher = Watcher(finder, source, config, queries)
         session = WatchSession(secrets.token_urlsafe(8), source, watcher)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from ...pipeline.library import Library, VideoFilter
-from ..models import GroundOut, GroundRequest, HitOut, SearchOut, SearchRequest
+from ..models import FoundOut, GroundOut, GroundRequest, HitOut, SearchOut, SearchRequest
 from ..state import ServerState, get_state
 from .videos import VideoId
 
@@ -29,7 +29,10 @@ async def search(body: SearchRequest, state: State) -> SearchOut:
     hits = await state.worker.run(
         Library.search, query, top_k=body.top_k, where=where, candidates=body.candidates
     )
-    return SearchOut(query=query, hits=[HitOut.of_hit(h) for h in hits])
+    found = await state.worker.run(Library.found, query, top_k=body.top_k)
+    return SearchOut(
+        query=query, hits=[HitOut.of_hit(h) for h in hits], found=[FoundOut.of_hit(h) for h in found]
+    )
 
 
 @router.post(

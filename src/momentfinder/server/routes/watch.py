@@ -57,7 +57,9 @@ async def start(body: WatchRequest, state: State) -> WatchOut:
             raise HTTPException(404, "source: no such file")
     config = await state.worker.run(lambda library: library.finder().config)
     try:
-        session = await asyncio.to_thread(state.watches.start, config, source, body.queries, body.realtime)
+        session = await asyncio.to_thread(
+            state.watches.start, config, source, body.queries, body.realtime, state.config.library
+        )
     except WatchLimit as err:
         raise HTTPException(429, str(err)) from None
     return WatchOut(**session.to_json())

@@ -33,7 +33,7 @@ class SamplingConfig:
 
     clip_len: float = 2.0  # seconds per clip
     frames_per_clip: int = 1  # frames sampled evenly inside each clip, mean-pooled
-    decode: str = "auto"  # auto | nonref | all: which frames are decoded (see video.decode)
+    decode: str = "exact"  # exact | auto | nonref | all: which frames are decoded (see video.decode)
     seek_gap: float = 12.0  # seconds; seek instead of decoding across larger gaps
     decoder_threads: int = 0  # 0 = FFmpeg's choice
 
@@ -47,6 +47,8 @@ class SamplingConfig:
         """Every setting that can change which frames are sampled (the feature cache key)."""
         key = asdict(self)
         key.pop("decoder_threads")  # how many threads decode, not which frames
+        if key["decode"] == "exact":  # samples exactly the frames "all" does (video.sparse)
+            key["decode"] = "all"
         return key
 
 

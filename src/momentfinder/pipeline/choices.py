@@ -2,6 +2,7 @@
 owned by the stages that implement them and gathered here so faces import the pipeline only."""
 
 from ..encoders.base import DEFAULT_VISUAL_MODEL, PRECISIONS
+from ..encoders.exported import RUNTIMES
 from ..grounding.registry import DEFAULT_GROUNDER, GROUNDER_NAMES, GrounderSpec
 from ..video.decode import DECODE_MODES
 
@@ -11,5 +12,6 @@ __all__ = [
     "DEFAULT_VISUAL_MODEL",
     "GROUNDER_NAMES",
     "PRECISIONS",
+    "RUNTIMES",
     "GrounderSpec",
 ]

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from ..types import VideoInfo, n_clips_for
+from .sparse import Unplannable, iter_planned_frames, needed_packets, scan_packets, select_frames
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ def decode_frames(
         yield from frames
 
 
-DECODE_MODES = ("auto", "nonref", "all")
+DECODE_MODES = ("exact", "auto", "nonref", "all")
 
 
 def frame_skip_mode(
@@ -315,7 +316,7 @@ def frame_skip_mode(
     """
     if decode not in DECODE_MODES:
         raise InputError(f"decode mode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
-    if decode == "all":
+    if decode in ("all", "exact"):
         return "NONE"
     if decode == "nonref":
         return "NONREF"
@@ -446,7 +447,7 @@ def iter_clip_frames(
     frames_per_clip: int = 1,
     size: FrameSize = 224,
     duration: float | None = None,
-    decode: str = "auto",
+    decode: str = "exact",
     seek_gap: float = 12.0,
     threads: int = 0,
     report: DecodeReport | None = None,
@@ -455,9 +456,9 @@ def iter_clip_frames(
 
     ``size``: resize so the short side is this many pixels (int), to exactly ``(width, height)``
     (tuple), or keep the native size (None); frames are upright as players show them.
-    ``decode``: ``auto`` | ``nonref`` | ``all``, which frames to decode (see the module
-    docstring). ``seek_gap``: seek instead of decoding when the next sample is more than this
-    many seconds ahead. ``threads``: decoder threads (0 = FFmpeg's choice).
+    ``decode``: ``exact`` | ``auto`` | ``nonref`` | ``all``, which frames to decode (see the
+    module docstring). ``seek_gap``: seek instead of decoding when the next sample is more than
+    this many seconds ahead. ``threads``: decoder threads (0 = FFmpeg's choice).
 
     Damaged data is skipped; ``report`` (a :class:`DecodeReport`, when given) says which spans
     could not be read. A file that ends early (truncated) yields the clips up to its last
@@ -469,10 +470,112 @@ def iter_clip_frames(
         raise InputError(f"clip length must be positive, got {clip_len}")
     if frames_per_clip < 1:
         raise InputError(f"frames per clip must be at least 1, got {frames_per_clip}")
+    if decode not in DECODE_MODES:
+        raise InputError(f"decode mode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     if duration is None:
         duration = probe(path).duration
     report = report if report is not None else DecodeReport()
     targets = sample_times(duration, clip_len, frames_per_clip).reshape(-1)
+    frames = _sampled_frames(
+        path, targets, size, duration, decode, clip_len, frames_per_clip, seek_gap, threads, report
+    )
+    pending: list[np.ndarray] = []
+    times: list[float] = []
+    for i, (image, t) in enumerate(frames):
+        pending.append(image)
+        times.append(t)
+        if len(pending) == frames_per_clip:
+            yield ClipFrames(index=i // frames_per_clip, frames=pending, times=times)
+            pending, times = [], []
+    # The caller turns the report into what people read (the finder: notes printed as warnings).
+    if report.end is not None:
+        log.info(
+            "%s: video ends at %.2f s, before its stated %.2f s (truncated?)", path, report.end, duration
+        )
+    for a, b in report.unreadable:
+        log.info("%s: video unreadable from %.2f s to %.2f s (damaged data skipped)", path, a, b)
+
+
+def _sampled_frames(
+    path: str,
+    targets: np.ndarray,
+    size: FrameSize,
+    duration: float,
+    decode: str,
+    clip_len: float,
+    frames_per_clip: int,
+    seek_gap: float,
+    threads: int,
+    report: DecodeReport,
+) -> Iterator[tuple[np.ndarray, float]]:
+    """``(rgb, seconds)`` for every target: sparsely (``exact``) where the file allows, else (or
+    for the rest of a file whose sparse decoding failed midway) by decoding in order."""
+    done = 0  # targets already served
+    if decode == "exact":
+        try:
+            for item in _sparse_frames(path, targets, size, duration, threads, report):
+                yield item
+                done += 1
+            return
+        except Unplannable as why:
+            # the reference path samples the same frames; it also skips and reports damage
+            log.info("%s: decoding every frame (%s)", path, why)
+            report.frames = 0
+            decode = "all"
+    frames = _reference_frames(
+        path, targets, size, duration, decode, clip_len, frames_per_clip, seek_gap, threads, report
+    )
+    for i, item in enumerate(frames):
+        if i >= done:
+            yield item
+
+
+def _sparse_frames(
+    path: str, targets: np.ndarray, size: FrameSize, duration: float, threads: int, report: DecodeReport
+) -> Iterator[tuple[np.ndarray, float]]:
+    """The reference path's sampled frames (``(rgb, seconds)`` per target) by exact sparse
+    decoding (:mod:`momentfinder.video.sparse`); raises :class:`Unplannable` when it cannot."""
+    with open_media(path) as container:
+        stream = video_stream(container)
+        if stream is None:
+            raise MediaError(f"{path}: has no video stream")
+        table = scan_packets(container, stream)
+        start_time = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        period = _frame_period(stream)
+        absolute = targets + start_time
+        last = float(table.times(table.pts[table.shown]).max())
+        if absolute[-1] > last and duration - (last - start_time + period) > max(
+            TRUNCATION_SLACK, 2 * period
+        ):
+            raise Unplannable("video ends before its stated duration")
+        picks = select_frames(table, absolute)
+        container.seek(0, stream=stream)  # back to the start, demuxing again
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        previous: tuple[int, np.ndarray] | None = None
+        tb = stream.time_base
+        for _, frame in iter_planned_frames(container, stream, table, picks):
+            if previous is None or previous[0] != frame.pts:
+                previous = (frame.pts, to_rgb(frame, size))
+            # the time as Frame.time computes it (drained frames come without a time base)
+            yield previous[1], float(frame.pts) * tb.numerator / tb.denominator - start_time
+        report.frames = int(needed_packets(table, picks).sum())
+
+
+def _reference_frames(
+    path: str,
+    targets: np.ndarray,
+    size: FrameSize,
+    duration: float,
+    decode: str,
+    clip_len: float,
+    frames_per_clip: int,
+    seek_gap: float,
+    threads: int,
+    report: DecodeReport,
+) -> Iterator[tuple[np.ndarray, float]]:
+    """The frame nearest to each target, decoding in order (every frame, or all but the skipped
+    kinds of ``decode``), seeking across gaps over ``seek_gap`` seconds."""
     with open_media(path) as container:
         stream = video_stream(container)
         if stream is None:
@@ -492,22 +595,7 @@ def iter_clip_frames(
             report.end = end
             return min(len(targets), n_clips_for(end, clip_len) * frames_per_clip)
 
-        frames = _nearest_frames(container, stream, targets, size, seek_gap, path, report, kept)
-        pending: list[np.ndarray] = []
-        times: list[float] = []
-        for i, (image, t) in enumerate(frames):
-            pending.append(image)
-            times.append(t)
-            if len(pending) == frames_per_clip:
-                yield ClipFrames(index=i // frames_per_clip, frames=pending, times=times)
-                pending, times = [], []
-    # The caller turns the report into what people read (the finder: notes printed as warnings).
-    if report.end is not None:
-        log.info(
-            "%s: video ends at %.2f s, before its stated %.2f s (truncated?)", path, report.end, duration
-        )
-    for a, b in report.unreadable:
-        log.info("%s: video unreadable from %.2f s to %.2f s (damaged data skipped)", path, a, b)
+        yield from _nearest_frames(container, stream, targets, size, seek_gap, path, report, kept)
 
 
 class _DamageLog:

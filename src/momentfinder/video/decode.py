@@ -41,7 +41,14 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from ..types import VideoInfo, n_clips_for
-from .sparse import Unplannable, iter_planned_frames, needed_packets, scan_packets, select_frames
+from .sparse import (
+    Unplannable,
+    iter_planned_frames,
+    longest_gap,
+    needed_packets,
+    scan_packets,
+    select_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -548,6 +555,8 @@ def _sparse_frames(
             TRUNCATION_SLACK, 2 * period
         ):
             raise Unplannable("video ends before its stated duration")
+        if longest_gap(table) > max(0.5, 8 * period):  # the reference path tells pause from damage
+            raise Unplannable("a long gap between frames")
         picks = select_frames(table, absolute)
         container.seek(0, stream=stream)  # back to the start, demuxing again
         stream.thread_type = "AUTO"

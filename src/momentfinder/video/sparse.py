@@ -122,6 +122,8 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
                 continue
             if packet.pts is None:
                 raise Unplannable("packets without timestamps")
+            if packet.is_corrupt:
+                raise Unplannable("damaged packets")
             r, i = _classify(memoryview(packet), length_size, packet.is_keyframe)
             pts.append(packet.pts)
             ref.append(r and not packet.is_disposable)
@@ -143,6 +145,13 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
     if not table.idr[0]:
         raise Unplannable("the stream does not start with an IDR picture")
     return table
+
+
+def longest_gap(table: PacketTable) -> float:
+    """The longest time between two shown frames, seconds (a long one may be lost data: the
+    Matroska demuxer skips a damaged cluster without an error)."""
+    times = np.sort(table.times(table.pts[table.shown]))
+    return float(np.max(np.diff(times))) if len(times) > 1 else 0.0
 
 
 def select_frames(table: PacketTable, targets: np.ndarray) -> np.ndarray:
@@ -207,6 +216,8 @@ def iter_planned_frames(
         for frame in frames:
             if frame.pts is None:
                 raise Unplannable("decoded frame without a timestamp")
+            if frame.is_corrupt:
+                raise Unplannable("damaged data (a frame decoded with errors)")
             while ti < n and frame.pts == want[ti]:
                 yield ti, frame
                 ti += 1

@@ -35,7 +35,9 @@ class SamplingConfig:
     frames_per_clip: int = 1  # frames sampled evenly inside each clip, mean-pooled
     decode: str = "exact"  # exact | auto | nonref | all: which frames are decoded (see video.decode)
     seek_gap: float = 12.0  # seconds; seek instead of decoding across larger gaps
-    decoder_threads: int = 0  # 0 = FFmpeg's choice
+    # 0 = auto: one decoding thread when the encoder runs on the CPU (it keeps the other cores busy,
+    # and FFmpeg's frame threading costs a third more CPU time: bench/ingest.py), else FFmpeg's choice
+    decoder_threads: int = 0
 
     def __post_init__(self) -> None:
         if not self.clip_len > 0:
@@ -87,7 +89,7 @@ def extract_visual_features(
                 duration=duration,
                 decode=sampling.decode,
                 seek_gap=sampling.seek_gap,
-                threads=sampling.decoder_threads,
+                threads=decoder_threads(sampling, encoder),
                 report=report,
             ):
                 batch.append(clip)
@@ -128,6 +130,13 @@ def extract_visual_features(
         model=encoder.name,
         unreadable=tuple(report.unreadable),
     )
+
+
+def decoder_threads(sampling: SamplingConfig, encoder: VisionTextEncoder) -> int:
+    """Threads for the decoder (0: FFmpeg's choice): see :attr:`SamplingConfig.decoder_threads`."""
+    if sampling.decoder_threads:
+        return sampling.decoder_threads
+    return 1 if str(getattr(encoder, "device", "cpu")).startswith("cpu") else 0
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

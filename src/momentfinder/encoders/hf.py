@@ -194,6 +194,7 @@ class HFVisionTextEncoder:
         self._max_text_len = int(getattr(net.config.text_config, "max_position_embeddings", 77))
         # after loading: a hub model is in the cache now, so its snapshot commit is known
         self.fingerprint = model_fingerprint(model)
+        self._source = model
         self.runtime = "torch"
         self._tower = None
         if runtime not in RUNTIMES:
@@ -215,8 +216,9 @@ class HFVisionTextEncoder:
             image_hw = (
                 crop if crop is not None else (size[1], size[0]) if isinstance(size, tuple) else (size, size)
             )
-            path = exported_tower(self._net, self.fingerprint, image_hw, export_dir)
-            self._tower = load_tower(path, chosen, self.precision, threads)
+            ir = chosen == "openvino" and self.precision == "bf16"
+            folder = exported_tower(self._source, self.fingerprint, image_hw, export_dir, openvino_ir=ir)
+            self._tower = load_tower(folder, chosen, self.precision, threads)
         except ExportFailed as err:
             log.warning("image tower runs in torch: %s", err)
             return

@@ -25,6 +25,7 @@ from .base import ChannelCurve, ChannelUnavailable, Media, Query, best_statistic
 
 log = logging.getLogger(__name__)
 CHANCE_CACHE_VIDEOS = 4096  # videos whose decoy evidence is kept (64 floats each)
+CPU_BATCH = 8  # frames per batch for an encoder on the CPU (bench/ingest.py: 47-49 ms/frame from 4 to 32)
 
 
 @dataclass
@@ -72,7 +73,10 @@ def extract_visual_features(
     """
     sampling = sampling or SamplingConfig()
     n_clips = Timeline.covering(duration, sampling.clip_len).n_clips
-    batch_clips = max(1, getattr(encoder, "batch_size", 32) // sampling.frames_per_clip)
+    batch = getattr(encoder, "batch_size", 32)
+    if _on_cpu(encoder):  # a CPU encoder costs the same per frame from 4 frames a batch up: small
+        batch = min(batch, CPU_BATCH)  # batches start encoding sooner and leave less at the end
+    batch_clips = max(1, batch // sampling.frames_per_clip)
     batches: queue.Queue = queue.Queue(maxsize=queue_batches)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -136,7 +140,11 @@ def decoder_threads(sampling: SamplingConfig, encoder: VisionTextEncoder) -> int
     """Threads for the decoder (0: FFmpeg's choice): see :attr:`SamplingConfig.decoder_threads`."""
     if sampling.decoder_threads:
         return sampling.decoder_threads
-    return 1 if str(getattr(encoder, "device", "cpu")).startswith("cpu") else 0
+    return 1 if _on_cpu(encoder) else 0
+
+
+def _on_cpu(encoder: VisionTextEncoder) -> bool:
+    return str(getattr(encoder, "device", "cpu")).startswith("cpu")
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

@@ -542,23 +542,24 @@ def _sparse_frames(
 ) -> Iterator[tuple[np.ndarray, float]]:
     """The reference path's sampled frames (``(rgb, seconds)`` per target) by exact sparse
     decoding (:mod:`momentfinder.video.sparse`); raises :class:`Unplannable` when it cannot."""
-    with open_media(path) as container:
+    with open_media(path) as container:  # 1. plan: demux only
         stream = video_stream(container)
         if stream is None:
             raise MediaError(f"{path}: has no video stream")
         table = scan_packets(container, stream)
         start_time = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         period = _frame_period(stream)
-        absolute = targets + start_time
-        last = float(table.times(table.pts[table.shown]).max())
-        if absolute[-1] > last and duration - (last - start_time + period) > max(
-            TRUNCATION_SLACK, 2 * period
-        ):
-            raise Unplannable("video ends before its stated duration")
-        if longest_gap(table) > max(0.5, 8 * period):  # the reference path tells pause from damage
-            raise Unplannable("a long gap between frames")
-        picks = select_frames(table, absolute)
-        container.seek(0, stream=stream)  # back to the start, demuxing again
+    if not table.shown.any():
+        raise Unplannable("no frame is shown")
+    absolute = targets + start_time
+    last = float(table.times(table.pts[table.shown]).max())
+    if absolute[-1] > last and duration - (last - start_time + period) > max(TRUNCATION_SLACK, 2 * period):
+        raise Unplannable("video ends before its stated duration")
+    if longest_gap(table) > max(0.5, 8 * period):  # the reference path tells pause from damage
+        raise Unplannable("a long gap between frames")
+    picks = select_frames(table, absolute)
+    with open_media(path) as container:  # 2. decode what the picked frames need, from the start
+        stream = video_stream(container)
         stream.thread_type = "AUTO"
         stream.thread_count = threads
         previous: tuple[int, np.ndarray] | None = None
@@ -568,7 +569,7 @@ def _sparse_frames(
                 previous = (frame.pts, to_rgb(frame, size))
             # the time as Frame.time computes it (drained frames come without a time base)
             yield previous[1], float(frame.pts) * tb.numerator / tb.denominator - start_time
-        report.frames = int(needed_packets(table, picks).sum())
+    report.frames = int(needed_packets(table, picks).sum())
 
 
 def _reference_frames(
@@ -650,7 +651,8 @@ class _DamageLog:
         self.last_good = None
 
     def finish(self, end: float) -> None:
-        """The spans into the report (a span still open runs to ``end``), neighbours merged."""
+        """The spans into the report (a span still open runs to ``end``), neighbours (up to two
+        decoded frames apart) merged."""
         decoded = sorted(self.decoded)
         spans = list(self.spans)
         if self.lost_since is not None and end > self.lost_since:
@@ -673,7 +675,8 @@ class _DamageLog:
                 spans.append((a + self.period, b))
         merged: list[tuple[float, float]] = []
         for a, b in sorted(spans):
-            if merged and a <= merged[-1][1] + self.period + 1e-6:
+            # a frame or two that decode amid damage (error concealment) do not split a span
+            if merged and a <= merged[-1][1] + 3 * self.period + 1e-6:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))

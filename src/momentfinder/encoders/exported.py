@@ -176,7 +176,10 @@ def export_model(model: str, image_hw: tuple[int, int], folder: str, openvino_ir
 
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()  # this process prints nothing (the caller logs the export)
+    hf_logging.disable_progress_bar()
     net = AutoModel.from_pretrained(model, local_files_only=True).eval()
     example = torch.zeros(2, 3, *image_hw)
     with replacing(os.path.join(folder, _ONNX_NAME)) as tmp, warnings.catch_warnings():

@@ -2,8 +2,12 @@
 
 Memory stays constant whatever the length: frames are decoded in order and only the ones
 nearest to each sampling time are converted to RGB (already resized by swscale) and yielded.
-Two tricks keep decoding cheap without changing which frames are sampled by more than a
-couple of frame periods:
+
+``decode="exact"`` (the default) samples exactly the frames that decoding every frame
+(``"all"``) samples, decoding only what they depend on (:mod:`momentfinder.video.sparse`); a file
+it cannot plan, or whose sparse decoding fails midway, is decoded by the in-order path below. That
+path has two tricks that keep decoding cheap without changing which frames are sampled by more
+than a couple of frame periods:
 
 * frames nothing else refers to are never decoded; the sample is the decoded frame nearest
   to the target time. ``decode="auto"`` skips every B-frame when a check on the first seconds

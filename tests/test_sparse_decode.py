@@ -176,7 +176,7 @@ def test_truncated_and_damaged_files_sample_like_the_reference(tmp_path, caplog)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="momentfinder.video.decode"):
         assert_same_as_reference(str(tmp_path / "damaged.mkv"), clip_len=1.0)
-    assert "decoding every frame (a long gap between frames)" in caplog.text  # a lost cluster
+    assert "decoding every frame (" in caplog.text  # a lost cluster: planned out
 
 
 def test_failing_midway_resumes_with_the_reference_path(x264_video, monkeypatch):

@@ -25,6 +25,7 @@ from .base import ChannelCurve, ChannelUnavailable, Media, Query, best_statistic
 
 log = logging.getLogger(__name__)
 CHANCE_CACHE_VIDEOS = 4096  # videos whose decoy evidence is kept (64 floats each)
+CPU_BATCH = 8  # frames per batch for an encoder on the CPU (bench/ingest.py: 47-49 ms/frame from 4 to 32)
 
 
 @dataclass
@@ -33,9 +34,11 @@ class SamplingConfig:
 
     clip_len: float = 2.0  # seconds per clip
     frames_per_clip: int = 1  # frames sampled evenly inside each clip, mean-pooled
-    decode: str = "auto"  # auto | nonref | all: which frames are decoded (see video.decode)
+    decode: str = "exact"  # exact | auto | nonref | all: which frames are decoded (see video.decode)
     seek_gap: float = 12.0  # seconds; seek instead of decoding across larger gaps
-    decoder_threads: int = 0  # 0 = FFmpeg's choice
+    # 0 = auto: one decoding thread when the encoder runs on the CPU (it keeps the other cores busy,
+    # and FFmpeg's frame threading costs a third more CPU time: bench/ingest.py), else FFmpeg's choice
+    decoder_threads: int = 0
 
     def __post_init__(self) -> None:
         if not self.clip_len > 0:
@@ -47,6 +50,8 @@ class SamplingConfig:
         """Every setting that can change which frames are sampled (the feature cache key)."""
         key = asdict(self)
         key.pop("decoder_threads")  # how many threads decode, not which frames
+        if key["decode"] == "exact":  # samples exactly the frames "all" does (video.sparse)
+            key["decode"] = "all"
         return key
 
 
@@ -68,7 +73,10 @@ def extract_visual_features(
     """
     sampling = sampling or SamplingConfig()
     n_clips = Timeline.covering(duration, sampling.clip_len).n_clips
-    batch_clips = max(1, getattr(encoder, "batch_size", 32) // sampling.frames_per_clip)
+    batch = getattr(encoder, "batch_size", 32)
+    if _on_cpu(encoder):  # a CPU encoder costs the same per frame from 4 frames a batch up: small
+        batch = min(batch, CPU_BATCH)  # batches start encoding sooner and leave less at the end
+    batch_clips = max(1, batch // sampling.frames_per_clip)
     batches: queue.Queue = queue.Queue(maxsize=queue_batches)
     stop = threading.Event()
     failure: list[BaseException] = []
@@ -85,7 +93,7 @@ def extract_visual_features(
                 duration=duration,
                 decode=sampling.decode,
                 seek_gap=sampling.seek_gap,
-                threads=sampling.decoder_threads,
+                threads=decoder_threads(sampling, encoder),
                 report=report,
             ):
                 batch.append(clip)
@@ -126,6 +134,17 @@ def extract_visual_features(
         model=encoder.name,
         unreadable=tuple(report.unreadable),
     )
+
+
+def decoder_threads(sampling: SamplingConfig, encoder: VisionTextEncoder) -> int:
+    """Threads for the decoder (0: FFmpeg's choice): see :attr:`SamplingConfig.decoder_threads`."""
+    if sampling.decoder_threads:
+        return sampling.decoder_threads
+    return 1 if _on_cpu(encoder) else 0
+
+
+def _on_cpu(encoder: VisionTextEncoder) -> bool:
+    return str(getattr(encoder, "device", "cpu")).startswith("cpu")
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ from ..pipeline.choices import (
     GROUNDER_NAMES,
     OFFLINE_ASR_MODEL,
     PRECISIONS,
+    RUNTIMES,
 )
 
 MIN_CLIP_LEN, MAX_CLIP_LEN = 0.1, 600.0  # seconds: below a tenth of a second a clip is no moment
@@ -126,12 +127,20 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--decode",
         choices=DECODE_MODES,
-        default="auto",
-        help="frames to decode: auto (skip B-frames where that is exact), nonref, all (default auto)",
+        default="exact",
+        help="frames to decode: exact (the frames 'all' samples, decoding only what they depend on),"
+        " auto (also skip B-frames; samples may move by a frame or two), nonref, all (default exact)",
     )
     g.add_argument("--precision", choices=PRECISIONS, default="auto", help="encoder precision (default auto)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    g.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="what runs the image encoder on CPU (fp32/bf16): the model exported once to ONNX and run"
+        " by openvino or onnxruntime, or torch (default auto: the fastest installed)",
+    )
     g.add_argument("--batch-size", type=positive_int, default=32, help="frames per encoder batch")
     g.add_argument("--cache-dir", default=None, help="feature cache (default ~/.cache/momentfinder)")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
@@ -311,6 +320,7 @@ def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True
         precision=args.precision,
         device=args.device,
         threads=args.threads,
+        runtime=getattr(args, "runtime", "auto"),
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,

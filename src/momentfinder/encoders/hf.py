@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ModelUnavailableError
 from .base import DEFAULT_VISUAL_MODEL, PRECISIONS, l2_normalize
+from .exported import RUNTIMES, ExportFailed, available_runtime, exported_tower, load_tower
 from .fingerprint import model_fingerprint
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,12 @@ class HFVisionTextEncoder:
 
     ``precision``: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (CUDA) | ``int8`` (dynamic
     quantisation of the linear layers, CPU). ``threads`` sets torch's intra-op threads.
+
+    ``runtime``: what runs the image tower on the CPU at fp32/bf16: ``torch``, or the tower
+    exported to ONNX once (cached under ``export_dir``, see :mod:`momentfinder.encoders.exported`)
+    and run by ``openvino`` or ``onnxruntime``; ``auto`` picks the fastest installed one (torch
+    without an ``export_dir``). A tower that cannot be exported or loaded runs in torch, with a
+    warning saying why. ``runtime`` (the attribute) says what runs it.
     """
 
     def __init__(
@@ -190,6 +197,8 @@ class HFVisionTextEncoder:
         precision: str = "auto",
         batch_size: int = 32,
         threads: int | None = None,
+        runtime: str = "auto",
+        export_dir: str | None = None,
     ):
         from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
@@ -224,6 +233,39 @@ class HFVisionTextEncoder:
         self._max_text_len = int(getattr(net.config.text_config, "max_position_embeddings", 77))
         # after loading: a hub model is in the cache now, so its snapshot commit is known
         self.fingerprint = model_fingerprint(model)
+        self._source = model
+        self.runtime = "torch"
+        self._tower = None
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        if self.device == "cpu" and self.precision in ("fp32", "bf16") and runtime != "torch":
+            self._use_exported(runtime, export_dir, threads)
+
+    def _use_exported(self, runtime: str, export_dir: str | None, threads: int | None) -> None:
+        """Run the image tower exported (OpenVINO / ONNX Runtime) when that works here; free the
+        torch copy of its weights then."""
+        try:
+            chosen = available_runtime(runtime, self.precision)
+            if chosen == "torch" or (export_dir is None and runtime == "auto"):
+                return
+            if export_dir is None:
+                raise ExportFailed("no directory to keep the exported model in")
+            crop = self.preprocessing.crop
+            size = self.preprocessing.frame_size
+            image_hw = (
+                crop if crop is not None else (size[1], size[0]) if isinstance(size, tuple) else (size, size)
+            )
+            ir = chosen == "openvino" and self.precision == "bf16"
+            folder = exported_tower(self._source, self.fingerprint, image_hw, export_dir, openvino_ir=ir)
+            self._tower = load_tower(folder, chosen, self.precision, threads)
+        except ExportFailed as err:
+            log.warning("image tower runs in torch: %s", err)
+            return
+        self.runtime = chosen
+        self._net.vision_model = None  # the text tower stays for queries
+        if hasattr(self._net, "visual_projection"):
+            self._net.visual_projection = None
+        gc.collect()
 
     @staticmethod
     def _check_loadable(model: str) -> bool:
@@ -267,6 +309,10 @@ class HFVisionTextEncoder:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
         outs = []
+        if self._tower is not None:
+            for i in range(0, len(images), self.batch_size):
+                outs.append(self._tower(self.pixel_values(images[i : i + self.batch_size]).numpy()))
+            return l2_normalize(np.concatenate(outs))
         with torch.inference_mode(), self._autocast():
             for i in range(0, len(images), self.batch_size):
                 x = self.pixel_values(images[i : i + self.batch_size]).to(self.device)

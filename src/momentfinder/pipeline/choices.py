@@ -8,6 +8,7 @@ from ..encoders.base import (
     OFFLINE_ASR_MODEL,
     PRECISIONS,
 )
+from ..encoders.exported import RUNTIMES
 from ..grounding.registry import DEFAULT_GROUNDER, GROUNDER_NAMES, GrounderSpec
 from ..video.decode import DECODE_MODES
 from .finder import CHANNEL_NAMES
@@ -22,5 +23,6 @@ __all__ = [
     "DEFAULT_VISUAL_MODEL",
     "GROUNDER_NAMES",
     "PRECISIONS",
+    "RUNTIMES",
     "GrounderSpec",
 ]

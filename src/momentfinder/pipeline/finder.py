@@ -50,7 +50,7 @@ from ..encoders.base import (
 from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
 from ..query import KeyPhraseDecomposer, StructuredQuery, channel_weight_factors, unrelated_decoys
-from ..store import FeatureCache, FeatureKey
+from ..store import FeatureCache, FeatureKey, default_cache_dir
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
 from ..video.cut import format_time
 from ..video.decode import probe
@@ -74,6 +74,7 @@ class FinderConfig:
     device: str | None = None  # cpu | cuda[:N]; None = CUDA when available
     threads: int | None = None  # torch intra-op threads; None = torch's default
     batch_size: int = 32
+    runtime: str = "auto"  # image tower on CPU: auto | torch | openvino | onnxruntime (encoders.exported)
     cache_dir: str | None = None  # None = ~/.cache/momentfinder
     use_cache: bool = True
     use_subtitles: bool = True
@@ -240,6 +241,8 @@ class MomentFinder:
                 precision=cfg.precision,
                 batch_size=cfg.batch_size,
                 threads=cfg.threads,
+                runtime=cfg.runtime,
+                export_dir=os.path.join(cfg.cache_dir or default_cache_dir(), "exported"),
             )
         except ModelUnavailableError as err:
             if cfg.require_visual:
@@ -473,7 +476,7 @@ class MomentFinder:
             model=encoder.name,
             model_fingerprint=encoder.fingerprint,
             sampling=self.config.sampling.as_key(),
-            precision=encoder.precision,
+            precision=_numerics(encoder),
         )
 
     def encode_query(self, query: str) -> QueryFeatures:
@@ -677,6 +680,13 @@ def finder_config(
         sampling=sampling_config,
         **settings,
     )
+
+
+def _numerics(encoder: VisionTextEncoder) -> str:
+    """What decides the encoder's arithmetic (a feature cache key part): the precision, and the
+    runtime when it is not torch (OpenVINO's bf16 is not torch's to the last bit)."""
+    runtime = getattr(encoder, "runtime", "torch")
+    return encoder.precision if runtime == "torch" else f"{encoder.precision}+{runtime}"
 
 
 def quiet_libraries() -> None:

@@ -2,8 +2,12 @@
 
 Memory stays constant whatever the length: frames are decoded in order and only the ones
 nearest to each sampling time are converted to RGB (already resized by swscale) and yielded.
-Two tricks keep decoding cheap without changing which frames are sampled by more than a
-couple of frame periods:
+
+``decode="exact"`` (the default) samples exactly the frames that decoding every frame
+(``"all"``) samples, decoding only what they depend on (:mod:`momentfinder.video.sparse`); a file
+it cannot plan, or whose sparse decoding fails midway, is decoded by the in-order path below. That
+path has two tricks that keep decoding cheap without changing which frames are sampled by more
+than a couple of frame periods:
 
 * frames nothing else refers to are never decoded; the sample is the decoded frame nearest
   to the target time. ``decode="auto"`` skips every B-frame when a check on the first seconds
@@ -41,6 +45,14 @@ import numpy as np
 
 from ..errors import InputError, MediaError
 from ..types import VideoInfo, n_clips_for
+from .sparse import (
+    Unplannable,
+    iter_planned_frames,
+    longest_gap,
+    needed_packets,
+    scan_packets,
+    select_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +314,7 @@ def decode_frames(
         yield from frames
 
 
-DECODE_MODES = ("auto", "nonref", "all")
+DECODE_MODES = ("exact", "auto", "nonref", "all")
 
 
 def frame_skip_mode(
@@ -315,7 +327,7 @@ def frame_skip_mode(
     """
     if decode not in DECODE_MODES:
         raise InputError(f"decode mode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
-    if decode == "all":
+    if decode in ("all", "exact"):
         return "NONE"
     if decode == "nonref":
         return "NONREF"
@@ -446,7 +458,7 @@ def iter_clip_frames(
     frames_per_clip: int = 1,
     size: FrameSize = 224,
     duration: float | None = None,
-    decode: str = "auto",
+    decode: str = "exact",
     seek_gap: float = 12.0,
     threads: int = 0,
     report: DecodeReport | None = None,
@@ -455,9 +467,9 @@ def iter_clip_frames(
 
     ``size``: resize so the short side is this many pixels (int), to exactly ``(width, height)``
     (tuple), or keep the native size (None); frames are upright as players show them.
-    ``decode``: ``auto`` | ``nonref`` | ``all``, which frames to decode (see the module
-    docstring). ``seek_gap``: seek instead of decoding when the next sample is more than this
-    many seconds ahead. ``threads``: decoder threads (0 = FFmpeg's choice).
+    ``decode``: ``exact`` | ``auto`` | ``nonref`` | ``all``, which frames to decode (see the
+    module docstring). ``seek_gap``: seek instead of decoding when the next sample is more than
+    this many seconds ahead. ``threads``: decoder threads (0 = FFmpeg's choice).
 
     Damaged data is skipped; ``report`` (a :class:`DecodeReport`, when given) says which spans
     could not be read. A file that ends early (truncated) yields the clips up to its last
@@ -469,10 +481,115 @@ def iter_clip_frames(
         raise InputError(f"clip length must be positive, got {clip_len}")
     if frames_per_clip < 1:
         raise InputError(f"frames per clip must be at least 1, got {frames_per_clip}")
+    if decode not in DECODE_MODES:
+        raise InputError(f"decode mode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     if duration is None:
         duration = probe(path).duration
     report = report if report is not None else DecodeReport()
     targets = sample_times(duration, clip_len, frames_per_clip).reshape(-1)
+    frames = _sampled_frames(
+        path, targets, size, duration, decode, clip_len, frames_per_clip, seek_gap, threads, report
+    )
+    pending: list[np.ndarray] = []
+    times: list[float] = []
+    for i, (image, t) in enumerate(frames):
+        pending.append(image)
+        times.append(t)
+        if len(pending) == frames_per_clip:
+            yield ClipFrames(index=i // frames_per_clip, frames=pending, times=times)
+            pending, times = [], []
+    # The caller turns the report into what people read (the finder: notes printed as warnings).
+    if report.end is not None:
+        log.info(
+            "%s: video ends at %.2f s, before its stated %.2f s (truncated?)", path, report.end, duration
+        )
+    for a, b in report.unreadable:
+        log.info("%s: video unreadable from %.2f s to %.2f s (damaged data skipped)", path, a, b)
+
+
+def _sampled_frames(
+    path: str,
+    targets: np.ndarray,
+    size: FrameSize,
+    duration: float,
+    decode: str,
+    clip_len: float,
+    frames_per_clip: int,
+    seek_gap: float,
+    threads: int,
+    report: DecodeReport,
+) -> Iterator[tuple[np.ndarray, float]]:
+    """``(rgb, seconds)`` for every target: sparsely (``exact``) where the file allows, else (or
+    for the rest of a file whose sparse decoding failed midway) by decoding in order."""
+    done = 0  # targets already served
+    if decode == "exact":
+        try:
+            for item in _sparse_frames(path, targets, size, duration, threads, report):
+                yield item
+                done += 1
+            return
+        except Unplannable as why:
+            # the reference path samples the same frames; it also skips and reports damage
+            log.info("%s: decoding every frame (%s)", path, why)
+            report.frames = 0
+            decode = "all"
+    frames = _reference_frames(
+        path, targets, size, duration, decode, clip_len, frames_per_clip, seek_gap, threads, report
+    )
+    for i, item in enumerate(frames):
+        if i >= done:
+            yield item
+
+
+def _sparse_frames(
+    path: str, targets: np.ndarray, size: FrameSize, duration: float, threads: int, report: DecodeReport
+) -> Iterator[tuple[np.ndarray, float]]:
+    """The reference path's sampled frames (``(rgb, seconds)`` per target) by exact sparse
+    decoding (:mod:`momentfinder.video.sparse`); raises :class:`Unplannable` when it cannot."""
+    with open_media(path) as container:  # 1. plan: demux only
+        stream = video_stream(container)
+        if stream is None:
+            raise MediaError(f"{path}: has no video stream")
+        table = scan_packets(container, stream)
+        start_time = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        period = _frame_period(stream)
+    if not table.shown.any():
+        raise Unplannable("no frame is shown")
+    absolute = targets + start_time
+    last = float(table.times(table.pts[table.shown]).max())
+    if absolute[-1] > last and duration - (last - start_time + period) > max(TRUNCATION_SLACK, 2 * period):
+        raise Unplannable("video ends before its stated duration")
+    if longest_gap(table) > max(0.5, 8 * period):  # the reference path tells pause from damage
+        raise Unplannable("a long gap between frames")
+    picks = select_frames(table, absolute)
+    with open_media(path) as container:  # 2. decode what the picked frames need, from the start
+        stream = video_stream(container)
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        previous: tuple[int, np.ndarray] | None = None
+        tb = stream.time_base
+        for _, frame in iter_planned_frames(container, stream, table, picks):
+            if previous is None or previous[0] != frame.pts:
+                previous = (frame.pts, to_rgb(frame, size))
+            # the time as Frame.time computes it (drained frames come without a time base)
+            yield previous[1], float(frame.pts) * tb.numerator / tb.denominator - start_time
+    report.frames = int(needed_packets(table, picks).sum())
+
+
+def _reference_frames(
+    path: str,
+    targets: np.ndarray,
+    size: FrameSize,
+    duration: float,
+    decode: str,
+    clip_len: float,
+    frames_per_clip: int,
+    seek_gap: float,
+    threads: int,
+    report: DecodeReport,
+) -> Iterator[tuple[np.ndarray, float]]:
+    """The frame nearest to each target, decoding in order (every frame, or all but the skipped
+    kinds of ``decode``), seeking across gaps over ``seek_gap`` seconds."""
     with open_media(path) as container:
         stream = video_stream(container)
         if stream is None:
@@ -492,22 +609,7 @@ def iter_clip_frames(
             report.end = end
             return min(len(targets), n_clips_for(end, clip_len) * frames_per_clip)
 
-        frames = _nearest_frames(container, stream, targets, size, seek_gap, path, report, kept)
-        pending: list[np.ndarray] = []
-        times: list[float] = []
-        for i, (image, t) in enumerate(frames):
-            pending.append(image)
-            times.append(t)
-            if len(pending) == frames_per_clip:
-                yield ClipFrames(index=i // frames_per_clip, frames=pending, times=times)
-                pending, times = [], []
-    # The caller turns the report into what people read (the finder: notes printed as warnings).
-    if report.end is not None:
-        log.info(
-            "%s: video ends at %.2f s, before its stated %.2f s (truncated?)", path, report.end, duration
-        )
-    for a, b in report.unreadable:
-        log.info("%s: video unreadable from %.2f s to %.2f s (damaged data skipped)", path, a, b)
+        yield from _nearest_frames(container, stream, targets, size, seek_gap, path, report, kept)
 
 
 class _DamageLog:
@@ -553,7 +655,8 @@ class _DamageLog:
         self.last_good = None
 
     def finish(self, end: float) -> None:
-        """The spans into the report (a span still open runs to ``end``), neighbours merged."""
+        """The spans into the report (a span still open runs to ``end``), neighbours (up to two
+        decoded frames apart) merged."""
         decoded = sorted(self.decoded)
         spans = list(self.spans)
         if self.lost_since is not None and end > self.lost_since:
@@ -576,7 +679,8 @@ class _DamageLog:
                 spans.append((a + self.period, b))
         merged: list[tuple[float, float]] = []
         for a, b in sorted(spans):
-            if merged and a <= merged[-1][1] + self.period + 1e-6:
+            # a frame or two that decode amid damage (error concealment) do not split a span
+            if merged and a <= merged[-1][1] + 3 * self.period + 1e-6:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))

@@ -1,0 +1,243 @@
+"""Exact sparse decoding: the frames that decoding every frame would sample, decoding only what
+they depend on.
+
+The reference sampler (``decode="all"``) decodes every frame and takes, for each sampling time,
+the frame nearest to it. Which frame that is depends only on the frames' presentation times, and
+a demuxer reads those from the container without decoding anything. So:
+
+1. **plan** (:func:`scan_packets`, :func:`select_frames`): read every video packet's timestamp
+   and, for H.264, its NAL unit headers (whether other frames may reference it, ``nal_ref_idc``;
+   whether it is an IDR picture, after which nothing refers to earlier frames); pick each
+   target's frame exactly as the reference does;
+2. **decode** (:func:`iter_planned_frames`): send the decoder only the packets the picked frames
+   depend on: the picked frames themselves and the reference pictures between the last IDR
+   before each and it. Non-reference frames that are not picked, and everything after the last
+   picked frame of a closed group of pictures up to the next IDR, never reach the decoder. A
+   dropped non-reference frame changes no other frame, and an IDR starts from nothing, so every
+   decoded picture is bit-identical to the reference path's.
+
+Nothing is guessed: a file this cannot plan (not H.264, packets without timestamps or with
+repeated ones, parameter sets outside keyframes, a demuxer error, a stream that ends before its
+stated duration) raises :class:`Unplannable` before any frame is produced, and a decoder that
+does not hand back exactly the planned frames (damaged data) raises it while decoding; the caller
+then samples with the reference path (:func:`momentfinder.video.decode.iter_clip_frames` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+# H.264 NAL unit types (ITU-T H.264 table 7-1)
+_SLICE_TYPES = frozenset((1, 2, 3, 4, 5))  # coded slices (5: of an IDR picture)
+_IDR = 5
+_PARAMETER_SETS = frozenset((7, 8, 13, 15))  # SPS, PPS, SPS extension, subset SPS
+
+
+class Unplannable(Exception):
+    """This file (or this stretch of it) cannot be decoded sparsely; ``reason`` says why."""
+
+
+@dataclass
+class PacketTable:
+    """The video packets of a file in demux order: presentation timestamps (``pts``, stream time
+    base) and what decoding them depends on."""
+
+    pts: np.ndarray  # int64
+    ref: np.ndarray  # bool: another frame may reference this one (unknown counts as True)
+    idr: np.ndarray  # bool: decoding can start here (an IDR picture)
+    shown: np.ndarray  # bool: the decoder outputs this frame (not discarded by an edit list)
+    time_base: Fraction
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def times(self, pts: np.ndarray) -> np.ndarray:
+        """Seconds as PyAV's ``Frame.time`` computes them (the same float operations)."""
+        return pts.astype(np.float64) * self.time_base.numerator / self.time_base.denominator
+
+
+def _h264_layout(extradata: bytes | None) -> int:
+    """The NAL length-prefix size of avcC (MP4/MKV) H.264, or 0 for Annex B start codes."""
+    if extradata and len(extradata) >= 7 and extradata[0] == 1:
+        return (extradata[4] & 3) + 1
+    return 0
+
+
+def _nal_headers(data: memoryview, length_size: int) -> Iterator[int]:
+    """The first byte of every NAL unit in one packet."""
+    end = len(data)
+    if length_size:
+        pos = 0
+        while pos + length_size < end:
+            size = int.from_bytes(data[pos : pos + length_size], "big")
+            if size <= 0 or pos + length_size + size > end:
+                raise Unplannable("malformed NAL unit length")
+            yield data[pos + length_size]
+            pos += length_size + size
+        return
+    raw = bytes(data)
+    pos = raw.find(b"\x00\x00\x01")
+    while pos >= 0 and pos + 3 < end:
+        yield raw[pos + 3]
+        pos = raw.find(b"\x00\x00\x01", pos + 3)
+
+
+def _classify(data: memoryview, length_size: int, keyframe: bool) -> tuple[bool, bool]:
+    """``(ref, idr)`` of one H.264 access unit from its NAL headers."""
+    ref = idr = has_slice = False
+    for header in _nal_headers(data, length_size):
+        kind = header & 0x1F
+        if kind in _SLICE_TYPES:
+            has_slice = True
+            ref = ref or bool(header & 0x60)
+            idr = idr or kind == _IDR
+        elif kind in _PARAMETER_SETS and not keyframe:
+            # new parameter sets mid-stream: dropping this packet could change later pictures
+            raise Unplannable("parameter sets outside keyframes")
+    if not has_slice:
+        return True, False  # no picture data we understand: keep it
+    return ref, idr
+
+
+def scan_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> PacketTable:
+    """Demux every packet of ``stream`` (no decoding) into a :class:`PacketTable`.
+
+    Raises :class:`Unplannable` when the codec is not H.264 or the packets cannot be planned on.
+    """
+    if stream.codec_context.name != "h264":
+        raise Unplannable(f"codec {stream.codec_context.name} (sparse decoding knows H.264)")
+    length_size = _h264_layout(stream.codec_context.extradata)
+    pts: list[int] = []
+    ref: list[bool] = []
+    idr: list[bool] = []
+    shown: list[bool] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                raise Unplannable("packets without timestamps")
+            if packet.is_corrupt:
+                raise Unplannable("damaged packets")
+            r, i = _classify(memoryview(packet), length_size, packet.is_keyframe)
+            pts.append(packet.pts)
+            ref.append(r and not packet.is_disposable)
+            idr.append(i)
+            shown.append(not packet.is_discard)
+    except av.FFmpegError as err:
+        raise Unplannable(f"demuxer error ({err})") from None
+    if not pts:
+        raise Unplannable("no video packets")
+    table = PacketTable(
+        pts=np.asarray(pts, dtype=np.int64),
+        ref=np.asarray(ref, dtype=bool),
+        idr=np.asarray(idr, dtype=bool),
+        shown=np.asarray(shown, dtype=bool),
+        time_base=stream.time_base,
+    )
+    if len(np.unique(table.pts)) != len(table):
+        raise Unplannable("repeated timestamps")
+    if not table.idr[0]:
+        raise Unplannable("the stream does not start with an IDR picture")
+    return table
+
+
+def longest_gap(table: PacketTable) -> float:
+    """The longest time between two shown frames, seconds (a long one may be lost data: the
+    Matroska demuxer skips a damaged cluster without an error)."""
+    times = np.sort(table.times(table.pts[table.shown]))
+    return float(np.max(np.diff(times))) if len(times) > 1 else 0.0
+
+
+def select_frames(table: PacketTable, targets: np.ndarray) -> np.ndarray:
+    """For each target time (absolute seconds, ascending), the packet index of the frame the
+    reference sampler picks: the first shown frame at or after the target, unless the one before
+    it is strictly nearer; the last frame for targets past the end."""
+    order = np.flatnonzero(table.shown)
+    order = order[np.argsort(table.pts[order], kind="stable")]
+    times = table.times(table.pts[order])
+    if len(times) == 0:
+        raise Unplannable("no shown frames")
+    k = np.searchsorted(times, targets, side="left")  # first frame with t >= target
+    picks = np.minimum(k, len(times) - 1)
+    inner = (k > 0) & (k < len(times))
+    before = np.where(inner, k - 1, 0)
+    nearer = inner & ((targets - times[before]) < (times[np.minimum(k, len(times) - 1)] - targets))
+    picks = np.where(nearer, before, picks)
+    return order[picks]
+
+
+def needed_packets(table: PacketTable, picks: np.ndarray) -> np.ndarray:
+    """Which packets to decode: the picked frames, and every reference picture from the last
+    IDR at or before each picked frame (in decode order) up to it."""
+    needed = np.zeros(len(table), dtype=bool)
+    if len(picks) == 0:
+        return needed
+    idr_at = np.flatnonzero(table.idr)
+    last = np.unique(picks)
+    starts = idr_at[np.searchsorted(idr_at, last, side="right") - 1]
+    # mark the span [start, pick] of each picked frame; spans merge through a running count
+    marks = np.zeros(len(table) + 1, dtype=np.int64)
+    np.add.at(marks, starts, 1)
+    np.add.at(marks, last + 1, -1)
+    covered = np.cumsum(marks[:-1]) > 0
+    needed[covered & table.ref] = True
+    needed[last] = True
+    needed[starts] = True
+    return needed
+
+
+def iter_planned_frames(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    table: PacketTable,
+    picks: np.ndarray,
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Decode the needed packets and yield ``(target index, frame)`` for every target in order
+    (a frame picked by several targets is yielded once per target).
+
+    Raises :class:`Unplannable` when the file does not hold what the plan read (damaged data,
+    a decoder error, a planned frame that never comes out).
+    """
+    needed = needed_packets(table, picks)
+    if not needed.any():
+        return
+    last_needed = int(np.flatnonzero(needed)[-1])
+    want = table.pts[picks]
+    ti, n = 0, len(want)
+
+    def take(frames) -> Iterator[tuple[int, av.VideoFrame]]:
+        nonlocal ti
+        for frame in frames:
+            if frame.pts is None:
+                raise Unplannable("decoded frame without a timestamp")
+            if frame.is_corrupt:
+                raise Unplannable("damaged data (a frame decoded with errors)")
+            while ti < n and frame.pts == want[ti]:
+                yield ti, frame
+                ti += 1
+            if ti < n and frame.pts > want[ti]:
+                raise Unplannable(f"planned frame at pts {want[ti]} was not decoded")
+
+    index = -1
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            index += 1
+            if index >= len(table) or packet.pts != table.pts[index]:
+                raise Unplannable("the packets differ from the planned ones")
+            if needed[index]:
+                yield from take(packet.decode())
+            if index >= last_needed:
+                break
+        yield from take(stream.codec_context.decode(None))  # drain the decoder's delayed frames
+    except (av.FFmpegError, EOFError, ValueError) as err:
+        raise Unplannable(f"decoding failed ({err})") from None
+    if ti < n:
+        raise Unplannable(f"{n - ti} planned frames were not decoded")

@@ -102,20 +102,19 @@ class Watches:
     ) -> WatchSession:
         """Start watching ``source``; every moment it closes is also recorded in ``library`` (as
         ``watch --library`` does), so searches find it."""
-        with self._lock:
+        with self._lock:  # the check and the start together: two requests cannot pass the limit
             if sum(s.running for s in self._sessions.values()) >= self.limit:
                 raise WatchLimit(f"{self.limit} watches are running already: stop one first")
-        config = WatchConfig(live=LiveConfig(realtime=realtime), library=library)
-        finder = MomentFinder(config=finder_config)
-        watcher = Watcher(finder, source, config, queries)
-        session = WatchSession(secrets.token_urlsafe(8), source, watcher)
-        watcher.subscribe(session.publish)
-        session.thread = threading.Thread(
-            target=session.run, name=f"momentfinder-watch-{session.id}", daemon=True
-        )
-        with self._lock:
+            config = WatchConfig(live=LiveConfig(realtime=realtime), library=library)
+            finder = MomentFinder(config=finder_config)  # its models load on the watch's thread
+            watcher = Watcher(finder, source, config, queries)
+            session = WatchSession(secrets.token_urlsafe(8), source, watcher)
+            watcher.subscribe(session.publish)
+            session.thread = threading.Thread(
+                target=session.run, name=f"momentfinder-watch-{session.id}", daemon=True
+            )
             self._sessions[session.id] = session
-        session.thread.start()
+            session.thread.start()  # alive before the lock is let go: the next check counts it
         return session
 
     def get(self, watch_id: str) -> WatchSession | None:

@@ -251,17 +251,7 @@ class FeatureCache:
             sampling=np.asarray(sampling),
             checksum=np.asarray(entry_checksum(features, record, sampling)),
         )
-        try:
-            write_atomic(path, buffer.getvalue())
-        except OSError as err:
-            self.writable = False
-            log.warning(
-                "cannot write to the feature cache %s (%s); going on without caching",
-                self.root,
-                err.strerror or err,
-            )
-            return None
-        return path
+        return path if self._write(path, buffer.getvalue()) else None
 
 
 def _lines_checksum(starts: np.ndarray, ends: np.ndarray, texts_json: str, meta_json: str) -> str:

@@ -7,7 +7,8 @@ import argparse
 import json
 import sys
 
-from ..errors import InputError, UsageError
+from ..errors import UsageError
+from ..pipeline.choices import PRECISIONS
 from .index import add_db_option
 from .options import clip_seconds, key_values, non_negative_int, positive_float, positive_int
 
@@ -71,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--visual-model", default=None, help="CLIP/SigLIP hub id or local directory")
     g.add_argument("--clip-len", type=clip_seconds, default=None, help="seconds per clip (default 2)")
     g.add_argument("--frames-per-clip", type=positive_int, default=1, help="frames sampled per clip")
-    g.add_argument("--precision", default="auto", help="encoder precision: auto, fp32, bf16, fp16, int8")
+    g.add_argument("--precision", choices=PRECISIONS, default="auto", help="encoder precision (default auto)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     g.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     g.add_argument(
@@ -103,8 +104,6 @@ def run(args: argparse.Namespace) -> int:
     online = key_values(args.set)
     if args.lag is not None:
         online["lag_clips"] = args.lag
-    if args.precision not in ("auto", "fp32", "bf16", "fp16", "int8"):
-        raise InputError(f"--precision must be auto, fp32, bf16, fp16 or int8, got {args.precision!r}")
     config = WatchConfig(
         live=LiveConfig(
             realtime=args.realtime,

@@ -187,7 +187,7 @@ def test_finder_uses_the_cache_dir_and_keys_features_by_runtime(tiny_clip, colou
     feats = finder.extract(colour_video)
     assert finder.visual_encoder().runtime == "openvino"
     assert os.path.isdir(os.path.join(tmp_path, "exported"))
-    key = finder._feature_key(colour_video, finder.visual_encoder())
+    key = finder.features.visual_key(colour_video, finder.visual_encoder())
     assert key.precision == "fp32+openvino"
     torch_cfg = FinderConfig(
         visual_model=tiny_clip, precision="fp32", cache_dir=str(tmp_path), runtime="torch", progress=False

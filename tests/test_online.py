@@ -323,7 +323,7 @@ class ColourEncoder:
 
 def colour_finder() -> MomentFinder:
     finder = MomentFinder(config=FinderConfig(visual_model="colour", use_subtitles=False, use_cache=False))
-    finder._visual = ColourEncoder()
+    finder.models._visual = ColourEncoder()
     return finder
 
 
@@ -357,7 +357,7 @@ def test_a_slow_encoder_on_a_live_source_drops_clips_and_says_so(colour_stream, 
             return super().encode_images(images)
 
     finder = colour_finder()
-    finder._visual = Slow()
+    finder.models._visual = Slow()
     live = LiveConfig(realtime=True, loop=True, max_seconds=12.0, clip_len=0.25)
     finder.config.sampling.clip_len = 0.25
     watcher = Watcher(
@@ -372,7 +372,7 @@ def test_a_queries_file_adds_and_removes_queries_while_watching(colour_stream, t
     qfile = tmp_path / "queries.txt"
     qfile.write_text("# standing queries\ngreen\n")
     finder = colour_finder()
-    finder._visual.batch_size = 1  # the file is checked between batches: here between clips
+    finder.models._visual.batch_size = 1  # the file is checked between batches: here between clips
     watcher = Watcher(finder, colour_stream, WatchConfig(queries_file=str(qfile), poll_seconds=0.0), [])
     seen: list = []
     push = watcher.grounder.push

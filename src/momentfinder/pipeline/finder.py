@@ -39,21 +39,18 @@ from ..channels import (
     span_statistic,
 )
 from ..encoders.base import (
-    DEFAULT_ASR_MODEL,
-    DEFAULT_SOUND_MODEL,
     DEFAULT_VISUAL_MODEL,
-    OFFLINE_ASR_MODEL,
-    AudioTextEncoder,
-    SpeechRecognizer,
     VisionTextEncoder,
 )
 from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
 from ..query import KeyPhraseDecomposer, StructuredQuery, channel_weight_factors, unrelated_decoys
-from ..store import FeatureCache, FeatureKey, default_cache_dir
+from ..store import FeatureCache
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
 from ..video.cut import format_time
 from ..video.decode import probe
+from .cached import CachedExtraction
+from .models import ModelSet
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +174,8 @@ class MomentFinder:
         self._fused_grounder = None  # the grounder without a calibration, for fused curves
         self._detr_chance = None  # (clips, the decoys' best scores) of the last video, trained model
         self.cache = FeatureCache(cfg.cache_dir) if cfg.use_cache else None
-        self._visual: VisionTextEncoder | None = None
-        self._visual_error: str | None = None
-        self._text = None
-        self._recognizer: SpeechRecognizer | None = None
-        self._recognizer_note: str | None = None  # the default Whisper could not load: pocketsphinx
-        self._sound: AudioTextEncoder | None = None
-        self._sound_error: str | None = None
+        self.models = ModelSet(cfg, self._check_encoder)
+        self.features = CachedExtraction(self.cache, cfg.sampling)
         self.channels: list[Channel] = self._channels()
 
     def _channels(self) -> list[Channel]:
@@ -195,7 +187,7 @@ class MomentFinder:
         if "visual" in enabled:
             channels.append(
                 VisualChannel(
-                    self._require_visual,
+                    self.models.require_visual,
                     cfg.sampling,
                     KeyPhraseDecomposer(cfg.subquery_parts) if cfg.subquery_parts > 0 else None,
                     getattr(self.grounder, "relevance_curves", None),  # the zero-shot grounder's AND
@@ -207,135 +199,39 @@ class MomentFinder:
             return channels
         weights = cfg.channel_weights
         if "subtitles" in enabled:
-            channels.append(SubtitleChannel(self.text_encoder, weights.get("subtitles", 2.0)))
+            channels.append(SubtitleChannel(self.models.text_encoder, weights.get("subtitles", 2.0)))
         if "speech" in enabled:
             channels.append(
                 SpeechChannel(
-                    self.speech_recognizer,
-                    self.text_encoder,
+                    self.models.speech_recognizer,
+                    self.models.text_encoder,
                     weights.get("speech", 2.0),
                     progress=cfg.progress,
                 )
             )
         if "sound" in enabled:
             channels.append(
-                SoundChannel(self._require_sound, weights.get("sound", 1.0), progress=cfg.progress)
+                SoundChannel(self.models.require_sound, weights.get("sound", 1.0), progress=cfg.progress)
             )
         return channels
 
     def channel(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)
 
-    # --- models -------------------------------------------------------------------------
+    # --- models (pipeline/models.py) ----------------------------------------------------
     def visual_encoder(self) -> VisionTextEncoder | None:
         """The visual encoder, or None (with the reason in :attr:`visual_error`) when it cannot load."""
-        cfg = self.config
-        if cfg.visual_model is None or self._visual is not None or self._visual_error is not None:
-            return self._visual
-        from ..encoders.hf import HFVisionTextEncoder
+        return self.models.visual_encoder()
 
-        try:
-            self._visual = HFVisionTextEncoder(
-                cfg.visual_model,
-                device=cfg.device,
-                precision=cfg.precision,
-                batch_size=cfg.batch_size,
-                threads=cfg.threads,
-                runtime=cfg.runtime,
-                export_dir=os.path.join(cfg.cache_dir or default_cache_dir(), "exported"),
-            )
-        except ModelUnavailableError as err:
-            if cfg.require_visual:
-                raise ModelUnavailableError(
-                    f"{err} (pass --allow-missing-channels to ground with the other channels)"
-                ) from None
-            self._visual_error = str(err)
-        if self._visual is not None:
-            self._check_encoder(self._visual)
-        return self._visual
+    @property
+    def visual_error(self) -> str | None:
+        return self.models.visual_error
 
     def _check_encoder(self, encoder: VisionTextEncoder) -> None:
         """A calibration made for another encoder is refused before any decoding."""
         check = getattr(getattr(self.grounder, "calibration", None), "check_encoder", None)
         if check is not None:
             check(encoder.name, encoder.dim)
-
-    def _require_visual(self) -> VisionTextEncoder:
-        encoder = self.visual_encoder()
-        if encoder is None:
-            raise ChannelUnavailable(self._visual_error or "no visual model configured")
-        return encoder
-
-    @property
-    def visual_error(self) -> str | None:
-        return self._visual_error
-
-    def speech_recognizer(self) -> SpeechRecognizer:
-        """The speech recogniser: ``asr_model`` (Whisper or pocketsphinx), or the default Whisper,
-        falling back to pocketsphinx (with :attr:`recognizer_note`) when that cannot be loaded; a
-        named Whisper that cannot be loaded raises :class:`ModelUnavailableError`."""
-        if self._recognizer is not None:
-            return self._recognizer
-        from ..encoders.sphinx import SphinxRecognizer
-        from ..encoders.whisper import WhisperRecognizer
-
-        cfg = self.config
-        model = cfg.asr_model or DEFAULT_ASR_MODEL
-        if model == OFFLINE_ASR_MODEL:
-            self._recognizer = SphinxRecognizer()
-            return self._recognizer
-        try:
-            self._recognizer = WhisperRecognizer(
-                model,
-                device=cfg.device,
-                threads=cfg.threads,
-                max_new_tokens=cfg.asr_max_new_tokens,
-                language=cfg.asr_language,
-            )
-        except ModelUnavailableError as err:
-            if cfg.asr_model is not None and cfg.asr_model != DEFAULT_ASR_MODEL:
-                raise
-            self._recognizer = SphinxRecognizer()
-            self._recognizer_note = (
-                f"{err}; transcribing with the offline pocketsphinx model (English only, weaker)"
-            )
-            log.info("%s", self._recognizer_note)
-        return self._recognizer
-
-    @property
-    def recognizer_note(self) -> str | None:
-        return self._recognizer_note
-
-    def sound_encoder(self) -> AudioTextEncoder | None:
-        """The CLAP encoder, or None (the reason in :attr:`sound_error`) when the default one cannot
-        load; a named one that cannot be loaded raises :class:`ModelUnavailableError`."""
-        cfg = self.config
-        if self._sound is not None or self._sound_error is not None:
-            return self._sound
-        from ..encoders.clap import ClapAudioTextEncoder
-
-        try:
-            self._sound = ClapAudioTextEncoder(
-                cfg.sound_model or DEFAULT_SOUND_MODEL, device=cfg.device, threads=cfg.threads
-            )
-        except ModelUnavailableError as err:
-            if cfg.sound_model is not None:
-                raise
-            self._sound_error = str(err)
-        return self._sound
-
-    def _require_sound(self) -> AudioTextEncoder:
-        encoder = self.sound_encoder()
-        if encoder is None:
-            raise ChannelUnavailable(self._sound_error or "no sound model")
-        return encoder
-
-    def text_encoder(self):
-        if self._text is None:
-            from ..encoders.text import SentenceEncoder
-
-            self._text = SentenceEncoder(self.config.text_model, device=self.config.device)
-        return self._text
 
     # --- features -----------------------------------------------------------------------
     def extract(
@@ -367,88 +263,16 @@ class MomentFinder:
                 check(media)
         for channel in self.channels:
             try:
-                extracted = self._cached_extract(channel, media)
+                extracted = self.features.extract(channel, media)
             except ChannelUnavailable as err:
                 feats.notes.append(f"{channel.name} channel off: {err}")
                 continue
-            if channel.name == "speech" and self._recognizer_note is not None:
-                feats.notes.append(f"speech: {self._recognizer_note}")
+            if channel.name == "speech" and self.models.recognizer_note is not None:
+                feats.notes.append(f"speech: {self.models.recognizer_note}")
             if extracted is not None:
                 feats.channel_features[channel.name] = extracted
                 feats.notes.extend(getattr(extracted, "notes", None) or [])
         _note_damage(feats)
-        return feats
-
-    def _cached_extract(self, channel: Channel, media: Media):
-        """The channel's features of ``media``; visual and sound features and transcripts go
-        through the feature cache."""
-        if isinstance(channel, SpeechChannel):
-            return channel.from_transcript(self._cached_transcript(channel, media))
-        if isinstance(channel, SoundChannel):
-            return self._cached_sound(channel, media)
-        if not isinstance(channel, VisualChannel):
-            return channel.extract(media)
-        if not media.info.has_video:
-            raise ChannelUnavailable("the file has no video stream")
-        encoder = self._require_visual()
-        key = self._feature_key(media.path, encoder) if self.cache is not None else None
-        if key is not None and (cached := self.cache.load(key, dim=encoder.dim)) is not None:
-            log.info("features from cache: %s", self.cache.path_for(key))
-            cached.video_id = _video_id(media.path)
-            return cached
-        feats = channel.extract(media)
-        feats.video_id = _video_id(media.path)
-        if key is not None:
-            self.cache.save(key, feats)  # best effort: a cache that cannot be written warns once
-        return feats
-
-    def _cached_transcript(self, channel: SpeechChannel, media: Media) -> Transcript:
-        if not media.info.has_audio:
-            raise ChannelUnavailable("the file has no audio stream")
-        recognizer = channel.recognizer()
-        key = None
-        if self.cache is not None:
-            key = FeatureKey.make(
-                content_hash=self.cache.content_hash(media.path),
-                model=recognizer.name,
-                model_fingerprint=recognizer.fingerprint,
-                sampling={**recognizer.settings, "audio_stream": media.audio_stream},
-                channel="speech",
-            )
-            if (cached := self.cache.load_lines(key)) is not None:
-                segments, meta = cached
-                log.info("transcript from cache: %s", self.cache.path_for(key))
-                return Transcript(
-                    segments,
-                    recognizer.name,
-                    str(meta.get("audio", "")),
-                    float(meta.get("duration", 0.0)),
-                    list(meta.get("notes", [])),
-                )
-        transcript = channel.transcribe(media)
-        if key is not None:
-            meta = {"audio": transcript.audio, "duration": transcript.duration, "notes": transcript.notes}
-            self.cache.save_lines(key, transcript.segments, meta)
-        return transcript
-
-    def _cached_sound(self, channel: SoundChannel, media: Media) -> ClipFeatures:
-        if not media.info.has_audio:
-            raise ChannelUnavailable("the file has no audio stream")
-        encoder = channel.encoder()
-        key = None
-        if self.cache is not None:
-            key = FeatureKey.make(
-                content_hash=self.cache.content_hash(media.path),
-                model=encoder.name,
-                model_fingerprint=encoder.fingerprint,
-                sampling={"clip_len": media.timeline.clip_len, "audio_stream": media.audio_stream},
-                channel="sound",
-            )
-            if (cached := self.cache.load(key, dim=encoder.dim)) is not None:
-                return cached
-        feats = channel.extract(media)
-        if key is not None:
-            self.cache.save(key, feats)
         return feats
 
     def transcribe(self, video: str | os.PathLike) -> Transcript:
@@ -463,21 +287,12 @@ class MomentFinder:
         media.audio_stream = self.config.audio_stream
         channel.check(media)
         try:
-            transcript = self._cached_transcript(channel, media)
+            transcript = self.features.transcript(channel, media)
         except ChannelUnavailable as err:
             raise MediaError(f"{path}: {err}") from None
-        if self._recognizer_note is not None:
-            transcript.notes.insert(0, self._recognizer_note)
+        if self.models.recognizer_note is not None:
+            transcript.notes.insert(0, self.models.recognizer_note)
         return transcript
-
-    def _feature_key(self, path: str, encoder: VisionTextEncoder) -> FeatureKey:
-        return FeatureKey.make(
-            content_hash=self.cache.content_hash(path),
-            model=encoder.name,
-            model_fingerprint=encoder.fingerprint,
-            sampling=self.config.sampling.as_key(),
-            precision=_numerics(encoder),
-        )
 
     def encode_query(self, query: str) -> QueryFeatures:
         """Joint-space embedding of ``query`` with the visual model's text tower (with its phrases)."""
@@ -518,7 +333,7 @@ class MomentFinder:
             if self.config.visual_model is None:
                 reasons.append("the visual channel is off")
             message = f"nothing to ground with: {'; '.join(reasons) or 'no channel available'}"
-            if self._visual_error is not None and feats.info.has_video:
+            if self.models.visual_error is not None and feats.info.has_video:
                 raise ModelUnavailableError(message)  # the file is fine, the model is missing: exit 3
             raise MediaError(f"{feats.info.path}: no usable stream ({message})")  # exit 2
         if self.config.channels is None:  # the query says which channels matter (words said, a sound)
@@ -682,13 +497,6 @@ def finder_config(
     )
 
 
-def _numerics(encoder: VisionTextEncoder) -> str:
-    """What decides the encoder's arithmetic (a feature cache key part): the precision, and the
-    runtime when it is not torch (OpenVINO's bf16 is not torch's to the last bit)."""
-    runtime = getattr(encoder, "runtime", "torch")
-    return encoder.precision if runtime == "torch" else f"{encoder.precision}+{runtime}"
-
-
 def quiet_libraries() -> None:
     """transformers and sentence-transformers print load bars and notices on every model load."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -724,7 +532,3 @@ def _note_damage(feats: VideoFeatures) -> None:
         feats.timeline = Timeline.covering(visual.duration, feats.timeline.clip_len)
     for start, end in visual.unreadable:
         feats.notes.append(f"video unreadable {format_time(start)}–{format_time(end)} (damaged data skipped)")
-
-
-def _video_id(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]

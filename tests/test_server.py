@@ -795,3 +795,36 @@ def test_watch_refuses_bad_sources_and_too_many_watches(served, tmp_path):
         )
     finally:
         state.watches.limit = limit
+
+
+def test_a_search_does_not_wait_for_an_indexing_run(served, monkeypatch):
+    """Indexing runs on the writer's connection: while an add is in progress (held here until the
+    search has answered), searches and listings are answered from the reader's."""
+    client, state, paths = served
+    started, release = threading.Event(), threading.Event()
+    real_add = Library.add
+
+    def held_add(self, *args, **kwargs):
+        started.set()
+        assert release.wait(60), "the search never answered while the add was held"
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(Library, "add", held_add)
+    outcome: dict = {}
+
+    def index():  # an indexed file: the add runs (and is held), then finds it unchanged
+        outcome["index"] = client.post("/api/index", json={"paths": [paths[0]]}, headers=auth(state))
+
+    indexer = threading.Thread(target=index)
+    indexer.start()
+    try:
+        assert started.wait(60)
+        r = client.post("/api/search", json={"query": FROG, "top_k": 3})
+        listing = client.get("/api/library")
+        assert r.status_code == 200 and r.json()["hits"] and listing.status_code == 200
+        assert indexer.is_alive()  # the add was still held while both answered
+    finally:
+        release.set()
+        indexer.join(120)
+    assert outcome["index"].status_code == 200, outcome["index"].text
+    assert outcome["index"].json()["unchanged"], outcome["index"].json()

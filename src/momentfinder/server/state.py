@@ -1,4 +1,5 @@
-"""What one server holds while it runs: the library (on its own thread), the token, the folders."""
+"""What one server holds while it runs: the library (a reader thread for searches and listings, a
+writer thread for indexing and removal), the token, the folders."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ T = TypeVar("T")
 
 
 class LibraryWorker:
-    """The library on one thread of its own: a SQLite connection belongs to the thread that opened
-    it and a finder's models are not re-entrant, so every call runs there, one at a time, in the
-    order they come; the event loop stays free for streaming and pictures meanwhile."""
+    """One connection to the library on a thread of its own: a SQLite connection belongs to the
+    thread that opened it and a finder's models are not re-entrant, so every call runs there, one
+    at a time, in the order they come; the event loop stays free for streaming and pictures
+    meanwhile. The server has two: searches never wait for an indexing run (SQLite's WAL lets a
+    reader read while the writer commits; the reader's vector index catches up with what the
+    writer added on its next search)."""
 
     def __init__(self, open_library: Callable[[], Library]):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="momentfinder-library")
@@ -65,7 +69,14 @@ class ServerState:
         _remove_leftovers(self.uploads, self.exports)
         self.roots = tuple(os.path.realpath(os.path.expanduser(r)) for r in config.roots)
         self.thumbnails = ThumbnailCache(os.path.join(self.folder, "thumbnails"))
+        # searches, listings, chats (its encoder loaded now: a library that does not fit stops here)
         self.worker = LibraryWorker(partial(open_library, config))
+        # index, upload, remove: its own connection, and its own models, loaded on the first add
+        try:
+            self.writer = LibraryWorker(partial(open_library, config, load_models=False))
+        except BaseException:
+            self.worker.close()
+            raise
         # after the library opened: a token made for a server that never starts is never shown
         self.token_file = os.path.join(self.folder, "token")
         self.token, self.token_created = load_or_create_token(self.token_file)
@@ -76,6 +87,7 @@ class ServerState:
 
     def close(self) -> None:
         self.watches.close()
+        self.writer.close()
         self.worker.close()
 
     # -- videos and files ------------------------------------------------------------------------
@@ -120,9 +132,9 @@ class ServerState:
         return inside(os.path.realpath(path), os.path.realpath(self.uploads))
 
 
-def open_library(config: ServerConfig) -> Library:
-    """The library, its encoder loaded when it has one: a model that cannot load, or options that
-    contradict the library, stop the server at start rather than fail every search."""
+def open_library(config: ServerConfig, load_models: bool = True) -> Library:
+    """The library, its encoder loaded when it has one (``load_models``): a model that cannot load,
+    or options that contradict the library, stop the server at start rather than fail every search."""
     library = Library(
         config.library,
         config.finder,
@@ -131,7 +143,7 @@ def open_library(config: ServerConfig) -> Library:
         adopt_encoder=config.adopt_encoder,
     )
     try:
-        if library.status().info is not None:
+        if load_models and library.status().info is not None:
             library.finder().visual_encoder()
     except BaseException:
         library.close()

@@ -56,7 +56,7 @@ async def index(body: IndexRequest, state: State) -> IndexOut:
         report.failed += refused
         return IndexOut.of(report)
 
-    return await state.worker.run(add)
+    return await state.writer.run(add)
 
 
 def upload_name(filename: str) -> str:
@@ -112,14 +112,14 @@ async def upload(
     finally:
         with suppress(OSError):
             os.unlink(part)
-    report = await state.worker.run(Library.add, [final])
+    report = await state.writer.run(Library.add, [final])
     if report.failed:
         with suppress(OSError):
             os.unlink(final)
-        await state.worker.run(lambda lib: lib.remove([final]))
+        await state.writer.run(lambda lib: lib.remove([final]))
         raise HTTPException(415, f"{name}: {report.failed[0][1].replace(final, name)}")
     outcome = next(k for k in ("added", "copied", "moved", "unchanged") if getattr(report, k))
-    row = await state.worker.run(Library.video_at, final)
+    row = await state.writer.run(Library.video_at, final)
     return UploadOut(video=VideoOut.of(row), outcome=outcome)
 
 

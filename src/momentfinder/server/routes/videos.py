@@ -124,7 +124,7 @@ async def clip(
 )
 async def delete_video(video_id: VideoId, state: State) -> dict:
     row = await state.video(video_id)
-    await state.worker.run(Library.remove, [row.path])
+    await state.writer.run(Library.remove, [row.path])
     state.forget(video_id)
     if state.is_upload(row.path):
         with suppress(OSError):

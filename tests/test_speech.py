@@ -4,6 +4,7 @@ loading code, windowing, the transcript cache, the speech channel in grounding, 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -224,3 +225,26 @@ def test_transcripts_are_indexed_and_searchable_in_a_library(tmp_path, tiny_clip
     hits = searcher.search("counting one two three four five", top_k=3)
     assert hits and abs(hits[0].start - 6.0) < 0.6 and hits[0].evidence in ("subtitles", "speech")
     searcher.close()
+
+
+def test_a_cached_whisper_transcript_needs_no_model(tmp_path, spoken, tiny_whisper, monkeypatch):
+    """The transcript's cache key is known before Whisper loads: a second run on the same file reads
+    the transcript without loading the model; other settings are another key (the model loads)."""
+    config = FinderConfig(
+        visual_model=None,
+        asr_model=tiny_whisper,
+        asr_max_new_tokens=8,
+        channels=("speech",),
+        cache_dir=str(tmp_path),
+        progress=False,
+    )
+    first = MomentFinder(config=config).transcribe(spoken)
+    loads = []
+    real_init = WhisperRecognizer.__init__
+    monkeypatch.setattr(
+        WhisperRecognizer, "__init__", lambda self, *a, **k: loads.append(a) or real_init(self, *a, **k)
+    )
+    second = MomentFinder(config=config).transcribe(spoken)
+    assert loads == [] and second.segments == first.segments and second.model == first.model
+    MomentFinder(config=replace(config, asr_max_new_tokens=9)).transcribe(spoken)
+    assert len(loads) == 1  # another setting: not the cached transcript

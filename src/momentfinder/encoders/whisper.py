@@ -44,7 +44,7 @@ class WhisperRecognizer:
     ):
         from transformers import AutoModelForSpeechSeq2Seq
 
-        self.name = os.path.abspath(model) if os.path.isdir(model) else model
+        self.name, self.fingerprint, self.settings = self.identity(model, max_new_tokens, language)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if threads:
             torch.set_num_threads(threads)
@@ -68,8 +68,14 @@ class WhisperRecognizer:
         self._multilingual = bool(getattr(gen, "is_multilingual", False))
         self.max_new_tokens = max_new_tokens
         self.language = language
-        self.settings = {"max_new_tokens": max_new_tokens, "language": language, "window_s": self.window_s}
-        self.fingerprint = model_fingerprint(model)
+
+    @classmethod
+    def identity(cls, model: str, max_new_tokens: int, language: str | None) -> tuple[str, str, dict]:
+        """``(name, fingerprint, settings)`` the recogniser will have, without loading it (the key
+        of its transcripts in the feature cache: a cached transcript needs no model)."""
+        name = os.path.abspath(model) if os.path.isdir(model) else model
+        settings = {"max_new_tokens": max_new_tokens, "language": language, "window_s": cls.window_s}
+        return name, model_fingerprint(model), settings
 
     def generate_kwargs(self) -> dict:
         kwargs: dict = {"max_new_tokens": self.max_new_tokens}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from ..channels import (
     Channel,
@@ -31,9 +32,17 @@ class CachedExtraction:
     """Each channel's features of a file, from ``cache`` when it holds them (``cache`` None:
     always extracted)."""
 
-    def __init__(self, cache: FeatureCache | None, sampling: SamplingConfig):
+    def __init__(
+        self,
+        cache: FeatureCache | None,
+        sampling: SamplingConfig,
+        speech_identity: Callable[[], tuple[str, str, dict] | None] = lambda: None,
+    ):
         self.cache = cache
         self.sampling = sampling
+        # the speech recogniser's (name, fingerprint, settings) before it is loaded, when known:
+        # a cached transcript is then read without loading the model
+        self._speech_identity = speech_identity
 
     def extract(self, channel: Channel, media: Media):
         """The channel's features of ``media``."""
@@ -63,31 +72,44 @@ class CachedExtraction:
     def transcript(self, channel: SpeechChannel, media: Media) -> Transcript:
         if not media.info.has_audio:
             raise ChannelUnavailable("the file has no audio stream")
+        if self.cache is not None and (identity := self._speech_identity()) is not None:
+            if (
+                cached := self._cached_transcript(self._transcript_key(media, *identity), identity[0])
+            ) is not None:
+                return cached
         recognizer = channel.recognizer()
         key = None
         if self.cache is not None:
-            key = FeatureKey.make(
-                content_hash=self.cache.content_hash(media.path),
-                model=recognizer.name,
-                model_fingerprint=recognizer.fingerprint,
-                sampling={**recognizer.settings, "audio_stream": media.audio_stream},
-                channel="speech",
-            )
-            if (cached := self.cache.load_lines(key)) is not None:
-                segments, meta = cached
-                log.info("transcript from cache: %s", self.cache.path_for(key))
-                return Transcript(
-                    segments,
-                    recognizer.name,
-                    str(meta.get("audio", "")),
-                    float(meta.get("duration", 0.0)),
-                    list(meta.get("notes", [])),
-                )
+            key = self._transcript_key(media, recognizer.name, recognizer.fingerprint, recognizer.settings)
+            if (cached := self._cached_transcript(key, recognizer.name)) is not None:
+                return cached
         transcript = channel.transcribe(media)
         if key is not None:
             meta = {"audio": transcript.audio, "duration": transcript.duration, "notes": transcript.notes}
             self.cache.save_lines(key, transcript.segments, meta)
         return transcript
+
+    def _transcript_key(self, media: Media, name: str, fingerprint: str, settings: dict) -> FeatureKey:
+        return FeatureKey.make(
+            content_hash=self.cache.content_hash(media.path),
+            model=name,
+            model_fingerprint=fingerprint,
+            sampling={**settings, "audio_stream": media.audio_stream},
+            channel="speech",
+        )
+
+    def _cached_transcript(self, key: FeatureKey, name: str) -> Transcript | None:
+        if (cached := self.cache.load_lines(key)) is None:
+            return None
+        segments, meta = cached
+        log.info("transcript from cache: %s", self.cache.path_for(key))
+        return Transcript(
+            segments,
+            name,
+            str(meta.get("audio", "")),
+            float(meta.get("duration", 0.0)),
+            list(meta.get("notes", [])),
+        )
 
     def sound(self, channel: SoundChannel, media: Media) -> ClipFeatures:
         if not media.info.has_audio:

@@ -175,7 +175,7 @@ class MomentFinder:
         self._detr_chance = None  # (clips, the decoys' best scores) of the last video, trained model
         self.cache = FeatureCache(cfg.cache_dir) if cfg.use_cache else None
         self.models = ModelSet(cfg, self._check_encoder)
-        self.features = CachedExtraction(self.cache, cfg.sampling)
+        self.features = CachedExtraction(self.cache, cfg.sampling, self.models.speech_identity)
         self.channels: list[Channel] = self._channels()
 
     def _channels(self) -> list[Channel]:

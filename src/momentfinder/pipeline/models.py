@@ -117,6 +117,16 @@ class ModelSet:
             log.info("%s", self._recognizer_note)
         return self._recognizer
 
+    def speech_identity(self) -> tuple[str, str, dict] | None:
+        """``(name, fingerprint, settings)`` of the Whisper the speech channel asks for, known
+        without loading it (None: pocketsphinx, or it is loaded already)."""
+        model = self.config.asr_model or DEFAULT_ASR_MODEL
+        if self._recognizer is not None or model == OFFLINE_ASR_MODEL:
+            return None
+        from ..encoders.whisper import WhisperRecognizer
+
+        return WhisperRecognizer.identity(model, self.config.asr_max_new_tokens, self.config.asr_language)
+
     @property
     def recognizer_note(self) -> str | None:
         return self._recognizer_note

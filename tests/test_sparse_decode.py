@@ -224,6 +224,66 @@ def test_select_frames_is_the_streaming_rule(pts, targets, den):
     assert list(np.sort(shuffled)[expected]) == list(table.pts[select_frames(table, np.array(t))])
 
 
+X265 = {
+    "open_gop": "keyint=250:bframes=4:b-pyramid=1",  # one IDR, then CRA pictures
+    "closed_gop": "keyint=30:open-gop=0:bframes=4:b-pyramid=1",
+    "temporal_layers": "keyint=60:bframes=4:temporal-layers=3",  # non-reference pictures in two sub-layers
+}
+
+
+@pytest.fixture(scope="module", params=sorted(X265))
+def x265_video(request, tmp_path_factory) -> tuple[str, str]:
+    path = tmp_path_factory.mktemp("sparse_hevc") / f"{request.param}.mp4"
+    n = 300
+    options = {"preset": "veryfast", "crf": "30", "x265-params": "log-level=error:" + X265[request.param]}
+    frames = moving_frames(n)
+    return request.param, encode(path, frames, [i * 1000 / 30 for i in range(n)], codec="libx265", options=options)
+
+
+@pytest.mark.parametrize("kw", [dict(clip_len=2.0), dict(clip_len=0.5, frames_per_clip=3)], ids=["2s", "dense"])
+def test_exact_hevc_samples_the_reference_frames(x265_video, kw):
+    kind, path = x265_video
+    report = assert_same_as_reference(path, **kw)
+    if kw["clip_len"] >= 2:
+        assert 0 < report.frames < 300  # the sparse path ran, and skipped frames
+
+
+def test_hevc_non_reference_pictures_of_lower_sub_layers_are_kept(x265_video):
+    """A sub-layer non-reference picture may be referenced from a higher temporal sub-layer: only
+    those of the highest sub-layer are skipped."""
+    kind, path = x265_video
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        size = sparse._hevc_layout(stream.codec_context.extradata)
+        units = [
+            sparse._classify_hevc(memoryview(p), size, p.is_keyframe) for p in container.demux(stream) if p.size
+        ]
+    with av.open(path) as container:
+        table = sparse.scan_packets(container, container.streams.video[0])
+    nonref = np.array([u[0] for u in units])
+    tids = np.array([u[2] for u in units])
+    assert (~table.ref).sum() > 50
+    assert np.array_equal(~table.ref, nonref & (tids == tids.max()))
+    if kind == "temporal_layers":
+        assert (nonref & (tids < tids.max())).any()  # the case the rule is for: kept as references
+        assert table.ref[nonref & (tids < tids.max())].all()
+
+
+def test_hevc_nal_headers():
+    hvcc = bytes(21) + bytes([0xFF]) + bytes(2)  # lengthSizeMinusOne = 3
+    assert sparse._hevc_layout(b"\x01" + hvcc[1:]) == 4 and sparse._hevc_layout(b"\x00\x00\x00\x01") == 0
+    trail_n_tid2 = b"\x00\x00\x00\x03\x00\x03\xaa"  # type 0 (TRAIL_N), temporal id 2
+    assert sparse._classify_hevc(memoryview(trail_n_tid2), 4, False) == (True, False, 2)
+    trail_r = b"\x00\x00\x00\x03\x02\x01\xaa"  # type 1 (TRAIL_R)
+    assert sparse._classify_hevc(memoryview(trail_r), 4, False) == (False, False, 0)
+    idr = b"\x00\x00\x01\x40\x01\x0c\x00\x00\x01\x26\x01\xaf"  # VPS, then IDR_W_RADL, Annex B
+    assert sparse._classify_hevc(memoryview(idr), 0, True) == (False, True, 0)
+    with pytest.raises(Unplannable, match="parameter sets"):
+        sparse._classify_hevc(memoryview(idr), 0, False)
+    with pytest.raises(Unplannable, match="layered"):
+        sparse._classify_hevc(memoryview(b"\x00\x00\x00\x03\x03\x09\xaa"), 4, False)  # layer id 1
+
+
 def test_nal_headers_in_both_layouts():
     avcc = b"\x00\x00\x00\x02\x65\x88" + b"\x00\x00\x00\x03\x01\x9a\x00"
     assert [h & 0x1F for h in sparse._nal_headers(memoryview(avcc), 4)] == [5, 1]

@@ -6,9 +6,10 @@ the frame nearest to it. Which frame that is depends only on the frames' present
 a demuxer reads those from the container without decoding anything. So:
 
 1. **plan** (:func:`scan_packets`, :func:`select_frames`): read every video packet's timestamp
-   and, for H.264, its NAL unit headers (whether other frames may reference it, ``nal_ref_idc``;
-   whether it is an IDR picture, after which nothing refers to earlier frames); pick each
-   target's frame exactly as the reference does;
+   and its NAL unit headers (H.264: whether other frames may reference it, ``nal_ref_idc``;
+   HEVC: a sub-layer non-reference picture of the highest temporal sub-layer, which no picture
+   references; both: whether it is an IDR picture, after which nothing refers to earlier
+   frames); pick each target's frame exactly as the reference does;
 2. **decode** (:func:`iter_planned_frames`): send the decoder only the packets the picked frames
    depend on: the picked frames themselves and the reference pictures between the last IDR
    before each and it. Non-reference frames that are not picked, and everything after the last
@@ -16,7 +17,7 @@ a demuxer reads those from the container without decoding anything. So:
    dropped non-reference frame changes no other frame, and an IDR starts from nothing, so every
    decoded picture is bit-identical to the reference path's.
 
-Nothing is guessed: a file this cannot plan (not H.264, packets without timestamps or with
+Nothing is guessed: a file this cannot plan (not H.264 or HEVC, layered HEVC, packets without timestamps or with
 repeated ones, parameter sets outside keyframes, a demuxer error, a stream that ends before its
 stated duration) raises :class:`Unplannable` before any frame is produced, and a decoder that
 does not hand back exactly the planned frames (damaged data) raises it while decoding; the caller
@@ -36,6 +37,11 @@ import numpy as np
 _SLICE_TYPES = frozenset((1, 2, 3, 4, 5))  # coded slices (5: of an IDR picture)
 _IDR = 5
 _PARAMETER_SETS = frozenset((7, 8, 13, 15))  # SPS, PPS, SPS extension, subset SPS
+# HEVC NAL unit types (ITU-T H.265 table 7-1)
+_HEVC_VCL_MAX = 31  # 0-31: coded slices (and reserved slice types)
+_HEVC_SUBLAYER_NONREF = frozenset((0, 2, 4, 6, 8, 10, 12, 14))  # TRAIL_N, TSA_N, ... RSV_VCL_N14
+_HEVC_IDR = frozenset((19, 20))  # IDR_W_RADL, IDR_N_LP
+_HEVC_PARAMETER_SETS = frozenset((32, 33, 34))  # VPS, SPS, PPS
 
 
 class Unplannable(Exception):
@@ -68,22 +74,30 @@ def _h264_layout(extradata: bytes | None) -> int:
     return 0
 
 
-def _nal_headers(data: memoryview, length_size: int) -> Iterator[int]:
-    """The first byte of every NAL unit in one packet."""
+def _hevc_layout(extradata: bytes | None) -> int:
+    """The NAL length-prefix size of hvcC (MP4/MKV) HEVC, or 0 for Annex B start codes."""
+    if extradata and len(extradata) >= 23 and extradata[0] == 1:
+        return (extradata[21] & 3) + 1
+    return 0
+
+
+def _nal_headers(data: memoryview, length_size: int, size: int = 1) -> Iterator[int | bytes]:
+    """The first byte of every NAL unit in one packet (``size`` 2: the first two bytes, HEVC's header)."""
     end = len(data)
     if length_size:
         pos = 0
         while pos + length_size < end:
-            size = int.from_bytes(data[pos : pos + length_size], "big")
-            if size <= 0 or pos + length_size + size > end:
+            length = int.from_bytes(data[pos : pos + length_size], "big")
+            if length < size or pos + length_size + length > end:
                 raise Unplannable("malformed NAL unit length")
-            yield data[pos + length_size]
-            pos += length_size + size
+            head = pos + length_size
+            yield data[head] if size == 1 else bytes(data[head : head + size])
+            pos += length_size + length
         return
     raw = bytes(data)
     pos = raw.find(b"\x00\x00\x01")
-    while pos >= 0 and pos + 3 < end:
-        yield raw[pos + 3]
+    while pos >= 0 and pos + 2 + size < end:
+        yield raw[pos + 3] if size == 1 else raw[pos + 3 : pos + 3 + size]
         pos = raw.find(b"\x00\x00\x01", pos + 3)
 
 
@@ -104,18 +118,44 @@ def _classify(data: memoryview, length_size: int, keyframe: bool) -> tuple[bool,
     return ref, idr
 
 
+def _classify_hevc(data: memoryview, length_size: int, keyframe: bool) -> tuple[bool, bool, int]:
+    """``(sub-layer non-reference, idr, temporal id)`` of one HEVC access unit from its NAL headers
+    (a picture with no slice we understand counts as a reference picture)."""
+    nonref, idr, has_slice, tid = True, False, False, 0
+    for b0, b1 in _nal_headers(data, length_size, size=2):
+        kind, layer = (b0 >> 1) & 0x3F, ((b0 & 1) << 5) | (b1 >> 3)
+        if layer:
+            raise Unplannable("layered HEVC (more than one layer)")
+        if kind <= _HEVC_VCL_MAX:
+            has_slice = True
+            nonref = nonref and kind in _HEVC_SUBLAYER_NONREF
+            idr = idr or kind in _HEVC_IDR
+            tid = max(tid, (b1 & 7) - 1)
+        elif kind in _HEVC_PARAMETER_SETS and not keyframe:
+            raise Unplannable("parameter sets outside keyframes")
+    if not has_slice:
+        return False, False, 0
+    return nonref, idr, tid
+
+
 def scan_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> PacketTable:
     """Demux every packet of ``stream`` (no decoding) into a :class:`PacketTable`.
 
-    Raises :class:`Unplannable` when the codec is not H.264 or the packets cannot be planned on.
+    Raises :class:`Unplannable` when the codec is not H.264 or HEVC or the packets cannot be
+    planned on.
     """
-    if stream.codec_context.name != "h264":
-        raise Unplannable(f"codec {stream.codec_context.name} (sparse decoding knows H.264)")
-    length_size = _h264_layout(stream.codec_context.extradata)
+    codec = stream.codec_context.name
+    if codec not in ("h264", "hevc"):
+        raise Unplannable(f"codec {codec} (sparse decoding knows H.264 and HEVC)")
+    hevc = codec == "hevc"
+    extradata = stream.codec_context.extradata
+    length_size = _hevc_layout(extradata) if hevc else _h264_layout(extradata)
     pts: list[int] = []
     ref: list[bool] = []
     idr: list[bool] = []
     shown: list[bool] = []
+    top_layer: list[bool] = []  # HEVC: a sub-layer non-reference picture, and its temporal id
+    tids: list[int] = []
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -124,7 +164,13 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
                 raise Unplannable("packets without timestamps")
             if packet.is_corrupt:
                 raise Unplannable("damaged packets")
-            r, i = _classify(memoryview(packet), length_size, packet.is_keyframe)
+            if hevc:
+                nonref, i, tid = _classify_hevc(memoryview(packet), length_size, packet.is_keyframe)
+                top_layer.append(nonref)
+                tids.append(tid)
+                r = True  # decided below, once the highest temporal sub-layer is known
+            else:
+                r, i = _classify(memoryview(packet), length_size, packet.is_keyframe)
             pts.append(packet.pts)
             ref.append(r and not packet.is_disposable)
             idr.append(i)
@@ -133,6 +179,11 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
         raise Unplannable(f"demuxer error ({err})") from None
     if not pts:
         raise Unplannable("no video packets")
+    if hevc:
+        # a sub-layer non-reference picture may still be referenced by pictures of higher temporal
+        # sub-layers; of the highest one present, by none (H.265 3.132, 8.3.2). The container's
+        # "disposable" flag is not trusted here: MP4 muxers set it from the NAL type alone.
+        ref = (~(np.asarray(top_layer) & (np.asarray(tids) == max(tids)))).tolist()
     table = PacketTable(
         pts=np.asarray(pts, dtype=np.int64),
         ref=np.asarray(ref, dtype=bool),

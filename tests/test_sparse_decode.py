@@ -237,10 +237,14 @@ def x265_video(request, tmp_path_factory) -> tuple[str, str]:
     n = 300
     options = {"preset": "veryfast", "crf": "30", "x265-params": "log-level=error:" + X265[request.param]}
     frames = moving_frames(n)
-    return request.param, encode(path, frames, [i * 1000 / 30 for i in range(n)], codec="libx265", options=options)
+    return request.param, encode(
+        path, frames, [i * 1000 / 30 for i in range(n)], codec="libx265", options=options
+    )
 
 
-@pytest.mark.parametrize("kw", [dict(clip_len=2.0), dict(clip_len=0.5, frames_per_clip=3)], ids=["2s", "dense"])
+@pytest.mark.parametrize(
+    "kw", [dict(clip_len=2.0), dict(clip_len=0.5, frames_per_clip=3)], ids=["2s", "dense"]
+)
 def test_exact_hevc_samples_the_reference_frames(x265_video, kw):
     kind, path = x265_video
     report = assert_same_as_reference(path, **kw)
@@ -256,7 +260,9 @@ def test_hevc_non_reference_pictures_of_lower_sub_layers_are_kept(x265_video):
         stream = container.streams.video[0]
         size = sparse._hevc_layout(stream.codec_context.extradata)
         units = [
-            sparse._classify_hevc(memoryview(p), size, p.is_keyframe) for p in container.demux(stream) if p.size
+            sparse._classify_hevc(memoryview(p), size, p.is_keyframe)
+            for p in container.demux(stream)
+            if p.size
         ]
     with av.open(path) as container:
         table = sparse.scan_packets(container, container.streams.video[0])

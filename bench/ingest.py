@@ -16,7 +16,8 @@ no download needed). For each input video it reports
 
 Inputs: ``generated`` (a 10-minute 720p30 H.264 video of flat coloured scenes, 340 kb/s),
 ``real`` (``../shared/data/univtg/charades.mp4`` looped and scaled to a 10-minute 720p30 H.264
-file, about 800 kb/s: real footage, built here with ffmpeg), or a path. Then peak RSS on a 2-hour
+file, about 800 kb/s: real footage, built here with ffmpeg), ``hevc`` (the same file re-encoded
+with x265 veryfast, open GOP), or a path. Then peak RSS on a 2-hour
 file (the shared clip looped by stream copy: real footage, no encoding). Prints a table and
 writes JSON. The machine is shared: read the CPU seconds beside the wall times.
 
@@ -99,6 +100,13 @@ def make_real720(work: str) -> str:
     args = ["-stream_loop", "19", "-i", SHARED_CLIP, "-an", "-vf", "scale=1280:720,fps=30"]
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-t", "600"]
     return ffmpeg_build(os.path.join(work, "real720.mp4"), args)
+
+
+def make_real720_hevc(work: str) -> str:
+    """The same footage in HEVC (x265 veryfast, open GOP, as phones and cameras write it)."""
+    args = ["-i", make_real720(work), "-an", "-c:v", "libx265", "-preset", "veryfast", "-crf", "26"]
+    args += ["-x265-params", "log-level=error"]
+    return ffmpeg_build(os.path.join(work, "real720_hevc.mp4"), args)
 
 
 def make_long(work: str, hours: float) -> str:
@@ -301,7 +309,7 @@ def main() -> None:
         "--input",
         action="append",
         metavar="VIDEO",
-        help="generated | real | a path (repeatable; default: generated and real)",
+        help="generated | real | hevc (real in HEVC) | a path (repeatable; default: generated and real)",
     )
     # child mode
     ap.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
@@ -350,6 +358,8 @@ def main() -> None:
             video = make_generated(os.path.join(args.work, "bench_10min_720p.mp4"), 600, (1280, 720), 30)
         elif name == "real":
             video = make_real720(args.work)
+        elif name == "hevc":
+            video = make_real720_hevc(args.work)
         else:
             video = name
         results["inputs"][name] = measure_video(video, model, args)

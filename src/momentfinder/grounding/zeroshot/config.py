@@ -34,6 +34,7 @@ CHOICES = {
     "score_units": ("noise", "std"),
     "pooled_query": ("content", "encoder"),
     "no_moment": ("logistic", "evidence"),
+    "coarse_evidence": ("logistic", "excess"),
 }
 
 
@@ -79,6 +80,9 @@ class ZeroShotConfig:
     # level curves fitted at calibration (needs negative calibration queries; without them the
     # evidence alone is used), or "evidence", a threshold on the evidence alone
     no_moment: str = "logistic"
+    # long videos: windows ranked by the calibrated logistic model's log-odds ("logistic", when the
+    # calibration has one) or by their best span's excess over coarse_level ("excess")
+    coarse_evidence: str = "logistic"
 
     def __post_init__(self):
         for name, allowed in CHOICES.items():

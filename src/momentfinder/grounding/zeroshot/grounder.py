@@ -167,7 +167,8 @@ class ZeroShotGrounder:
         relevance = relevance_for_proposals(
             curves.pooled, pooled_levels, subquery_levels, cfg.smooth_sigma, cfg
         )
-        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg)
+        model = self._evidence_model() if features else None
+        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [
@@ -178,7 +179,6 @@ class ZeroShotGrounder:
         reject_score = None
         if threshold is not None:
             reuse = calibrated is curves and cfg.score_units == "noise"
-            model = self._evidence_model() if features else None
             if reuse:
                 value = decision_evidence(pooled_levels, subquery_levels, cfg, model)
             else:

@@ -34,7 +34,7 @@ CHOICES = {
     "score_units": ("noise", "std"),
     "pooled_query": ("content", "encoder"),
     "no_moment": ("logistic", "evidence"),
-    "coarse_evidence": ("logistic", "excess"),
+    "coarse_evidence": ("excess", "logistic"),
 }
 
 
@@ -82,7 +82,7 @@ class ZeroShotConfig:
     no_moment: str = "logistic"
     # long videos: windows ranked by the calibrated logistic model's log-odds ("logistic", when the
     # calibration has one) or by their best span's excess over coarse_level ("excess")
-    coarse_evidence: str = "logistic"
+    coarse_evidence: str = "excess"
 
     def __post_init__(self):
         for name, allowed in CHOICES.items():

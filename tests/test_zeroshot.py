@@ -622,3 +622,142 @@ def test_relevance_curves_of_several_queries_equal_each_query_alone():
     for query, curve in zip(queries, batched, strict=True):
         np.testing.assert_allclose(curve, g.relevance_curve(clips, query), rtol=1e-5, atol=1e-5)
     assert not np.allclose(batched[0], batched[2])
+
+
+# -- no-moment decision from several statistics (issue #18) -------------------------------------
+
+
+def test_fit_evidence_model_separates_on_the_informative_statistic():
+    from momentfinder.grounding.zeroshot.calibration import fit_evidence_model, logistic_evidence
+
+    rng = np.random.default_rng(0)
+    # statistic 0 is noise for both classes, statistic 1 separates them
+    pos = np.stack([rng.standard_normal(200), 3.0 + rng.standard_normal(200)], axis=1)
+    neg = np.stack([rng.standard_normal(300), rng.standard_normal(300)], axis=1)
+    model = fit_evidence_model(pos, neg, ("noise", "signal"))
+    assert model["statistics"] == ["noise", "signal"]
+    assert model["weights"][1] > 5 * abs(model["weights"][0])
+    scores_pos = np.array([logistic_evidence(x, model) for x in pos])
+    scores_neg = np.array([logistic_evidence(x, model) for x in neg])
+    assert np.mean(scores_pos > 0) > 0.9 and np.mean(scores_neg < 0) > 0.9
+    with pytest.raises(InputError, match="negative"):
+        fit_evidence_model(pos, neg[:0], ("noise", "signal"))
+
+
+def test_colocated_parts_are_more_evidence_than_parts_in_two_places():
+    """The AND at one clip: subject and action matching in the same clips beat each matching
+    somewhere else, though the old evidence (each curve at its own best place) is the same."""
+    from momentfinder.grounding.zeroshot.curves import EVIDENCE_STATISTICS, evidence_statistics
+
+    cfg = ZeroShotConfig()
+    n = 60
+    pooled = np.zeros(n)
+    together, apart = np.zeros((n, 2)), np.zeros((n, 2))
+    together[20:30, :] = 4.0
+    apart[5:15, 0] = 4.0
+    apart[40:50, 1] = 4.0
+    a, b = evidence_statistics(pooled, together, cfg), evidence_statistics(pooled, apart, cfg)
+    names = list(EVIDENCE_STATISTICS)
+    assert a[names.index("evidence")] == pytest.approx(b[names.index("evidence")])
+    for name in ("and_excess", "parts_excess", "and_peak", "parts_peak"):
+        assert a[names.index(name)] > b[names.index(name)] + 1.0, name
+
+
+def _negatives_world():
+    w = World(5)
+    pos, neg = [], []
+    for i in range(90):
+        # the negative query's subject and action both happen, but in two different events
+        clips = w.video(
+            60, [(10 + i % 20, 18 + i % 20, 0, 0), (40, 48, 4, 3), (50, 58, 2, 5)], noise=2.0, vid=f"v{i}"
+        )
+        pos.append((clips, w.query(0, 0)))
+        neg.append((clips, w.query(4, 5)))
+    return pos, neg
+
+
+def test_logistic_calibration_rejects_parts_that_happen_apart_and_round_trips(tmp_path):
+    pos, neg = _negatives_world()
+    cal = ZeroShotGrounder().calibrate(pos[:60], neg[:60], target_rejection=0.95)
+    assert cal.evidence_model is not None and cal.report["config"]["no_moment"] == "logistic"
+    old = ZeroShotGrounder(ZeroShotConfig(no_moment="evidence")).calibrate(pos[:60], neg[:60], 0.95)
+    assert old.evidence_model is None and old.report["config"]["no_moment"] == "evidence"
+    lost = {}
+    for name, c in (("logistic", cal), ("evidence", old)):
+        g = ZeroShotGrounder(calibration=c)
+        assert np.mean([not g.ground(c_, q).moments for c_, q in neg[60:]]) >= 0.85
+        lost[name] = np.mean([not g.ground(c_, q).moments for c_, q in pos[60:]])
+    assert lost["logistic"] < lost["evidence"]
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    back = NoMomentCalibration.load(path)
+    assert back.evidence_model == cal.evidence_model
+    g, g_back = ZeroShotGrounder(calibration=cal), ZeroShotGrounder(calibration=back)
+    clips, query = neg[70]
+    assert g.evidence(g.curves(clips, query)) == pytest.approx(g_back.evidence(g_back.curves(clips, query)))
+
+
+def test_a_calibration_without_negatives_falls_back_to_the_evidence():
+    pos, _ = _negatives_world()
+    cal = ZeroShotGrounder().calibrate(pos[:60])
+    assert cal.evidence_model is None and cal.feature_threshold is not None
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m: m.pop("bias"), "evidence_model must be an object"),
+        (lambda m: m.update(weights=m["weights"][:-1]), "weights must be one finite number"),
+        (lambda m: m.update(mean=[float("nan")] * len(m["mean"])), "mean must be one finite number"),
+        (lambda m: m.update(scale=[0.0] * len(m["scale"])), "scale must be positive"),
+        (lambda m: m.update(statistics=[]), "statistics must be a non-empty list"),
+        (lambda m: m.update(bias="high"), "bias must be a finite number"),
+    ],
+)
+def test_a_malformed_evidence_model_is_refused(tmp_path, change, match):
+    pos, neg = _negatives_world()
+    cal = ZeroShotGrounder().calibrate(pos[:40], neg[:40])
+    data = cal.to_dict()
+    change(data["evidence_model"])
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=match):
+        NoMomentCalibration.load(path)
+
+
+def test_an_evidence_model_of_other_statistics_is_refused():
+    pos, neg = _negatives_world()
+    cal = ZeroShotGrounder().calibrate(pos[:40], neg[:40])
+    model = dict(cal.evidence_model, statistics=["a", "b", "c", "d", "e"])
+    g = ZeroShotGrounder(calibration=dataclasses.replace(cal, evidence_model=model))
+    with pytest.raises(InputError, match="calibrate again"):
+        g.ground(*pos[50])
+
+
+def test_bad_no_moment_options_are_input_errors():
+    with pytest.raises(InputError, match="no_moment"):
+        ZeroShotConfig(no_moment="vote")
+    with pytest.raises(InputError, match="coarse_evidence"):
+        ZeroShotConfig.from_dict({"coarse_evidence": "best"})
+
+
+def test_long_video_windows_ranked_by_the_logistic_model():
+    """A window with a strong pooled match but no part at all wins on the excess of the AND level;
+    a model that weighs the parts matching together ranks the window where they do first."""
+    from momentfinder.grounding.zeroshot.curves import EVIDENCE_STATISTICS
+    from momentfinder.grounding.zeroshot.proposals import ranked_moments
+
+    n = 600
+    pooled, subs = np.zeros(n), np.zeros((n, 2))
+    pooled[100:130] = 5.0  # window A: 30 clips of pooled match only
+    subs[400:410] = 2.0  # window B: both parts together, 10 clips
+    k = len(EVIDENCE_STATISTICS)
+    weights = [0.0] * k
+    weights[EVIDENCE_STATISTICS.index("parts_excess")] = 1.0
+    model = {"statistics": list(EVIDENCE_STATISTICS), "mean": [0.0] * k, "scale": [1.0] * k}
+    model.update(weights=weights, bias=0.0)
+    relevance = pooled + subs.min(axis=1)
+    for coarse, model_, where in (("excess", model, 100), ("logistic", None, 100), ("logistic", model, 400)):
+        cfg = ZeroShotConfig(coarse_evidence=coarse, coarse_regions=1)
+        spans, _ = ranked_moments(relevance, pooled, subs, 1, cfg, model_)
+        assert where <= spans[0][0] < where + 30, (coarse, model_ is None, spans[0])

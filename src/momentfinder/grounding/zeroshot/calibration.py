@@ -26,6 +26,11 @@ calibration stores it alongside the thresholds, and records the encoder it was m
   normalisation (QB-Norm, Bogolin et al., CVPR 2022) does in text-video retrieval.
   ``bank_clip_sims`` holds the cosines of a sample of calibration clips with every bank entry, from
   which the grounder computes that soft maximum's null level for each query's own leave-out bank.
+* ``evidence_model``: with ``no_moment="logistic"``, a tiny logistic model over several statistics of
+  the level curves (:func:`momentfinder.grounding.zeroshot.curves.evidence_statistics`), fitted
+  on which calibration queries happen in their video and which do not (no windows): ``statistics``
+  (their names), ``mean`` and ``scale`` (standardisation), ``weights`` and ``bias``. The feature
+  threshold then applies to its log-odds (:func:`logistic_evidence`) instead of the evidence alone.
 
 :func:`calibrate_threshold` picks the threshold: the ``target_rejection`` quantile of the
 negative queries' evidence when a negative split is given, else the ``max_positive_loss``
@@ -68,6 +73,7 @@ class NoMomentCalibration:
     query_bank: list[list[float]] | None = None  # (b, dim) unit vectors: calibration sub-queries
     bank_clip_sims: list[list[float]] | None = None  # (n_sample, b) cosines of calibration clips
     query_bank_kind: str | None = None  # "phrases" or "tokens": the sub-queries it holds (None: both)
+    evidence_model: dict | None = None  # logistic no-moment model (None: the evidence alone)
     report: dict = field(default_factory=dict)
     path: str | None = field(default=None, compare=False, repr=False)  # the file it was loaded from
 
@@ -169,6 +175,8 @@ class NoMomentCalibration:
             raise InputError(f"{where}: query_bank_kind must be phrases, tokens or null")
         if cal.bank_clip_sims and len(cal.bank_clip_sims[0]) != len(cal.query_bank or []):
             raise InputError(f"{where}: bank_clip_sims must have one column per query_bank row")
+        if cal.evidence_model is not None:
+            check_evidence_model(cal.evidence_model, where)
         return cal
 
     def save(self, path: str | os.PathLike) -> None:
@@ -284,3 +292,73 @@ def find_common_tokens(
         left = left[np.argsort(-share[left], kind="stable")]
     dim = bank.shape[1]
     return np.asarray(reps, np.float32).reshape(-1, dim), np.asarray(rep_shares)
+
+
+_MODEL_KEYS = ("statistics", "mean", "scale", "weights", "bias")
+
+
+def check_evidence_model(model: dict, where: str = "calibration") -> None:
+    """Raise :class:`InputError` unless ``model`` is a well-formed ``evidence_model``."""
+    if not isinstance(model, dict) or sorted(model) != sorted(_MODEL_KEYS):
+        raise InputError(f"{where}: evidence_model must be an object with {', '.join(_MODEL_KEYS)}")
+    names = model["statistics"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise InputError(f"{where}: evidence_model statistics must be a non-empty list of names")
+    for key in ("mean", "scale", "weights"):
+        values = model[key]
+        if not (
+            isinstance(values, list)
+            and len(values) == len(names)
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+            )
+        ):
+            raise InputError(f"{where}: evidence_model {key} must be one finite number per statistic")
+    if any(v <= 0 for v in model["scale"]):
+        raise InputError(f"{where}: evidence_model scale must be positive")
+    bias = model["bias"]
+    if not (isinstance(bias, int | float) and not isinstance(bias, bool) and math.isfinite(bias)):
+        raise InputError(f"{where}: evidence_model bias must be a finite number")
+
+
+def logistic_evidence(statistics: np.ndarray, model: dict) -> float:
+    """Log-odds that the query happens, from its curve ``statistics`` (one per model statistic)."""
+    x = (np.asarray(statistics, dtype=np.float64) - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    return float(x @ np.asarray(model["weights"]) + model["bias"])
+
+
+def fit_evidence_model(
+    positive: np.ndarray, negative: np.ndarray, names: tuple[str, ...] | list[str], l2: float = 1e-3
+) -> dict:
+    """A logistic model telling positive from negative queries by their curve statistics
+    (``(n, len(names))`` each): L2-regularised (``l2`` on the standardised weights), balanced
+    (each class weighs half), fitted with scipy's L-BFGS."""
+    from scipy.optimize import minimize
+
+    positive, negative = np.asarray(positive, np.float64), np.asarray(negative, np.float64)
+    if not len(positive) or not len(negative):
+        raise InputError("a logistic no-moment model needs positive and negative calibration queries")
+    x = np.concatenate([positive, negative])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    z = (x - mean) / scale
+    sign = np.concatenate([np.ones(len(positive)), -np.ones(len(negative))])
+    weight = np.concatenate(
+        [np.full(len(positive), 0.5 / len(positive)), np.full(len(negative), 0.5 / len(negative))]
+    )
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        margin = sign * (z @ w[1:] + w[0])
+        value = float(weight @ np.logaddexp(0.0, -margin)) + l2 * float(w[1:] @ w[1:])
+        grad_margin = -weight * sign / (1.0 + np.exp(np.clip(margin, -50, 50)))
+        grad = np.concatenate([[grad_margin.sum()], z.T @ grad_margin + 2 * l2 * w[1:]])
+        return value, grad
+
+    w = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B").x
+    return {
+        "statistics": list(names),
+        "mean": [float(v) for v in mean],
+        "scale": [float(v) for v in scale],
+        "weights": [float(v) for v in w[1:]],
+        "bias": float(w[0]),
+    }

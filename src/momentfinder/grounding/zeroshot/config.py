@@ -33,6 +33,8 @@ CHOICES = {
     "relevance": ("level", "pooled"),
     "score_units": ("noise", "std"),
     "pooled_query": ("content", "encoder"),
+    "no_moment": ("logistic", "evidence"),
+    "coarse_evidence": ("excess", "logistic"),
 }
 
 
@@ -74,6 +76,13 @@ class ZeroShotConfig:
     bank_clips: int = 256  # calibration clips sampled for the bank's null level
     bank_min_size: int = 50  # a smaller bank (few calibration queries) adds more noise than it removes
     bank_own_similarity: float = 0.95  # bank entries this close to one of the query's parts are its own
+    # the no-moment decision: "logistic", a tiny logistic model over several statistics of the
+    # level curves fitted at calibration (needs negative calibration queries; without them the
+    # evidence alone is used), or "evidence", a threshold on the evidence alone
+    no_moment: str = "logistic"
+    # long videos: windows ranked by the calibrated logistic model's log-odds ("logistic", when the
+    # calibration has one) or by their best span's excess over coarse_level ("excess")
+    coarse_evidence: str = "excess"
 
     def __post_init__(self):
         for name, allowed in CHOICES.items():

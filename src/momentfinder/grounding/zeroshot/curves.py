@@ -19,8 +19,8 @@ import numpy as np
 
 from ...errors import InputError
 from ...types import ClipFeatures, QueryFeatures
-from ..curve_ops import best_excess, kth_largest, noise_scale, standardize
-from .calibration import NoMomentCalibration, soft_max
+from ..curve_ops import best_excess, gaussian_smooth, kth_largest, noise_scale, standardize
+from .calibration import NoMomentCalibration, logistic_evidence, soft_max
 from .config import ZeroShotConfig
 
 
@@ -252,3 +252,44 @@ def evidence(pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, conf
         per_subquery = best_excess(subquery_levels, config.evidence_level)
         value += float(kth_largest(per_subquery[None, :], config.subquery_parts)[0])
     return float(value)
+
+
+# the statistics of the level curves a no-moment model weighs (``no_moment="logistic"``), in this order
+EVIDENCE_STATISTICS = ("evidence", "and_excess", "parts_excess", "and_peak", "parts_peak")
+
+
+def evidence_statistics(
+    pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, config: ZeroShotConfig
+) -> np.ndarray:
+    """Several statistics of the level curves (noise units), ``(len(EVIDENCE_STATISTICS),)``:
+    ``evidence`` (:func:`evidence`: pooled and sub-query curves each at its own best place);
+    ``and_excess`` / ``parts_excess``: the best excess over ``evidence_level`` of the AND level
+    (:func:`and_level`) and of the ``subquery_parts``-th best sub-query level *at the same clip*
+    (the parts must match together, not in two places); ``and_peak`` / ``parts_peak``: the
+    maxima of those two curves smoothed by ``smooth_sigma``. Without sub-queries the pooled
+    curve stands in for the parts."""
+    parts = pooled_levels if subquery_levels is None else kth_largest(subquery_levels, config.subquery_parts)
+    both = and_level(pooled_levels, subquery_levels, config)
+    tau = config.evidence_level
+    return np.array(
+        [
+            evidence(pooled_levels, subquery_levels, config),
+            best_excess(both, tau),
+            best_excess(parts, tau),
+            float(gaussian_smooth(both, config.smooth_sigma).max()),
+            float(gaussian_smooth(parts, config.smooth_sigma).max()),
+        ]
+    )
+
+
+def decision_evidence(
+    pooled_levels: np.ndarray,
+    subquery_levels: np.ndarray | None,
+    config: ZeroShotConfig,
+    model: dict | None,
+) -> float:
+    """The number the no-moment threshold applies to: the log-odds of the calibration's logistic
+    model over :func:`evidence_statistics` when it has one (``model``), else :func:`evidence`."""
+    if model is None:
+        return evidence(pooled_levels, subquery_levels, config)
+    return logistic_evidence(evidence_statistics(pooled_levels, subquery_levels, config), model)

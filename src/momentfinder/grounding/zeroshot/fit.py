@@ -17,12 +17,20 @@ import numpy as np
 
 from ...errors import InputError
 from ...types import ClipFeatures, QueryFeatures
-from .calibration import NoMomentCalibration, calibrate_threshold, find_common_tokens
+from .calibration import (
+    NoMomentCalibration,
+    calibrate_threshold,
+    find_common_tokens,
+    fit_evidence_model,
+    logistic_evidence,
+)
 from .config import ZeroShotConfig
 from .curves import (
+    EVIDENCE_STATISTICS,
     CalibrationArrays,
     SimilarityCurves,
     evidence,
+    evidence_statistics,
     levels_above_null,
     query_vectors,
     similarity_curves,
@@ -87,11 +95,18 @@ def fit_calibration(
     def evidence_of(curves: SimilarityCurves) -> float:
         return evidence(*levels_above_null(curves, cfg), cfg)
 
-    feature_evidence, pooled_curves = [], []
+    feature_stats, pooled_curves = [], []
     for group in (positives, negatives):
         curves = [similarity_curves(clips, query, cfg, arrays) for clips, query in group]
-        feature_evidence.append(np.array([evidence_of(c) for c in curves]))
+        stats = [evidence_statistics(*levels_above_null(c, cfg), cfg) for c in curves]
+        feature_stats.append(np.array(stats).reshape(-1, len(EVIDENCE_STATISTICS)))
         pooled_curves.append([c.pooled for c in curves])
+    model = None
+    if cfg.no_moment == "logistic" and negatives:
+        model = fit_evidence_model(feature_stats[0], feature_stats[1], EVIDENCE_STATISTICS)
+        feature_evidence = [np.array([logistic_evidence(s, model) for s in group]) for group in feature_stats]
+    else:  # the evidence alone (the first statistic)
+        feature_evidence = [group[:, 0] for group in feature_stats]
     curve_null = float(np.mean(np.concatenate(pooled_curves[0] + pooled_curves[1])))
     curve_evidence = [
         np.array([evidence_of(SimilarityCurves(pooled=c, null_pooled=curve_null)) for c in group])
@@ -118,6 +133,7 @@ def fit_calibration(
             "common_token_share": cfg.common_token_share,
             "common_token_similarity": cfg.common_token_similarity,
             "query_bank_size": len(probe.query_bank or []),
+            "no_moment": "logistic" if model is not None else "evidence",
         },
     }
     return dataclasses.replace(
@@ -128,6 +144,7 @@ def fit_calibration(
         encoder_dim=encoder_dim,
         feature_mean=[round(float(v), 6) for v in mean],
         curve_null=round(curve_null, 6),
+        evidence_model=model,
         report=report,
     )
 

@@ -15,11 +15,12 @@ from ...types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timel
 from .calibration import NoMomentCalibration, no_moment_score
 from .config import ZeroShotConfig
 from .curves import (
+    EVIDENCE_STATISTICS,
     CalibrationArrays,
     SimilarityCurves,
     and_level,
     content_tokens,
-    evidence,
+    decision_evidence,
     level_curves,
     level_curves_many,
     levels_above_null,
@@ -68,7 +69,13 @@ class ZeroShotGrounder:
         # when calibrated on curves, uses the calibrated null level
         calibrated = SimilarityCurves(pooled=curve, null_pooled=cal.curve_null)
         return self._ground(
-            SimilarityCurves(pooled=curve), timeline, query, top_k, cal.curve_threshold, calibrated
+            SimilarityCurves(pooled=curve),
+            timeline,
+            query,
+            top_k,
+            cal.curve_threshold,
+            calibrated,
+            features=False,
         )
 
     def ground(self, clips: ClipFeatures, query: QueryFeatures, top_k: int = 10) -> GroundingResult:
@@ -108,8 +115,22 @@ class ZeroShotGrounder:
         return [and_level(*levels, self.config) for levels in level_curves_many(many, self.config)]
 
     def evidence(self, curves: SimilarityCurves) -> float:
-        """Scale-free evidence that the query happens at all (higher = more), see :func:`.curves.evidence`."""
-        return evidence(*levels_above_null(curves, self.config), self.config)
+        """Scale-free evidence that the query happens at all (higher = more): what the feature
+        threshold applies to, the log-odds of the calibration's logistic model over several curve
+        statistics when it has one, else :func:`.curves.evidence`."""
+        return decision_evidence(*levels_above_null(curves, self.config), self.config, self._evidence_model())
+
+    def _evidence_model(self) -> dict | None:
+        """The calibration's logistic model of the feature threshold (None: the evidence alone)."""
+        model = self.calibration.evidence_model
+        if model is None:
+            return None
+        if list(model["statistics"]) != list(EVIDENCE_STATISTICS):
+            raise InputError(
+                f"the calibration's no-moment model weighs {', '.join(model['statistics'])}, not "
+                f"{', '.join(EVIDENCE_STATISTICS)}; calibrate again with this version"
+            )
+        return model
 
     def calibrate(
         self,
@@ -132,9 +153,11 @@ class ZeroShotGrounder:
         top_k: int,
         threshold: float | None,
         calibrated: SimilarityCurves,
+        features: bool = True,
     ) -> GroundingResult:
         """Moments and saliency from ``curves``; the no-moment decision (when ``threshold`` is
-        set) from the evidence of ``calibrated`` (the same curves with calibrated null levels)."""
+        set) from the evidence of ``calibrated`` (the same curves with calibrated null levels):
+        the calibration's logistic model for ``features``, the evidence alone for a curve."""
         if top_k < 1:
             raise InputError(f"top-k must be at least 1, got {top_k}")
         clip_len, duration = timeline.clip_len, timeline.duration
@@ -144,7 +167,8 @@ class ZeroShotGrounder:
         relevance = relevance_for_proposals(
             curves.pooled, pooled_levels, subquery_levels, cfg.smooth_sigma, cfg
         )
-        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg)
+        model = self._evidence_model() if features else None
+        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [
@@ -155,7 +179,10 @@ class ZeroShotGrounder:
         reject_score = None
         if threshold is not None:
             reuse = calibrated is curves and cfg.score_units == "noise"
-            value = evidence(pooled_levels, subquery_levels, cfg) if reuse else self.evidence(calibrated)
+            if reuse:
+                value = decision_evidence(pooled_levels, subquery_levels, cfg, model)
+            else:
+                value = decision_evidence(*levels_above_null(calibrated, cfg), cfg, model)
             reject_score = no_moment_score(value, threshold)
             if value <= threshold:  # the calibration's rule; no_moment_score >= 0.5 here
                 moments = []

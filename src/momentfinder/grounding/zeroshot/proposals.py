@@ -11,8 +11,9 @@ import numpy as np
 
 from ..curve_ops import gaussian_smooth, kth_largest, segment_means, standardize, threshold_proposals
 from ..nms import temporal_nms
+from .calibration import logistic_evidence
 from .config import ZeroShotConfig
-from .curves import and_level
+from .curves import and_level, evidence_statistics
 
 
 def relevance_for_proposals(
@@ -63,11 +64,13 @@ def ranked_moments(
     subquery_levels: np.ndarray | None,
     top_k: int,
     config: ZeroShotConfig,
+    model: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
-    and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine."""
+    and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine
+    (``model``: the calibration's logistic no-moment model, see :func:`coarse_to_fine`)."""
     if len(relevance) > config.window_clips:
-        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config)
+        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config, model)
     spans = threshold_proposals(relevance, np.asarray(config.levels), config.max_moment_clips)
     scores = span_scores(spans, pooled_levels, subquery_levels, config)
     keep = suppress(spans, scores, top_k, config)
@@ -80,6 +83,7 @@ def coarse_to_fine(
     subquery_levels: np.ndarray | None,
     top_k: int,
     config: ZeroShotConfig,
+    model: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its best span of the level curve (the excess over ``coarse_level`` noise units, a
@@ -87,7 +91,11 @@ def coarse_to_fine(
     is grounded like a short video (proposals on its own standardised relevance, scored on the
     whole-video level curves). A moment's score is its window's evidence minus how far its fine
     score falls below the window's best, so the best moment of the best window comes first and
-    each kept window's best moment comes before the runners-up of the windows above it."""
+    each kept window's best moment comes before the runners-up of the windows above it.
+
+    With ``coarse_evidence="logistic"`` and a calibrated logistic ``model``, windows are ranked by
+    the model's log-odds on each window's curves instead (the evidence the no-moment decision
+    uses, so a region is ranked as a short video would be judged)."""
     size = config.window_clips
     level = and_level(pooled_levels, subquery_levels, config)
     starts = window_starts(len(relevance), config)
@@ -96,6 +104,20 @@ def coarse_to_fine(
     index = starts[:, None] + np.arange(size + 1)[None, :]
     window_csum = csum[index]
     evidence = (window_csum - np.minimum.accumulate(window_csum, axis=1)).max(axis=1)
+    if model is not None and config.coarse_evidence == "logistic":
+        evidence = np.array(
+            [
+                logistic_evidence(
+                    evidence_statistics(
+                        pooled_levels[s0 : s0 + size],
+                        None if subquery_levels is None else subquery_levels[s0 : s0 + size],
+                        config,
+                    ),
+                    model,
+                )
+                for s0 in starts
+            ]
+        )
     order = np.argsort(-evidence, kind="stable")[: config.coarse_regions]
     levels = np.asarray(config.levels)
     all_spans, all_scores = [], []

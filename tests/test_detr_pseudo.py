@@ -221,7 +221,10 @@ def test_cli_self_training_from_zero_shot_predictions(synth, unlabelled, tmp_pat
     "content, message",
     [
         (None, "pseudo-label file not found"),
-        ('{"qid": 0, "pred_relevant_windows": [[0, 4, 0.5]]}\n{"qid": 1, "pred_rel', "pseudo.jsonl:2: not valid JSON"),
+        (
+            '{"qid": 0, "pred_relevant_windows": [[0, 4, 0.5]]}\n{"qid": 1, "pred_rel',
+            "pseudo.jsonl:2: not valid JSON",
+        ),
         ('{"qid": 0, "pred_relevant_windows": [[4, 0, 0.5]]}\n', "is not a window"),
         ('{"qid": -12345, "pred_relevant_windows": [[0, 4, 0.5]]}\n', "no pseudo label for"),
         ("", "empty"),

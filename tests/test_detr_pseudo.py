@@ -122,6 +122,8 @@ def test_point_pseudo_labels_pick_the_window_holding_the_point(synth):
 def test_config_checks_pseudo_settings():
     with pytest.raises(InputError, match="pseudo_windows"):
         DetrConfig.from_dict({"supervision": {"pseudo_windows": 0}})
+    with pytest.raises(InputError, match="pseudo_grow_ratio"):
+        DetrConfig.from_dict({"supervision": {"pseudo_grow_ratio": 0}})
     with pytest.raises(InputError, match="point_sigma"):
         DetrConfig.from_dict({"supervision": {"point_sigma": -1}})
     assert DetrConfig.from_dict({"supervision": {"refine_pseudo": True}}).supervision.refine_pseudo

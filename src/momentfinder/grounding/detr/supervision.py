@@ -107,7 +107,7 @@ def apply_pseudo_labels(
                 if holding is not None:
                     spans.append(_clip_span(holding, n, clip_len))
                 elif curve is not None:
-                    spans.append(grow_window(curve, seed_clip, cfg.expand_ratio))
+                    spans.append(grow_window(curve, seed_clip, cfg.pseudo_grow_ratio))
                 else:
                     continue
                 centres.append(t / clip_len)

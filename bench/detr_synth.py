@@ -202,10 +202,10 @@ def main() -> int:
     rows, walls = [], {}
     zero_shot = zero_shot_grounder(fd, data, cache)
     pseudo = None
-    if args.pseudo == "zero-shot" and set(args.modes) - {"full"}:
+    if args.pseudo == "zero-shot" and set(args.modes) - {"full"} and not args.evaluate_only:
         pseudo = zero_shot_pseudo_labels(zero_shot, load_pairs(fd, data / "train.jsonl", cache))
     for mode in args.modes:
-        init = "_zs" if pseudo is not None and mode != "full" else ""
+        init = "_zs" if args.pseudo == "zero-shot" and mode != "full" else ""
         run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}{init}{args.tag}"
         torch.set_num_threads(args.threads)
         walls[mode] = train_run(mode, data, run, args, pseudo if mode != "full" else None)

@@ -24,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from momentfinder.data.readers import read_annotations
 from momentfinder.data.submission import submission_record
 from momentfinder.eval.qvhighlights import evaluate
 from momentfinder.grounding.detr import load_config, load_grounder
+from momentfinder.grounding.detr.config import DetrConfig
+from momentfinder.grounding.detr.supervision import PseudoLabel
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
 from momentfinder.store import FeatureDirectory
@@ -106,7 +109,17 @@ def bench_detr(mode: str, run: Path, test_pos: list, test_neg: list) -> dict:
     return row
 
 
-def train_run(mode: str, data: Path, run: Path, args) -> float:
+def zero_shot_pseudo_labels(grounder, train_pairs: list) -> dict:
+    """The zero-shot grounder's top-10 windows and saliency on every training query (nothing
+    rejected): the pseudo labels ``momentfinder train --pseudo-labels`` reads from ``predict``."""
+    out = {}
+    for s, c, q in train_pairs:
+        r = grounder.ground(c, q, 10)
+        out[s.qid] = PseudoLabel([m.as_list() for m in r.moments], np.asarray(r.saliency))
+    return out
+
+
+def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None) -> float:
     """Train (or resume, or reuse) one run; return wall-clock seconds spent now."""
     if ((run / "summary.json").is_file() and not args.retrain) or args.evaluate_only:
         return 0.0
@@ -114,6 +127,12 @@ def train_run(mode: str, data: Path, run: Path, args) -> float:
     cfg.supervision.mode = mode
     if args.epochs:
         cfg.train.epochs = args.epochs
+    for item in args.set:
+        section, _, rest = item.partition(".")
+        key, _, value = rest.partition("=")
+        cfg = DetrConfig.from_dict(
+            {**cfg.to_dict(), section: {**cfg.to_dict()[section], key: yaml.safe_load(value)}}
+        )
     fd = FeatureDirectory(data, normalize=True)
     t0 = time.perf_counter()
     train_detector(
@@ -126,6 +145,7 @@ def train_run(mode: str, data: Path, run: Path, args) -> float:
         seed=args.seed,
         resume=(run / "last.ckpt").is_file(),
         val_negatives=read_annotations(data / "val_negative.jsonl"),
+        pseudo_labels=pseudo,
         progress=sys.stderr.isatty(),
         on_epoch=lambda r: print(
             f"[{mode}] epoch {r['epoch'] + 1}: loss {r['loss']:.3f} {r['train_seconds']:.0f}s "
@@ -146,6 +166,20 @@ def main() -> int:
     )
     ap.add_argument("--config", default="detr", help="YAML config or built-in name")
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    ap.add_argument(
+        "--pseudo",
+        choices=["zero-shot", "none"],
+        default="zero-shot",
+        help="point/weak: initial pseudo windows from the val-calibrated zero-shot grounder (default) or none",
+    )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="config overrides, e.g. train.lr_drop=8",
+    )
+    ap.add_argument("--tag", default="", help="suffix of the run directories (for ablations with --set)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads for training")
     ap.add_argument(
         "--data-root", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "momentfinder-synth"
@@ -166,15 +200,20 @@ def main() -> int:
     test_pos = load_pairs(fd, data / "test.jsonl", cache)
     test_neg = load_pairs(fd, data / "test_negative.jsonl", cache)
     rows, walls = [], {}
+    zero_shot = zero_shot_grounder(fd, data, cache)
+    pseudo = None
+    if args.pseudo == "zero-shot" and set(args.modes) - {"full"} and not args.evaluate_only:
+        pseudo = zero_shot_pseudo_labels(zero_shot, load_pairs(fd, data / "train.jsonl", cache))
     for mode in args.modes:
-        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}"
+        init = "_zs" if args.pseudo == "zero-shot" and mode != "full" else ""
+        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}{init}{args.tag}"
         torch.set_num_threads(args.threads)
-        walls[mode] = train_run(mode, data, run, args)
-        rows.append(bench_detr(mode, run, test_pos, test_neg))
+        walls[mode] = train_run(mode, data, run, args, pseudo if mode != "full" else None)
+        rows.append(
+            bench_detr(mode + init.replace("_zs", " + zero-shot init") + args.tag, run, test_pos, test_neg)
+        )
         rows[-1]["train_wall_s"] = round(walls[mode], 1) or None
-    rows.append(
-        bench_baseline("zero-shot (calibrated on val)", zero_shot_grounder(fd, data, cache), test_pos)
-    )
+    rows.append(bench_baseline("zero-shot (calibrated on val)", zero_shot, test_pos))
     rows.append(bench_baseline("plain cosine", PlainBaseline(), test_pos))
     columns = [
         "method",

@@ -33,6 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--supervision", choices=("full", "point", "weak"), default=None, help="label type (default: config)"
     )
+    p.add_argument(
+        "--pseudo-labels",
+        default=None,
+        metavar="PRED.jsonl",
+        help="self-training: windows another grounder predicted for the --train queries "
+        "(`momentfinder predict --grounder zero-shot --annotations TRAIN --no-reject`) train the "
+        "detector; --train may then hold unlabelled videos (weak supervision unless --supervision point)",
+    )
     p.add_argument("--epochs", type=positive_int, default=None, help="override train.epochs")
     p.add_argument("--batch-size", type=positive_int, default=None, help="override train.batch_size")
     p.add_argument(
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         val_negative=args.val_negative,
         config=args.config,
         supervision=args.supervision,
+        pseudo_labels=args.pseudo_labels,
         epochs=args.epochs,
         batch_size=args.batch_size,
         visual_dirs=[d.strip() for d in args.visual_dirs.split(",") if d.strip()],

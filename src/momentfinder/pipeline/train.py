@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.readers import read_annotations
-from ..data.submission import submission_record
-from ..errors import InputError
+from ..data.submission import read_submission, submission_record
+from ..errors import InputError, UsageError
 from ..store import FeatureDirectory, check_sample_ids
 from ..types import GroundingResult, GroundingSample
 
@@ -24,6 +24,9 @@ class TrainRequest:
 
     ``clip_len``: only for a feature directory without a manifest (a released feature set).
     ``config``: a YAML path or built-in config name; None = the default, or a resumed run's own.
+    ``pseudo_labels``: a ``momentfinder predict`` submission on the training queries (e.g. by the
+    zero-shot grounder) whose windows train the detector (self-training; weak supervision unless
+    ``supervision`` is point).
     """
 
     features: str
@@ -31,6 +34,7 @@ class TrainRequest:
     val: str
     out: str
     val_negative: str | None = None
+    pseudo_labels: str | None = None
     config: str | None = None
     supervision: str | None = None
     epochs: int | None = None
@@ -64,6 +68,12 @@ def training_config(request: TrainRequest):
         cfg = load_config(request.config)
     if request.supervision:
         cfg.supervision.mode = request.supervision
+    if request.pseudo_labels and cfg.supervision.mode == "full":
+        if request.supervision == "full":
+            raise UsageError(
+                "--pseudo-labels replaces the training windows: use --supervision weak or point, not full"
+            )
+        cfg.supervision.mode = "weak"
     if request.epochs is not None:
         if request.epochs < 1:
             raise InputError("--epochs must be at least 1")
@@ -73,6 +83,31 @@ def training_config(request: TrainRequest):
             raise InputError("--batch-size must be at least 1")
         cfg.train.batch_size = request.batch_size
     return cfg
+
+
+def read_pseudo_labels(path: str, train_samples: list[GroundingSample]) -> dict:
+    """qid -> :class:`PseudoLabel` from a submission file; every training query must have one."""
+    import numpy as np
+
+    from ..grounding.detr.supervision import PseudoLabel
+
+    if not Path(path).is_file():
+        raise InputError(f"pseudo-label file not found: {path}")
+    labels = {}
+    for rec in read_submission(path):  # validated: one clear line for a malformed record
+        windows = sorted(rec.get("pred_relevant_windows") or [], key=lambda w: -w[2])
+        saliency = rec.get("pred_saliency_scores")
+        labels[rec["qid"]] = PseudoLabel(
+            [list(map(float, w)) for w in windows],
+            np.asarray(saliency, dtype=np.float32) if saliency else None,
+        )
+    missing = [s.qid for s in train_samples if s.qid not in labels]
+    if missing:
+        raise InputError(
+            f"{path}: no pseudo label for {len(missing)} of the {len(train_samples)} training queries "
+            f"(first: qid {missing[0]!r}); make it with `momentfinder predict --annotations` on the training file"
+        )
+    return labels
 
 
 def train(request: TrainRequest, on_epoch: Callable[[dict], None] | None = None) -> dict:
@@ -93,6 +128,9 @@ def train(request: TrainRequest, on_epoch: Callable[[dict], None] | None = None)
     samples = {path: read_annotations(path) for path in (request.train, request.val)}
     for path, rows in [*samples.items(), (request.val_negative, val_negative or [])]:
         check_sample_ids(rows, path or "")  # ids name feature files: none may leave the directory
+    pseudo = (
+        read_pseudo_labels(request.pseudo_labels, samples[request.train]) if request.pseudo_labels else None
+    )
     return train_detector(
         cfg,
         features,
@@ -106,4 +144,5 @@ def train(request: TrainRequest, on_epoch: Callable[[dict], None] | None = None)
         val_negatives=val_negative,
         progress=request.progress,
         on_epoch=on_epoch,
+        pseudo_labels=pseudo,
     )

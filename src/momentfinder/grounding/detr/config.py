@@ -82,6 +82,17 @@ class SupervisionConfig:
     warmup_epochs: int = 3  # point/weak: epochs of saliency-only training before pseudo windows
     refresh_every: int = 2  # point/weak: epochs between pseudo-window refreshes
     expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
+    # Pseudo labels from another grounder (``momentfinder train --pseudo-labels``, e.g. the zero-shot
+    # grounder's predictions; see supervision.py): weak keeps each query's top ``pseudo_windows``
+    # windows; point keeps, per point, the best window holding it (else grows one on its curve).
+    pseudo_windows: int = 1
+    # point: with no pseudo window holding the point, grow one on the labeller's curve at this share
+    # of the point's value (0.8 gave 66 % of windows at IoU >= 0.5 with the zero-shot curve, 0.5 gave 49 %)
+    pseudo_grow_ratio: float = 0.8
+    refine_pseudo: bool = False  # with pseudo labels: refresh them from the model after warmup_epochs too
+    # point: saliency inside a pseudo window falls off as a Gaussian around the point (sigma as a
+    # share of the window's length); 0 = flat
+    point_sigma: float = 0.0
 
 
 @dataclass
@@ -121,6 +132,12 @@ class DetrConfig:
             raise InputError(f"{source}: inference.decode must be detr or hybrid")
         if cfg.supervision.mode not in SUPERVISION_MODES:
             raise InputError(f"{source}: supervision.mode must be one of {', '.join(SUPERVISION_MODES)}")
+        if cfg.supervision.pseudo_windows < 1:
+            raise InputError(f"{source}: supervision.pseudo_windows must be at least 1")
+        if not 0 < cfg.supervision.pseudo_grow_ratio <= 1:
+            raise InputError(f"{source}: supervision.pseudo_grow_ratio must be in (0, 1]")
+        if cfg.supervision.point_sigma < 0:
+            raise InputError(f"{source}: supervision.point_sigma must be >= 0")
         return cfg
 
 

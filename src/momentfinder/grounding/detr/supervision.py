@@ -6,11 +6,19 @@ learning, the top clips of a matched pair are relevant) and negative pairs; afte
 ``warmup_epochs`` the model's own saliency curve is grown into pseudo windows (around each
 point, or around the curve's peak for weak labels) that then train the detector, refreshed
 every ``refresh_every`` epochs.
+
+Pseudo labels (:class:`PseudoLabel`, e.g. the zero-shot grounder's predictions on the training
+videos) replace the warm-up: weak labels take each query's top windows as training windows
+(self-training); point labels take, for each point, the best-scored window holding it, or grow
+one around the point on the pseudo labeller's saliency curve (ViGA / D3G-style). They train the
+detector from the first epoch and are kept unless ``refine_pseudo``.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,6 +31,99 @@ def point_of(window: list[float], qid, index: int, seed: int) -> float:
     """A reproducible timestamp (seconds) drawn uniformly inside ``window``, like a glance annotation."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{qid}/{index}".encode())])
     return float(window[0] + rng.uniform() * (window[1] - window[0]))
+
+
+@dataclass
+class PseudoLabel:
+    """Another grounder's answer for one training query: ranked ``[start_s, end_s, score]`` windows
+    (best first; empty when it rejected the query) and its per-clip saliency (or None)."""
+
+    windows: list[list[float]]
+    saliency: np.ndarray | None = None
+
+
+def point_saliency(
+    n_clips: int, spans: list[tuple[int, int]], centres: list[float], sigma: float
+) -> np.ndarray:
+    """Per-clip labels for clip ``spans`` ``[start, end)``: 1 inside (0 outside) or, with ``sigma > 0``,
+    ``0.5 + 0.5 * Gaussian`` of the distance to the span's ``centre`` clip (sigma: a share of the
+    span's length), so clips near the annotated point rank above the span's edges."""
+    labels = np.zeros(n_clips, dtype=np.float32)
+    for (st, ed), c in zip(spans, centres, strict=True):
+        idx = np.arange(st, ed)
+        if sigma > 0:
+            width = max(sigma * (ed - st), 0.5)
+            value = 0.5 + 0.5 * np.exp(-0.5 * ((idx + 0.5 - c) / width) ** 2)
+        else:
+            value = np.ones(len(idx))
+        labels[st:ed] = np.maximum(labels[st:ed], value)
+    return labels
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching clip spans ``[start, end)`` merged, sorted."""
+    out: list[list[int]] = []
+    for st, ed in sorted(spans):
+        if out and st <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], ed)
+        else:
+            out.append([st, ed])
+    return [(a, b) for a, b in out]
+
+
+def _clip_span(window: list[float], n_clips: int, clip_len: float) -> tuple[int, int]:
+    st = min(int(window[0] / clip_len + 1e-6), n_clips - 1)
+    ed = min(max(int(np.ceil(window[1] / clip_len - 1e-6)), st + 1), n_clips)
+    return st, ed
+
+
+def apply_pseudo_labels(
+    examples: list[Example],
+    pseudo: Mapping,
+    cfg: SupervisionConfig,
+    max_windows: int = 5,
+) -> int:
+    """Set pseudo windows from ``pseudo`` (qid -> :class:`PseudoLabel`) on point / weak ``examples``
+    (in place, after :func:`apply_supervision`); return how many examples got windows."""
+    done = 0
+    for e in examples:
+        label = pseudo.get(e.sample.qid)
+        if label is None:
+            continue
+        n, clip_len = e.n_clips, e.clip_len
+        ranked = [w for w in label.windows if w[1] > w[0]]
+        if cfg.mode == "weak":
+            spans = [_clip_span(w, n, clip_len) for w in ranked[: cfg.pseudo_windows]]
+            centres = [(st + ed) / 2 for st, ed in spans]
+        elif cfg.mode == "point":
+            spans, centres = [], []
+            curve = None
+            if label.saliency is not None and len(label.saliency) >= n:
+                curve = np.asarray(label.saliency[:n], dtype=np.float64)
+                curve = (curve - curve.min()) / max(curve.max() - curve.min(), 1e-9)
+            for t in e.extra["points"]:
+                holding = next((w for w in ranked if w[0] <= t <= w[1]), None)
+                seed_clip = min(int(t / clip_len), n - 1)
+                if holding is not None:
+                    spans.append(_clip_span(holding, n, clip_len))
+                elif curve is not None:
+                    spans.append(grow_window(curve, seed_clip, cfg.pseudo_grow_ratio))
+                else:
+                    continue
+                centres.append(t / clip_len)
+        else:
+            raise ValueError(f"pseudo labels need point or weak supervision, not {cfg.mode!r}")
+        if not spans:
+            continue
+        e.saliency = point_saliency(n, spans, centres, cfg.point_sigma if cfg.mode == "point" else 0.0)
+        merged = merge_spans(spans)
+        e.spans = windows_to_spans(
+            [[a * clip_len, b * clip_len] for a, b in merged], n, clip_len, max_windows
+        )
+        e.span_valid = True
+        e.extra["pseudo"] = True
+        done += 1
+    return done
 
 
 def apply_supervision(examples: list[Example], mode: str, seed: int, max_windows: int = 5) -> None:
@@ -84,11 +185,11 @@ def refresh_pseudo_windows(
                 seeds = [min(int(t / e.clip_len), e.n_clips - 1) for t in e.extra["points"]]
             else:
                 seeds = [int(np.argmax(curve))]
-            spans = sorted({grow_window(curve, s, cfg.expand_ratio) for s in seeds})
-            e.saliency = np.zeros(e.n_clips, dtype=np.float32)
-            for st, ed in spans:
-                e.saliency[st:ed] = 1.0
-                lengths.append(ed - st)
+            grown = [grow_window(curve, s, cfg.expand_ratio) for s in seeds]
+            sigma = cfg.point_sigma if cfg.mode == "point" else 0.0
+            e.saliency = point_saliency(e.n_clips, grown, [s + 0.5 for s in seeds], sigma)
+            spans = merge_spans(grown)
+            lengths += [ed - st for st, ed in spans]
             windows = [[st * e.clip_len, ed * e.clip_len] for st, ed in spans]
             e.spans = windows_to_spans(windows, e.n_clips, e.clip_len, max_windows)
             e.span_valid = True

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,14 @@ from .dataset import Example, FeatureSource, build_examples, collate, to_device
 from .losses import SetCriterion
 from .model import MomentDetr
 from .predict.grounder import DetrGrounder
-from .supervision import apply_supervision, pseudo_label_state, refresh_pseudo_windows, restore_pseudo_labels
+from .supervision import (
+    PseudoLabel,
+    apply_pseudo_labels,
+    apply_supervision,
+    pseudo_label_state,
+    refresh_pseudo_windows,
+    restore_pseudo_labels,
+)
 
 log = logging.getLogger(__name__)
 SELECT_METRIC = "MR-full-mAP"
@@ -216,12 +223,16 @@ def train_detector(
     progress: bool = True,
     stop_after: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    pseudo_labels: Mapping[object, PseudoLabel] | None = None,
 ) -> dict:
     """Train, validate every ``cfg.train.eval_every`` epochs, keep ``best.ckpt``; return the summary.
 
     ``evaluate(results, samples) -> metrics`` scores the validation predictions (its ``"brief"``
     dict must hold ``MR-full-mAP``, the selection metric); ``stop_after``: return after that many
     epochs of this call (tests of resume). Clip length comes with the features.
+    ``pseudo_labels`` (qid -> :class:`PseudoLabel`, point or weak supervision): another grounder's
+    windows as the initial pseudo windows (:func:`.supervision.apply_pseudo_labels`); with weak
+    labels, training queries without ground-truth windows (unlabelled videos) are used too.
     """
     out_dir = Path(out_dir)
     last_path, best_path = out_dir / "last.ckpt", out_dir / "best.ckpt"
@@ -233,7 +244,19 @@ def train_detector(
         raise InputError(f"nothing to resume: {last_path} does not exist")
     if not train_samples or not val_samples:
         raise InputError("training needs at least one training and one validation query")
-    train_samples = [s for s in train_samples if s.windows]  # negatives come from mismatched pairs
+    sup = cfg.supervision
+    if pseudo_labels is not None and sup.mode not in ("point", "weak"):
+        raise InputError("pseudo labels replace the training windows: use point or weak supervision")
+
+    def usable(s: GroundingSample) -> bool:  # negatives come from mismatched pairs
+        if s.windows:
+            return True
+        label = pseudo_labels.get(s.qid) if pseudo_labels is not None and sup.mode == "weak" else None
+        return label is not None and bool(label.windows)
+
+    train_samples = [s for s in train_samples if usable(s)]
+    if not train_samples:
+        raise InputError("no training query has a window (or, with weak supervision, a pseudo window)")
     out_dir.mkdir(parents=True, exist_ok=True)
     device_t = torch.device(device)
     torch.manual_seed(seed)
@@ -242,7 +265,10 @@ def train_detector(
     train_ex = build_examples(train_samples, features, cfg.train.max_windows)
     val_ex = build_examples(val_samples, features, cfg.train.max_windows)
     neg_ex = build_examples(val_negatives, features, 0) if val_negatives else []
-    apply_supervision(train_ex, cfg.supervision.mode, seed, cfg.train.max_windows)
+    apply_supervision(train_ex, sup.mode, seed, cfg.train.max_windows)
+    if pseudo_labels is not None:
+        n_pseudo = apply_pseudo_labels(train_ex, pseudo_labels, sup, cfg.train.max_windows)
+        log.info("pseudo windows for %d of %d training queries", n_pseudo, len(train_ex))
     spec = feature_spec_of(train_ex, features)
 
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
@@ -268,7 +294,6 @@ def train_detector(
         if state.get("pseudo_labels"):
             restore_pseudo_labels(train_ex, state["pseudo_labels"])
 
-    sup = cfg.supervision
     bf16 = use_bf16(cfg.train.precision, device_t)
     epochs_run = 0
     for epoch in range(start_epoch, cfg.train.epochs):
@@ -276,6 +301,7 @@ def train_detector(
         row: dict = {"epoch": epoch}
         if (
             sup.mode != "full"
+            and (pseudo_labels is None or sup.refine_pseudo)
             and epoch >= sup.warmup_epochs
             and (epoch - sup.warmup_epochs) % sup.refresh_every == 0
         ):

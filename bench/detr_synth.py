@@ -168,9 +168,10 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     ap.add_argument(
         "--pseudo",
-        choices=["zero-shot", "none"],
-        default="zero-shot",
-        help="point/weak: initial pseudo windows from the val-calibrated zero-shot grounder (default) or none",
+        choices=["weak", "point-and-weak", "none"],
+        default="weak",
+        help="which runs start from the val-calibrated zero-shot grounder's windows as pseudo labels "
+        "(default: weak only; point runs with them measured below plain point labels)",
     )
     ap.add_argument(
         "--set",
@@ -202,13 +203,14 @@ def main() -> int:
     rows, walls = [], {}
     zero_shot = zero_shot_grounder(fd, data, cache)
     pseudo = None
-    if args.pseudo == "zero-shot" and set(args.modes) - {"full"} and not args.evaluate_only:
+    pseudo_modes = {"weak": {"weak"}, "point-and-weak": {"point", "weak"}, "none": set()}[args.pseudo]
+    if pseudo_modes & set(args.modes) and not args.evaluate_only:
         pseudo = zero_shot_pseudo_labels(zero_shot, load_pairs(fd, data / "train.jsonl", cache))
     for mode in args.modes:
-        init = "_zs" if args.pseudo == "zero-shot" and mode != "full" else ""
+        init = "_zs" if mode in pseudo_modes else ""
         run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}{init}{args.tag}"
         torch.set_num_threads(args.threads)
-        walls[mode] = train_run(mode, data, run, args, pseudo if mode != "full" else None)
+        walls[mode] = train_run(mode, data, run, args, pseudo if mode in pseudo_modes else None)
         rows.append(
             bench_detr(mode + init.replace("_zs", " + zero-shot init") + args.tag, run, test_pos, test_neg)
         )

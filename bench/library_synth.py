@@ -10,12 +10,17 @@ and scored with ``momentfinder eval``'s TVR protocol: VCMR R@{1,5,10} at IoU 0.5
 (right video in the top k). Next to it: R1@0.5 with the right video given (the same grounder on
 the query's own video), the goal being VCMR R1@0.5 within 10 points of it; and search latency.
 
+``--ranker train`` trains the cross-video ranker (``momentfinder train-ranker``: train split,
+val for model selection) and reports every number again with it (``ranker_*``), with its training
+CPU seconds; ``--ranker CKPT`` loads one instead. The latent world of the generator is the same
+for every seed, so a ranker trained on one seed's train split applies to another seed's videos.
+
 The generator places each (subject, action) event in many videos but labels only the query's own
 video, so a hit on the same event in another video counts as wrong. ``fair_*`` numbers leave such
 unlabelled true matches out of each query's ranking (the latent labels are read back by rerunning
 the generator, as ``bench/zeroshot_synth.py`` does), like its "fair" long-video protocol.
 
-    python bench/library_synth.py --seeds 0 1
+    python bench/library_synth.py --seeds 0 1 --ranker train --out /tmp/library_synth.json
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from momentfinder.eval.tvr import evaluate_tvr, tvr_submission  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotGrounder  # noqa: E402
 from momentfinder.pipeline import FinderConfig  # noqa: E402
 from momentfinder.pipeline.library import Library  # noqa: E402
+from momentfinder.pipeline.retrieval import RankerTrainRequest, train_ranker_from_features  # noqa: E402
 from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.store.catalog import LibraryInfo, VideoRow  # noqa: E402
 from momentfinder.store.catalog_sqlite import SqliteCatalog  # noqa: E402
@@ -47,17 +53,56 @@ from synth_common import ensure_data, hit, load_pairs  # noqa: E402
 from zeroshot_synth import latent_labels  # noqa: E402
 
 
+def get_ranker(args, root: Path, tmp: str) -> tuple[str | None, dict]:
+    """The ranker checkpoint to use (trained here on ``root``'s train split, or given) and its
+    training summary."""
+    if args.ranker is None:
+        return None, {}
+    if args.ranker != "train":
+        return args.ranker, {}
+    out = os.path.join(tmp, "ranker.ckpt")
+    request = RankerTrainRequest(
+        features=str(root),
+        train=str(root / "train.jsonl"),
+        val=str(root / "val.jsonl"),
+        out=out,
+        config=args.ranker_config,
+        epochs=args.ranker_epochs,
+        seed=0,
+        progress=False,
+    )
+    summary = train_ranker_from_features(request)
+    return out, {
+        "ranker_train_cpu_s": summary["train_seconds"],
+        "ranker_best_epoch": summary["best_epoch"],
+        "ranker_val_video_R@1": summary["best_val_r1"],
+    }
+
+
 def run_seed(args, seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = ensure_data(args.data_root, seed, args.n_videos)
+        ranker, summary = get_ranker(args, root, tmp)
+        row = {"seed": seed, **summary}
+        for name, r in [("", None), *([("ranker_", ranker)] if ranker else [])]:
+            row.update(
+                {f"{name}{k}" if k != "seed" else k: v for k, v in evaluate_seed(args, seed, r).items()}
+            )
+    return row
+
+
+def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
     root = ensure_data(args.data_root, seed, args.n_videos)
     fd = FeatureDirectory(root)
     cache: dict = {}
     val_pos = load_pairs(fd, root / "val.jsonl", cache)
     val_neg = load_pairs(fd, root / "val_negative.jsonl", cache)
-    test = load_pairs(fd, root / "test.jsonl", cache)
+    test_all = load_pairs(fd, root / "test.jsonl", cache)
+    test = test_all[: args.limit]
     train = load_pairs(fd, root / "train.jsonl", {})
     cal = ZeroShotGrounder().calibrate([(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg])
     calibration = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
-    videos = {s.vid: c for s, c, _ in test}
+    videos = {s.vid: c for s, c, _ in test_all}  # the library: every test video
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "library.db"
         catalog = SqliteCatalog(db)
@@ -69,7 +114,9 @@ def run_seed(args, seed: int) -> dict:
             catalog.add_video(row, clips.features)
         build_s = time.perf_counter() - t0
         catalog.close()
-        library = Library(db, FinderConfig(visual_model=first.model, use_subtitles=False), progress=False)
+        library = Library(
+            db, FinderConfig(visual_model=first.model, use_subtitles=False), progress=False, ranker=ranker
+        )
         finder = library.finder()
         finder.grounder.calibration = calibration
         rng = np.random.default_rng(seed)
@@ -133,6 +180,14 @@ def main() -> int:
     ap.add_argument("--candidates", type=int, default=10, help="videos grounded per query")
     ap.add_argument("--per-video", type=int, default=3, help="moments kept per candidate video")
     ap.add_argument("--rank-by", choices=("confidence", "score", "evidence"), default="confidence")
+    ap.add_argument(
+        "--ranker",
+        default=None,
+        help="'train': train the cross-video ranker on the seed's train split; or a CKPT",
+    )
+    ap.add_argument("--ranker-config", default=None, help="YAML ranker settings for --ranker train")
+    ap.add_argument("--ranker-epochs", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N test queries (quick looks)")
     ap.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = ap.parse_args()
     rows = [run_seed(args, seed) for seed in args.seeds]

@@ -60,7 +60,7 @@ def get_ranker(args, root: Path, tmp: str) -> tuple[str | None, dict]:
         return None, {}
     if args.ranker != "train":
         return args.ranker, {}
-    out = os.path.join(tmp, "ranker.ckpt")
+    out = os.path.join(args.ranker_dir or tmp, f"ranker_seed{root.name}.ckpt")
     request = RankerTrainRequest(
         features=str(root),
         train=str(root / "train.jsonl"),
@@ -122,7 +122,7 @@ def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
         rng = np.random.default_rng(seed)
         finder.channel("visual").use_decoys([train[i][2] for i in rng.choice(len(train), 64, replace=False)])
         events, query_event, _ = latent_labels(seed, args.n_videos)
-        ranked, fair, given_hits, latency = {}, {}, [], []
+        ranked, fair, given_hits, latency, by_conf = {}, {}, [], [], {}
         for s, clips, q in test:
             t = time.perf_counter()
             hits = library.search_encoded(
@@ -138,6 +138,12 @@ def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
             ranked[s.qid] = [
                 (os.path.basename(h.video), h.start, h.end, float(len(hits) - i)) for i, h in enumerate(hits)
             ]
+            # the same videos in the same order, each one's moments by the grounder's confidence
+            order = {v: i for i, v in enumerate(dict.fromkeys(h.video for h in hits))}
+            alt = sorted(hits, key=lambda h: (order[h.video], -(h.confidence or 0.0), -h.score))
+            by_conf[s.qid] = [
+                (os.path.basename(h.video), h.start, h.end, float(len(alt) - i)) for i, h in enumerate(alt)
+            ]
             same_event = {v for v in videos if v != s.vid and query_event[s.qid] in events.get(v, ())}
             fair[s.qid] = [row for row in ranked[s.qid] if row[0] not in same_event]
             top = finder.grounder.ground(clips, q, top_k=1).moments[0]
@@ -152,6 +158,7 @@ def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
     metrics = evaluate_tvr(submission, [s for s, _, _ in test])
     vcmr, vr = metrics["VCMR"], metrics["VR"]
     fair_vcmr = evaluate_tvr(tvr_submission(fair, video2idx, "VCMR"), [s for s, _, _ in test])["VCMR"]
+    conf_vcmr = evaluate_tvr(tvr_submission(by_conf, video2idx, "VCMR"), [s for s, _, _ in test])["VCMR"]
     return {
         "seed": seed,
         "videos": len(videos),
@@ -161,6 +168,7 @@ def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
         **{f"VCMR_{k}": v for k, v in vcmr.items()},
         **{f"VR_{k}": v for k, v in vr.items()},
         **{f"fair_VCMR_{k}": v for k, v in fair_vcmr.items()},
+        "videos_in_order_moments_by_confidence_VCMR_R1@0.5": conf_vcmr["0.5-r1"],
         "queries_with_unlabelled_matches%": round(
             100 * float(np.mean([len(ranked[s.qid]) != len(fair[s.qid]) for s, _, _ in test])), 1
         ),
@@ -187,6 +195,7 @@ def main() -> int:
     )
     ap.add_argument("--ranker-config", default=None, help="YAML ranker settings for --ranker train")
     ap.add_argument("--ranker-epochs", type=int, default=None)
+    ap.add_argument("--ranker-dir", default=None, help="keep the trained rankers here (default: removed)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N test queries (quick looks)")
     ap.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = ap.parse_args()

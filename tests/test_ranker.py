@@ -26,7 +26,7 @@ def unit(x):
 
 
 def test_a_clip_is_relevant_only_when_every_weighted_word_is_in_it():
-    model = CrossVideoRanker(RankerConfig(), 4, 4)  # identity map, equal token weights
+    model = CrossVideoRanker(RankerConfig(pool="max"), 4, 4)  # identity map, equal token weights
     e = np.eye(4, dtype=np.float32)
     tokens, mask = pad_tokens([e[:2]])  # "subject" e0 and "action" e1
     both, subject_only, action_only = unit(e[0] + e[1]), e[0], e[1]
@@ -97,7 +97,7 @@ def world(seed: int, n_videos: int, dim: int = 24, n_clips: int = 12):
 def test_training_learns_the_gap_and_the_conjunction_on_held_out_videos():
     videos, examples, _, _ = world(0, 160)
     test_videos, test_examples, events, queries = world(1, 40)
-    cfg = RankerConfig(epochs=25, batch_size=16, negatives=32, hard_negatives=2, patience=0, lr=5e-3)
+    cfg = RankerConfig(epochs=25, batch_size=16, negatives=32, hard_negatives=2, patience=0, lr=5e-3, pool_k=2)
 
     def recall(model):
         clips, clip_mask = pad_videos([test_videos[ex.video] for ex in test_examples])
@@ -112,7 +112,7 @@ def test_training_learns_the_gap_and_the_conjunction_on_held_out_videos():
     trained = recall(model)
     assert len(history.epochs) == 25 and history.train_seconds > 0
     assert history.epochs[-1]["loss_video"] < history.epochs[0]["loss_video"]
-    assert trained >= 70.0 and trained >= untrained + 25.0, (untrained, trained)
+    assert trained >= 60.0 and trained >= untrained + 40.0, (untrained, trained)
 
 
 def test_training_refuses_inputs_it_cannot_use():

@@ -34,7 +34,7 @@ class RankerConfig:
     token_temperature: float = 0.1
     whiten: bool = True  # whiten clip and token features (fitted on the training set) before the map
     whiten_shrink: float = 0.5  # covariance shrinkage toward the identity: 0 full whitening, 1 centring
-    pool: str = "max"
+    pool: str = "topk"
     pool_k: int = 3
     epochs: int = 10
     batch_size: int = 32

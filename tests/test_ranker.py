@@ -97,7 +97,9 @@ def world(seed: int, n_videos: int, dim: int = 24, n_clips: int = 12):
 def test_training_learns_the_gap_and_the_conjunction_on_held_out_videos():
     videos, examples, _, _ = world(0, 160)
     test_videos, test_examples, events, queries = world(1, 40)
-    cfg = RankerConfig(epochs=25, batch_size=16, negatives=32, hard_negatives=2, patience=0, lr=5e-3, pool_k=2)
+    cfg = RankerConfig(
+        epochs=25, batch_size=16, negatives=32, hard_negatives=2, patience=0, lr=5e-3, pool_k=2
+    )
 
     def recall(model):
         clips, clip_mask = pad_videos([test_videos[ex.video] for ex in test_examples])

@@ -10,12 +10,17 @@ and scored with ``momentfinder eval``'s TVR protocol: VCMR R@{1,5,10} at IoU 0.5
 (right video in the top k). Next to it: R1@0.5 with the right video given (the same grounder on
 the query's own video), the goal being VCMR R1@0.5 within 10 points of it; and search latency.
 
+``--ranker train`` trains the cross-video ranker (``momentfinder train-ranker``: train split,
+val for model selection) and reports every number again with it (``ranker_*``), with its training
+CPU seconds; ``--ranker CKPT`` loads one instead. The latent world of the generator is the same
+for every seed, so a ranker trained on one seed's train split applies to another seed's videos.
+
 The generator places each (subject, action) event in many videos but labels only the query's own
 video, so a hit on the same event in another video counts as wrong. ``fair_*`` numbers leave such
 unlabelled true matches out of each query's ranking (the latent labels are read back by rerunning
 the generator, as ``bench/zeroshot_synth.py`` does), like its "fair" long-video protocol.
 
-    python bench/library_synth.py --seeds 0 1
+    python bench/library_synth.py --seeds 0 1 --ranker train --out /tmp/library_synth.json
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from momentfinder.eval.tvr import evaluate_tvr, tvr_submission  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotGrounder  # noqa: E402
 from momentfinder.pipeline import FinderConfig  # noqa: E402
 from momentfinder.pipeline.library import Library  # noqa: E402
+from momentfinder.pipeline.retrieval import RankerTrainRequest, train_ranker_from_features  # noqa: E402
 from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.store.catalog import LibraryInfo, VideoRow  # noqa: E402
 from momentfinder.store.catalog_sqlite import SqliteCatalog  # noqa: E402
@@ -47,17 +53,56 @@ from synth_common import ensure_data, hit, load_pairs  # noqa: E402
 from zeroshot_synth import latent_labels  # noqa: E402
 
 
+def get_ranker(args, root: Path, tmp: str) -> tuple[str | None, dict]:
+    """The ranker checkpoint to use (trained here on ``root``'s train split, or given) and its
+    training summary."""
+    if args.ranker is None:
+        return None, {}
+    if args.ranker != "train":
+        return args.ranker, {}
+    out = os.path.join(args.ranker_dir or tmp, f"ranker_seed{root.name}.ckpt")
+    request = RankerTrainRequest(
+        features=str(root),
+        train=str(root / "train.jsonl"),
+        val=str(root / "val.jsonl"),
+        out=out,
+        config=args.ranker_config,
+        epochs=args.ranker_epochs,
+        seed=0,
+        progress=False,
+    )
+    summary = train_ranker_from_features(request)
+    return out, {
+        "ranker_train_cpu_s": summary["train_seconds"],
+        "ranker_best_epoch": summary["best_epoch"],
+        "ranker_val_video_R@1": summary["best_val_r1"],
+    }
+
+
 def run_seed(args, seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = ensure_data(args.data_root, seed, args.n_videos)
+        ranker, summary = get_ranker(args, root, tmp)
+        row = {"seed": seed, **summary}
+        for name, r in [("", None), *([("ranker_", ranker)] if ranker else [])]:
+            row.update(
+                {f"{name}{k}" if k != "seed" else k: v for k, v in evaluate_seed(args, seed, r).items()}
+            )
+    return row
+
+
+def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
     root = ensure_data(args.data_root, seed, args.n_videos)
     fd = FeatureDirectory(root)
     cache: dict = {}
     val_pos = load_pairs(fd, root / "val.jsonl", cache)
     val_neg = load_pairs(fd, root / "val_negative.jsonl", cache)
-    test = load_pairs(fd, root / "test.jsonl", cache)
+    test_all = load_pairs(fd, root / "test.jsonl", cache)
+    test = test_all[: args.limit]
     train = load_pairs(fd, root / "train.jsonl", {})
     cal = ZeroShotGrounder().calibrate([(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg])
     calibration = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
-    videos = {s.vid: c for s, c, _ in test}
+    videos = {s.vid: c for s, c, _ in test_all}  # the library: every test video
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "library.db"
         catalog = SqliteCatalog(db)
@@ -69,13 +114,15 @@ def run_seed(args, seed: int) -> dict:
             catalog.add_video(row, clips.features)
         build_s = time.perf_counter() - t0
         catalog.close()
-        library = Library(db, FinderConfig(visual_model=first.model, use_subtitles=False), progress=False)
+        library = Library(
+            db, FinderConfig(visual_model=first.model, use_subtitles=False), progress=False, ranker=ranker
+        )
         finder = library.finder()
         finder.grounder.calibration = calibration
         rng = np.random.default_rng(seed)
         finder.channel("visual").use_decoys([train[i][2] for i in rng.choice(len(train), 64, replace=False)])
         events, query_event, _ = latent_labels(seed, args.n_videos)
-        ranked, fair, given_hits, latency = {}, {}, [], []
+        ranked, fair, given_hits, latency, by_conf = {}, {}, [], [], {}
         for s, clips, q in test:
             t = time.perf_counter()
             hits = library.search_encoded(
@@ -91,6 +138,12 @@ def run_seed(args, seed: int) -> dict:
             ranked[s.qid] = [
                 (os.path.basename(h.video), h.start, h.end, float(len(hits) - i)) for i, h in enumerate(hits)
             ]
+            # the same videos in the same order, each one's moments by the grounder's confidence
+            order = {v: i for i, v in enumerate(dict.fromkeys(h.video for h in hits))}
+            alt = sorted(hits, key=lambda h: (order[h.video], -(h.confidence or 0.0), -h.score))
+            by_conf[s.qid] = [
+                (os.path.basename(h.video), h.start, h.end, float(len(alt) - i)) for i, h in enumerate(alt)
+            ]
             same_event = {v for v in videos if v != s.vid and query_event[s.qid] in events.get(v, ())}
             fair[s.qid] = [row for row in ranked[s.qid] if row[0] not in same_event]
             top = finder.grounder.ground(clips, q, top_k=1).moments[0]
@@ -105,6 +158,7 @@ def run_seed(args, seed: int) -> dict:
     metrics = evaluate_tvr(submission, [s for s, _, _ in test])
     vcmr, vr = metrics["VCMR"], metrics["VR"]
     fair_vcmr = evaluate_tvr(tvr_submission(fair, video2idx, "VCMR"), [s for s, _, _ in test])["VCMR"]
+    conf_vcmr = evaluate_tvr(tvr_submission(by_conf, video2idx, "VCMR"), [s for s, _, _ in test])["VCMR"]
     return {
         "seed": seed,
         "videos": len(videos),
@@ -114,6 +168,7 @@ def run_seed(args, seed: int) -> dict:
         **{f"VCMR_{k}": v for k, v in vcmr.items()},
         **{f"VR_{k}": v for k, v in vr.items()},
         **{f"fair_VCMR_{k}": v for k, v in fair_vcmr.items()},
+        "videos_in_order_moments_by_confidence_VCMR_R1@0.5": conf_vcmr["0.5-r1"],
         "queries_with_unlabelled_matches%": round(
             100 * float(np.mean([len(ranked[s.qid]) != len(fair[s.qid]) for s, _, _ in test])), 1
         ),
@@ -133,6 +188,15 @@ def main() -> int:
     ap.add_argument("--candidates", type=int, default=10, help="videos grounded per query")
     ap.add_argument("--per-video", type=int, default=3, help="moments kept per candidate video")
     ap.add_argument("--rank-by", choices=("confidence", "score", "evidence"), default="confidence")
+    ap.add_argument(
+        "--ranker",
+        default=None,
+        help="'train': train the cross-video ranker on the seed's train split; or a CKPT",
+    )
+    ap.add_argument("--ranker-config", default=None, help="YAML ranker settings for --ranker train")
+    ap.add_argument("--ranker-epochs", type=int, default=None)
+    ap.add_argument("--ranker-dir", default=None, help="keep the trained rankers here (default: removed)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N test queries (quick looks)")
     ap.add_argument("--out", type=Path, help="write the numbers as JSON here")
     args = ap.parse_args()
     rows = [run_seed(args, seed) for seed in args.seeds]

@@ -263,6 +263,7 @@ class SearchHit:
     video_id: int | None = None
     watch_query: str = ""  # a moment `watch` found (evidence "watch"): the standing query it matched
     found_at: float | None = None  # ... and when it was found (Unix seconds)
+    relevance: float | None = None  # a search with a trained ranker: its relevance of the moment
 
     def to_json(self) -> dict:
         out: dict = {"video": self.video, "start": round(self.start, 2), "end": round(self.end, 2)}
@@ -275,6 +276,8 @@ class SearchHit:
             out["watch_query"] = self.watch_query
         if self.found_at is not None:
             out["found_at"] = round(float(self.found_at), 3)
+        if self.relevance is not None:
+            out["relevance"] = round(float(self.relevance), 4)
         return out
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "chat",
     "transcribe",
     "watch",
+    "train_ranker",
 ]
 
 

@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def open_library(args: argparse.Namespace):
     from ..pipeline.library import Library
 
-    return Library(args.db, progress=show_progress(args), create=False)
+    return Library(args.db, progress=show_progress(args), create=False, ranker=getattr(args, "ranker", None))
 
 
 def run_add(args: argparse.Namespace) -> int:

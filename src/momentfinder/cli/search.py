@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--min-duration", type=finite_float, default=None, metavar="S", help="only videos this long"
     )
     p.add_argument("--max-duration", type=finite_float, default=None, metavar="S")
+    p.add_argument(
+        "--ranker",
+        metavar="CKPT",
+        default=None,
+        help="a cross-video ranker (`momentfinder train-ranker`) picks the candidate videos and ranks "
+        "the moments; it must have been trained on the library's encoder",
+    )
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
     p.add_argument(
         "--no-found",

@@ -134,6 +134,15 @@ class Library:
     the library's own encoder and clip length once it has one, else the finder's defaults. A
     config whose encoder or clip length differs from the library's is refused, unless
     ``adopt_encoder``: then the library's replace them and the rest of ``config`` applies.
+
+    ``ranker``: a trained cross-video ranker (a ``momentfinder train-ranker`` checkpoint path, or
+    a loaded :class:`~momentfinder.grounding.retrieval.Ranker`) for the coarse stage of a search:
+    the nearest clips of the query (and of the ranker's own query vector) gather a pool of videos,
+    the ranker scores each of them and the best ``candidates`` are grounded; the moments are ranked
+    by their video's ranker score, then by the ranker's relevance of their best clip (each hit's
+    ``relevance``), then by confidence. A ranker trained on
+    another encoder or feature width is refused (:class:`InputError`). Without one, a search
+    ranks candidates by the grounder's evidence and moments by confidence.
     """
 
     def __init__(
@@ -143,12 +152,27 @@ class Library:
         progress: bool = True,
         create: bool = True,
         adopt_encoder: bool = False,
+        ranker=None,
     ):
+        if isinstance(ranker, (str, os.PathLike)):
+            from ..grounding.retrieval import load_ranker
+
+            ranker = load_ranker(ranker)
+        self.ranker = ranker
         self.catalog: Catalog = open_catalog(db or default_library(), create=create)
+        info = self.catalog.info()
+        if ranker is not None and info is not None:
+            try:
+                ranker.check(info.dim, None, info.model)
+            except InputError:
+                self.catalog.close()
+                raise
         self.progress = progress
         self._config = config
         self._adopt_encoder = adopt_encoder
         self._finder: MomentFinder | None = None
+        self._clip_relevance: dict = {}  # the last search's per-clip ranker relevance, by video id
+        self._video_score: dict = {}  # ... and the ranker's score of each candidate video
 
     # -- the finder --------------------------------------------------------------------------------
     def finder(self) -> MomentFinder:
@@ -448,12 +472,28 @@ class Library:
         :class:`~momentfinder.types.QueryFeatures`), e.g. a research feature set's query features."""
         finder = self.finder()
         hits: list[SearchHit] = []
-        for video_id, feats in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
+        chosen = self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos)
+        for video_id, feats in chosen:
             result = finder.ground_features(feats, q, top_k=per_video)
+            relevance = self._clip_relevance.get(video_id)
             hits += [
-                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                SearchHit(
+                    feats.info.path,
+                    m.start,
+                    m.end,
+                    m.score,
+                    m.confidence,
+                    m.evidence,
+                    video_id,
+                    relevance=None if relevance is None else _moment_relevance(relevance, feats.timeline, m),
+                )
                 for m in result.moments
             ]
+        if self._video_score:  # the ranker's best video first, in it the moments it finds most relevant
+            hits.sort(
+                key=lambda h: (-self._video_score[h.video_id], -h.relevance, -(h.confidence or 0.0), -h.score)
+            )
+            return hits[:top_k]
         return _ranked(hits, top_k)
 
     def _search_composed(self, parsed, q, top_k, where, candidates, per_video, coarse_clips, coarse_videos):
@@ -481,9 +521,17 @@ class Library:
         encoded = visual.encode_query(q)
         vectors = getattr(finder.grounder, "query_vectors", None)
         pooled, parts = vectors(encoded) if vectors is not None else (encoded.pooled, None)
-        # coarse: the videos of the clips nearest to the query or to any of its sub-queries
+        self._clip_relevance, self._video_score = {}, {}
+        prepared = None
+        extra = []
+        if self.ranker is not None:
+            self.ranker.check(info.dim, None, info.model)
+            prepared = self.ranker.query(encoded)
+            extra = [self.ranker.coarse_vector(prepared)]
+        # coarse: the videos of the clips nearest to the query, to any of its sub-queries (and to
+        # the ranker's query vector)
         best: dict[int, float] = {}
-        for vector in [pooled, *([] if parts is None else list(parts))]:
+        for vector in [pooled, *([] if parts is None else list(parts)), *extra]:
             for hit in self.catalog.search_clips(vector, coarse_clips, where):
                 best[hit.video_id] = max(best.get(hit.video_id, -1.0), hit.score)
         pool = sorted(best, key=lambda v: -best[v])[:coarse_videos]
@@ -491,9 +539,19 @@ class Library:
         pool += [v for v in text if v not in pool]  # words said in the video
         # middle: the query's evidence in each of them (the grounder's relevance, no decoys)
         loaded = {v: f for v in pool if (f := self._video_features(v, info)) is not None}
-        evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
+        if prepared is not None:  # the trained ranker's video scores
+            ids = list(loaded)
+            scores = self.ranker.video_scores(prepared, [loaded[v].visual.features for v in ids])
+            evidence = dict(zip(ids, scores.tolist(), strict=True))
+        else:
+            evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
         chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
         chosen += [v for v in text if v in loaded and v not in chosen]
+        if prepared is not None:
+            self._clip_relevance = {
+                v: self.ranker.clip_relevance(prepared, loaded[v].visual.features) for v in chosen
+            }
+            self._video_score = {v: float(evidence[v]) for v in chosen}
         return [(v, loaded[v]) for v in chosen]
 
     # -- moments found by `watch` ----------------------------------------------------------------
@@ -579,6 +637,14 @@ def _ranked(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
     """Hits of all candidates ranked by confidence, then score."""
     hits.sort(key=lambda h: (-(h.confidence if h.confidence is not None else -1.0), -h.score))
     return hits[:top_k]
+
+
+def _moment_relevance(relevance, timeline: Timeline, moment) -> float:
+    """The ranker's relevance of a moment: its best clip's (the clips the moment overlaps)."""
+    first = int(moment.start // timeline.clip_len)
+    last = int(-(-moment.end // timeline.clip_len))
+    span = relevance[max(0, min(first, len(relevance) - 1)) : max(first + 1, min(last, len(relevance)))]
+    return float(span.max())
 
 
 @dataclass(frozen=True)

@@ -142,20 +142,24 @@ def _digest(obj, digest) -> None:
         digest.update(f"{type(obj).__name__}{len(text)}:".encode() + text)
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+def save_checkpoint(path: str | os.PathLike, payload: dict, fmt: str = FORMAT) -> None:
     """Write ``payload`` with its format and checksum atomically (a uniquely named temporary file in
-    the same directory, fsynced, then renamed), so a killed process never leaves a torn checkpoint."""
+    the same directory, fsynced, then renamed), so a killed process never leaves a torn checkpoint.
+    ``fmt``: the format tag (other models, e.g. the cross-video ranker, share this file format)."""
     path = Path(path)
-    ckpt = {"format": FORMAT, **payload}
+    ckpt = {"format": fmt, **payload}
     ckpt["checksum"] = payload_checksum(ckpt)
     buffer = io.BytesIO()
     torch.save(ckpt, buffer)
     write_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", fmt: str = FORMAT, kind: str = "DETR"
+) -> dict:
     """A checkpoint's dict (without its checksum), verified: :class:`CheckpointDamagedError` when the
-    checksum does not match; a checkpoint without one (older momentfinder) loads with a warning."""
+    checksum does not match; a checkpoint without one (older momentfinder) loads with a warning.
+    ``fmt`` / ``kind``: the format tag expected and the model's name in the error of another."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
@@ -163,8 +167,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle/zip errors vary by torch version
         raise ModelUnavailableError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ModelUnavailableError(f"{path}: not a momentfinder DETR checkpoint")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        raise ModelUnavailableError(f"{path}: not a momentfinder {kind} checkpoint")
     stored = ckpt.pop("checksum", None)
     if stored is None:
         log.warning("%s has no checksum (written by an older momentfinder): it cannot be verified", path)

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ..channels import Query, SubtitleTrack
@@ -171,8 +172,6 @@ class Library:
         self._config = config
         self._adopt_encoder = adopt_encoder
         self._finder: MomentFinder | None = None
-        self._clip_relevance: dict = {}  # the last search's per-clip ranker relevance, by video id
-        self._video_score: dict = {}  # ... and the ranker's score of each candidate video
 
     # -- the finder --------------------------------------------------------------------------------
     def finder(self) -> MomentFinder:
@@ -473,26 +472,27 @@ class Library:
         finder = self.finder()
         hits: list[SearchHit] = []
         chosen = self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos)
-        for video_id, feats in chosen:
-            result = finder.ground_features(feats, q, top_k=per_video)
-            relevance = self._clip_relevance.get(video_id)
+        ranked = {c.video_id: c.ranker_score for c in chosen if c.ranker_score is not None}
+        for c in chosen:
+            result = finder.ground_features(c.features, q, top_k=per_video)
+            relevance = c.clip_relevance
             hits += [
                 SearchHit(
-                    feats.info.path,
+                    c.features.info.path,
                     m.start,
                     m.end,
                     m.score,
                     m.confidence,
                     m.evidence,
-                    video_id,
-                    relevance=None if relevance is None else _moment_relevance(relevance, feats.timeline, m),
+                    c.video_id,
+                    relevance=None
+                    if relevance is None
+                    else _moment_relevance(relevance, c.features.timeline, m),
                 )
                 for m in result.moments
             ]
-        if self._video_score:  # the ranker's best video first, in it the moments it finds most relevant
-            hits.sort(
-                key=lambda h: (-self._video_score[h.video_id], -h.relevance, -(h.confidence or 0.0), -h.score)
-            )
+        if ranked:  # the ranker's best video first, in it the moments it finds most relevant
+            hits.sort(key=lambda h: (-ranked[h.video_id], -h.relevance, -(h.confidence or 0.0), -h.score))
             return hits[:top_k]
         return _ranked(hits, top_k)
 
@@ -501,16 +501,18 @@ class Library:
 
         finder = self.finder()
         hits: list[SearchHit] = []
-        for video_id, feats in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
-            answer = solve(finder, feats, parsed)
+        for c in self._candidates(q, where, top_k, candidates, coarse_clips, coarse_videos):
+            answer = solve(finder, c.features, parsed)
             hits += [
-                SearchHit(feats.info.path, m.start, m.end, m.score, m.confidence, m.evidence, video_id)
+                SearchHit(c.features.info.path, m.start, m.end, m.score, m.confidence, m.evidence, c.video_id)
                 for m in answer.moments[:per_video]
             ]
         return _ranked(hits, top_k)
 
-    def _candidates(self, q: Query, where, top_k, candidates, coarse_clips, coarse_videos):
-        """The candidate videos of ``q`` (coarse and middle stages), as (video id, features)."""
+    def _candidates(
+        self, q: Query, where, top_k, candidates, coarse_clips, coarse_videos
+    ) -> list[_Candidate]:
+        """The candidate videos of ``q`` (coarse and middle stages), best first."""
         if top_k < 1 or candidates < 1:
             raise InputError("top-k and the number of candidate videos must be at least 1")
         info = self.catalog.info()
@@ -521,7 +523,6 @@ class Library:
         encoded = visual.encode_query(q)
         vectors = getattr(finder.grounder, "query_vectors", None)
         pooled, parts = vectors(encoded) if vectors is not None else (encoded.pooled, None)
-        self._clip_relevance, self._video_score = {}, {}
         prepared = None
         extra = []
         if self.ranker is not None:
@@ -547,12 +548,17 @@ class Library:
             evidence = {v: visual.evidence(f.visual, q) for v, f in loaded.items()}
         chosen = sorted(loaded, key=lambda v: -evidence[v])[:candidates]
         chosen += [v for v in text if v in loaded and v not in chosen]
-        if prepared is not None:
-            self._clip_relevance = {
-                v: self.ranker.clip_relevance(prepared, loaded[v].visual.features) for v in chosen
-            }
-            self._video_score = {v: float(evidence[v]) for v in chosen}
-        return [(v, loaded[v]) for v in chosen]
+        if prepared is None:
+            return [_Candidate(v, loaded[v]) for v in chosen]
+        return [
+            _Candidate(
+                v,
+                loaded[v],
+                float(evidence[v]),
+                self.ranker.clip_relevance(prepared, loaded[v].visual.features),
+            )
+            for v in chosen
+        ]
 
     # -- moments found by `watch` ----------------------------------------------------------------
     def add_found_moment(self, moment: FoundMoment) -> int:
@@ -645,6 +651,17 @@ def _moment_relevance(relevance, timeline: Timeline, moment) -> float:
     last = int(-(-moment.end // timeline.clip_len))
     span = relevance[max(0, min(first, len(relevance) - 1)) : max(first + 1, min(last, len(relevance)))]
     return float(span.max())
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A video a search grounds: its features and, with a trained ranker, the ranker's score of
+    the video and relevance of each clip."""
+
+    video_id: int
+    features: VideoFeatures
+    ranker_score: float | None = None
+    clip_relevance: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,46 @@ def key_values(items: list[str] | None) -> dict:
     return out
 
 
+def add_training_data_options(p: argparse.ArgumentParser) -> None:
+    """What a trainer reads: a Moment-DETR-layout feature directory and its training annotations
+    (``--features``, ``--train``, ``--visual-dirs``, ``--text-dir``, ``--clip-len``), and its
+    ``--threads`` and ``-q``."""
+    p.add_argument(
+        "--features", required=True, help="feature directory (clip_features/, clip_text_features/)"
+    )
+    p.add_argument(
+        "--train", required=True, help="training annotations (QVHighlights jsonl or any `data` format)"
+    )
+    p.add_argument(
+        "--visual-dirs",
+        default="clip_features",
+        help="comma-separated visual sub-directories, concatenated (e.g. slowfast_features,clip_features)",
+    )
+    p.add_argument("--text-dir", default="clip_text_features", help="query feature sub-directory")
+    p.add_argument(
+        "--clip-len",
+        type=clip_seconds,
+        default=None,
+        help="seconds per clip of a directory without videos.jsonl (default 2); `momentfinder extract` "
+        "directories record their own",
+    )
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+
+def visual_dirs(args: argparse.Namespace) -> list[str]:
+    """``--visual-dirs`` as a list of sub-directory names."""
+    return [d.strip() for d in args.visual_dirs.split(",") if d.strip()]
+
+
+def set_torch_threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (torch's intra-op threads) when given."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models and sampling")
     g.add_argument(

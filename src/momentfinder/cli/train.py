@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import any_int, clip_seconds, positive_int
+from .options import add_training_data_options, any_int, positive_int, set_torch_threads, visual_dirs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "RUN/best.ckpt (best val mAP, with the calibrated no-moment threshold) and RUN/last.ckpt "
         "(for --resume), and writes RUN/log.csv, RUN/log.json and RUN/curves.png.",
     )
-    p.add_argument(
-        "--features", required=True, help="feature directory (clip_features/, clip_text_features/)"
-    )
-    p.add_argument(
-        "--train", required=True, help="training annotations (QVHighlights jsonl or any `data` format)"
-    )
+    add_training_data_options(p)
     p.add_argument("--val", required=True, help="validation annotations (model selection and calibration)")
     p.add_argument("--out", required=True, help="run directory to create (or continue with --resume)")
     p.add_argument(
@@ -51,24 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--val-negative", default=None, help="val queries that do not happen (calibration report)")
     p.add_argument(
-        "--visual-dirs",
-        default="clip_features",
-        help="comma-separated visual sub-directories, concatenated (e.g. slowfast_features,clip_features)",
-    )
-    p.add_argument("--text-dir", default="clip_text_features", help="query feature sub-directory")
-    p.add_argument(
         "--no-normalize", action="store_true", help="do not L2-normalise features (Moment-DETR does)"
     )
-    p.add_argument(
-        "--clip-len",
-        type=clip_seconds,
-        default=None,
-        help="seconds per clip of a directory without videos.jsonl (default 2); `momentfinder extract` "
-        "directories record their own",
-    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)
 
 
@@ -77,10 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..pipeline.train import TrainRequest, train, training_config
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args)
     request = TrainRequest(
         features=args.features,
         train=args.train,
@@ -92,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         pseudo_labels=args.pseudo_labels,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        visual_dirs=[d.strip() for d in args.visual_dirs.split(",") if d.strip()],
+        visual_dirs=visual_dirs(args),
         text_dir=args.text_dir,
         normalize=not args.no_normalize,
         clip_len=args.clip_len,

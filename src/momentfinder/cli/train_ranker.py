@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .options import any_int, clip_seconds, positive_int
+from .options import add_training_data_options, any_int, positive_int, set_torch_threads, visual_dirs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Moment-DETR-layout feature directory and annotations; `momentfinder search --ranker CKPT` "
         "then picks candidate videos with it. Prints the run summary as JSON.",
     )
-    p.add_argument(
-        "--features", required=True, help="feature directory (clip_features/, clip_text_features/)"
-    )
-    p.add_argument(
-        "--train", required=True, help="training annotations (QVHighlights jsonl or any `data` format)"
-    )
+    add_training_data_options(p)
     p.add_argument(
         "--val", default=None, help="validation annotations (the epoch with the best video R@1 is kept)"
     )
@@ -31,30 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="YAML file of ranker settings (see README)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the config's epochs")
     p.add_argument("--seed", type=any_int, default=0, help="random seed")
-    p.add_argument(
-        "--visual-dirs",
-        default="clip_features",
-        help="comma-separated visual sub-directories, concatenated (default clip_features)",
-    )
-    p.add_argument("--text-dir", default="clip_text_features", help="query feature sub-directory")
-    p.add_argument(
-        "--clip-len",
-        type=clip_seconds,
-        default=None,
-        help="seconds per clip of a directory without videos.jsonl",
-    )
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..pipeline.retrieval import RankerTrainRequest, train_ranker_from_features
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args)
     request = RankerTrainRequest(
         features=args.features,
         train=args.train,
@@ -62,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         val=args.val,
         config=args.config,
         epochs=args.epochs,
-        visual_dirs=tuple(d.strip() for d in args.visual_dirs.split(",") if d.strip()),
+        visual_dirs=tuple(visual_dirs(args)),
         text_dir=args.text_dir,
         clip_len=args.clip_len,
         seed=args.seed,

@@ -357,7 +357,8 @@ class MomentFinder:
             curve, t = active[0], feats.timeline
             result = self._uncalibrated().ground_curve(curve.values, t, query=q.text, top_k=max(50, top_k))
             result.moments = sorted(
-                result.moments, key=lambda m: -span_statistic(curve.values[_clips(m, t)], curve.statistic)
+                result.moments,
+                key=lambda m: -span_statistic(curve.values[moment_clips(m, t)], curve.statistic),
             )[:top_k]
         else:
             # A fused curve has no calibrated scale: rank moments, never reject.
@@ -372,7 +373,7 @@ class MomentFinder:
         """The moment with its confidence (the best channel's, :func:`span_confidence`) and, when a
         channel can place it more exactly than the clip grid (subtitle lines), those times."""
         t = feats.timeline
-        span = _clips(moment, t)
+        span = moment_clips(moment, t)
         shares = channel_shares(curves, span.start, span.stop) if len(curves) > 1 else {}
         moment = replace(moment, contributions=tuple(sorted(shares.items(), key=lambda kv: -kv[1])))
         scored = [(span_confidence(c, span.start, span.stop), c.name) for c in curves]
@@ -506,7 +507,7 @@ def quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _clips(moment: Moment, timeline: Timeline) -> slice:
+def moment_clips(moment: Moment, timeline: Timeline) -> slice:
     """The clips a moment covers (at least one)."""
     start = int(np.floor(moment.start / timeline.clip_len + 1e-6))
     return slice(start, max(start + 1, int(np.ceil(moment.end / timeline.clip_len - 1e-6))))

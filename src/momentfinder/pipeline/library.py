@@ -31,7 +31,7 @@ from ..store.cache import file_hash
 from ..store.catalog import Catalog, FoundMoment, LibraryInfo, VideoFilter, VideoRow, open_catalog
 from ..types import ClipFeatures, GroundingResult, SearchHit, Timeline, VideoInfo
 from .distributed import ExtractedVideo, LocalExtractor, RayExtractor
-from .finder import FinderConfig, MomentFinder, VideoFeatures
+from .finder import FinderConfig, MomentFinder, VideoFeatures, moment_clips
 
 log = logging.getLogger(__name__)
 
@@ -646,11 +646,10 @@ def _ranked(hits: list[SearchHit], top_k: int) -> list[SearchHit]:
 
 
 def _moment_relevance(relevance, timeline: Timeline, moment) -> float:
-    """The ranker's relevance of a moment: its best clip's (the clips the moment overlaps)."""
-    first = int(moment.start // timeline.clip_len)
-    last = int(-(-moment.end // timeline.clip_len))
-    span = relevance[max(0, min(first, len(relevance) - 1)) : max(first + 1, min(last, len(relevance)))]
-    return float(span.max())
+    """The ranker's relevance of a moment: its best clip's (the clips the moment covers)."""
+    span = moment_clips(moment, timeline)
+    first = min(span.start, len(relevance) - 1)
+    return float(relevance[first : max(first + 1, span.stop)].max())
 
 
 @dataclass(frozen=True)

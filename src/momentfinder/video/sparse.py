@@ -164,15 +164,14 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
                 raise Unplannable("packets without timestamps")
             if packet.is_corrupt:
                 raise Unplannable("damaged packets")
-            if hevc:
+            if hevc:  # which pictures are references is decided below, once all temporal ids are known
                 nonref, i, tid = _classify_hevc(memoryview(packet), length_size, packet.is_keyframe)
                 top_layer.append(nonref)
                 tids.append(tid)
-                r = True  # decided below, once the highest temporal sub-layer is known
             else:
                 r, i = _classify(memoryview(packet), length_size, packet.is_keyframe)
+                ref.append(r and not packet.is_disposable)
             pts.append(packet.pts)
-            ref.append(r and not packet.is_disposable)
             idr.append(i)
             shown.append(not packet.is_discard)
     except av.FFmpegError as err:

@@ -52,6 +52,7 @@ from .sparse import (
     needed_packets,
     scan_packets,
     select_frames,
+    standin_packets,
 )
 
 log = logging.getLogger(__name__)
@@ -573,7 +574,8 @@ def _sparse_frames(
                 previous = (frame.pts, to_rgb(frame, size))
             # the time as Frame.time computes it (drained frames come without a time base)
             yield previous[1], float(frame.pts) * tb.numerator / tb.denominator - start_time
-    report.frames = int(needed_packets(table, picks).sum())
+    needed = needed_packets(table, picks)
+    report.frames = int((needed & ~standin_packets(table, picks, needed)).sum())
 
 
 def _reference_frames(

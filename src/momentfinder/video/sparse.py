@@ -15,7 +15,15 @@ a demuxer reads those from the container without decoding anything. So:
    before each and it. Non-reference frames that are not picked, and everything after the last
    picked frame of a closed group of pictures up to the next IDR, never reach the decoder. A
    dropped non-reference frame changes no other frame, and an IDR starts from nothing, so every
-   decoded picture is bit-identical to the reference path's.
+   decoded picture is bit-identical to the reference path's;
+3. **stand in** (H.264, :func:`standin_packets`): of those reference pictures, the ones no picked
+   frame depends on, directly or through other pictures, are found from slice headers
+   (:mod:`momentfinder.video.h264_refs` replays the reference lists and marking a decoder
+   builds) and replaced by an all-skip picture with the same frame number, order count and
+   reference marking: the decoder's reference state stays exactly as it was, at the cost of
+   a frame copy instead of a decode (the reference B-pictures of a B-pyramid, mostly). Simply
+   dropping them would not do: FFmpeg fills the frame-number gap with invented pictures that
+   change the later B-pictures' reference lists.
 
 Nothing is guessed: a file this cannot plan (not H.264 or HEVC, layered HEVC, packets without timestamps or with
 repeated ones, parameter sets outside keyframes, a demuxer error, a stream that ends before its
@@ -26,12 +34,18 @@ then samples with the reference path (:func:`momentfinder.video.decode.iter_clip
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
+
+from .h264_refs import ReferencePlanner, avcc_parameter_sets
+from .h264_syntax import Unsupported
+
+log = logging.getLogger(__name__)
 
 # H.264 NAL unit types (ITU-T H.264 table 7-1)
 _SLICE_TYPES = frozenset((1, 2, 3, 4, 5))  # coded slices (5: of an IDR picture)
@@ -58,6 +72,9 @@ class PacketTable:
     idr: np.ndarray  # bool: decoding can start here (an IDR picture)
     shown: np.ndarray  # bool: the decoder outputs this frame (not discarded by an edit list)
     time_base: Fraction
+    # H.264: which pictures each packet's picture may reference, and stand-ins for reference
+    # pictures (None when the stream's syntax is outside what the model reads)
+    references: ReferencePlanner | None = None
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -81,8 +98,8 @@ def _hevc_layout(extradata: bytes | None) -> int:
     return 0
 
 
-def _nal_headers(data: memoryview, length_size: int, size: int = 1) -> Iterator[int | bytes]:
-    """The first byte of every NAL unit in one packet (``size`` 2: the first two bytes, HEVC's header)."""
+def _nal_units(data: memoryview, length_size: int, size: int = 1) -> Iterator[memoryview]:
+    """Every NAL unit of one packet, whole (each at least ``size`` bytes, its header)."""
     end = len(data)
     if length_size:
         pos = 0
@@ -90,21 +107,32 @@ def _nal_headers(data: memoryview, length_size: int, size: int = 1) -> Iterator[
             length = int.from_bytes(data[pos : pos + length_size], "big")
             if length < size or pos + length_size + length > end:
                 raise Unplannable("malformed NAL unit length")
-            head = pos + length_size
-            yield data[head] if size == 1 else bytes(data[head : head + size])
+            yield data[pos + length_size : pos + length_size + length]
             pos += length_size + length
         return
     raw = bytes(data)
     pos = raw.find(b"\x00\x00\x01")
     while pos >= 0 and pos + 2 + size < end:
-        yield raw[pos + 3] if size == 1 else raw[pos + 3 : pos + 3 + size]
-        pos = raw.find(b"\x00\x00\x01", pos + 3)
+        nxt = raw.find(b"\x00\x00\x01", pos + 3)
+        yield data[pos + 3 : nxt if nxt >= 0 else end]
+        pos = nxt
+
+
+def _nal_headers(data: memoryview, length_size: int, size: int = 1) -> Iterator[int | bytes]:
+    """The first byte of every NAL unit in one packet (``size`` 2: the first two bytes, HEVC's header)."""
+    for unit in _nal_units(data, length_size, size):
+        yield unit[0] if size == 1 else bytes(unit[:size])
 
 
 def _classify(data: memoryview, length_size: int, keyframe: bool) -> tuple[bool, bool]:
     """``(ref, idr)`` of one H.264 access unit from its NAL headers."""
+    return _classify_units(list(_nal_units(data, length_size)), keyframe)
+
+
+def _classify_units(units: list[memoryview], keyframe: bool) -> tuple[bool, bool]:
     ref = idr = has_slice = False
-    for header in _nal_headers(data, length_size):
+    for unit in units:
+        header = unit[0]
         kind = header & 0x1F
         if kind in _SLICE_TYPES:
             has_slice = True
@@ -154,6 +182,7 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
     ref: list[bool] = []
     idr: list[bool] = []
     shown: list[bool] = []
+    planner = None if hevc else _reference_planner(extradata, length_size)
     top_layer: list[bool] = []  # HEVC: a sub-layer non-reference picture, and its temporal id
     tids: list[int] = []
     try:
@@ -169,8 +198,10 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
                 top_layer.append(nonref)
                 tids.append(tid)
             else:
-                r, i = _classify(memoryview(packet), length_size, packet.is_keyframe)
+                units = list(_nal_units(memoryview(packet), length_size))
+                r, i = _classify_units(units, packet.is_keyframe)
                 ref.append(r and not packet.is_disposable)
+                planner = _plan_references(planner, units)
             pts.append(packet.pts)
             idr.append(i)
             shown.append(not packet.is_discard)
@@ -189,12 +220,33 @@ def scan_packets(container: av.container.InputContainer, stream: av.video.stream
         idr=np.asarray(idr, dtype=bool),
         shown=np.asarray(shown, dtype=bool),
         time_base=stream.time_base,
+        references=planner,
     )
     if len(np.unique(table.pts)) != len(table):
         raise Unplannable("repeated timestamps")
     if not table.idr[0]:
         raise Unplannable("the stream does not start with an IDR picture")
     return table
+
+
+def _reference_planner(extradata: bytes | None, length_size: int) -> ReferencePlanner | None:
+    try:
+        return ReferencePlanner(avcc_parameter_sets(extradata), length_size)
+    except Unsupported as why:
+        log.debug("references not modelled: %s", why)
+        return None
+
+
+def _plan_references(planner: ReferencePlanner | None, units: list[memoryview]) -> ReferencePlanner | None:
+    """``planner`` advanced past one packet, or None from the first packet it cannot model on."""
+    if planner is None:
+        return None
+    try:
+        planner.packet(units)
+        return planner
+    except Unsupported as why:
+        log.debug("references not modelled: %s", why)
+        return None
 
 
 def longest_gap(table: PacketTable) -> float:
@@ -242,6 +294,25 @@ def needed_packets(table: PacketTable, picks: np.ndarray) -> np.ndarray:
     return needed
 
 
+def standin_packets(table: PacketTable, picks: np.ndarray, needed: np.ndarray) -> np.ndarray:
+    """Which of the ``needed`` packets (:func:`needed_packets`) are sent as stand-ins: H.264
+    reference pictures that no picked frame depends on, directly or through other pictures
+    (their reference lists, :mod:`momentfinder.video.h264_refs`). They are decoded only to keep
+    the decoder's reference bookkeeping as it was; a cheap all-skip picture does that."""
+    planner = table.references
+    standin = np.zeros(len(table), dtype=bool)
+    if planner is None or len(picks) == 0 or len(planner) != len(table):
+        return standin
+    possible = np.fromiter((planner.can_stand_in(i) for i in range(len(table))), dtype=bool, count=len(table))
+    real = needed & ~possible
+    real[picks] = True
+    model = planner.model
+    for p in range(int(np.flatnonzero(needed)[-1]), -1, -1):  # decode order, backwards
+        if real[p]:
+            real[model.refs(p)] = True
+    return needed & ~real
+
+
 def iter_planned_frames(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
@@ -257,6 +328,8 @@ def iter_planned_frames(
     needed = needed_packets(table, picks)
     if not needed.any():
         return
+    standin = standin_packets(table, picks, needed)
+    context = stream.codec_context
     last_needed = int(np.flatnonzero(needed)[-1])
     want = table.pts[picks]
     ti, n = 0, len(want)
@@ -282,12 +355,25 @@ def iter_planned_frames(
             index += 1
             if index >= len(table) or packet.pts != table.pts[index]:
                 raise Unplannable("the packets differ from the planned ones")
-            if needed[index]:
+            if standin[index]:
+                yield from take(context.decode(_standin_packet(table, index, packet)))
+            elif needed[index]:
                 yield from take(packet.decode())
             if index >= last_needed:
                 break
-        yield from take(stream.codec_context.decode(None))  # drain the decoder's delayed frames
+        yield from take(context.decode(None))  # drain the decoder's delayed frames
     except (av.FFmpegError, EOFError, ValueError) as err:
         raise Unplannable(f"decoding failed ({err})") from None
     if ti < n:
         raise Unplannable(f"{n - ti} planned frames were not decoded")
+
+
+def _standin_packet(table: PacketTable, index: int, packet: av.Packet) -> av.Packet:
+    data = table.references.standin(index)
+    # a packet that FFmpeg allocates and owns: one made from Python bytes is freed through a
+    # callback that needs the GIL, which deadlocks when a decoder thread drops it while the
+    # codec context is being closed (with the GIL held) mid-stream
+    stand = av.Packet(len(data))
+    memoryview(stand)[:] = data
+    stand.pts, stand.dts, stand.time_base = packet.pts, packet.dts, packet.time_base
+    return stand

@@ -454,7 +454,7 @@ def test_query_bank_separates_a_look_alike_action():
         ]
         clips = w.video(60, [(10, 16, 0, 0, 0.6), (30, 36, 0, 1, 1.5)], noise=1.0)
         for temperature in gaps:
-            cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1)
+            cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1, sibling_weight=0.0)
             cal = ZeroShotGrounder(cfg).calibrate(calib)
             assert (cal.query_bank is not None) == (temperature > 0)
             g = ZeroShotGrounder(cfg, cal)

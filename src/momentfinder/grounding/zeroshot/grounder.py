@@ -20,6 +20,7 @@ from .curves import (
     SimilarityCurves,
     and_level,
     content_tokens,
+    contrast_levels,
     decision_evidence,
     level_curves,
     level_curves_many,
@@ -168,7 +169,9 @@ class ZeroShotGrounder:
             curves.pooled, pooled_levels, subquery_levels, cfg.smooth_sigma, cfg
         )
         model = self._evidence_model() if features else None
-        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model)
+        turned = contrast_levels(curves, cfg)
+        score_levels = subquery_levels if turned is None else turned
+        spans, scores = ranked_moments(relevance, pooled_levels, score_levels, top_k, cfg, model)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [

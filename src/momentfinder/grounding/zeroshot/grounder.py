@@ -170,8 +170,7 @@ class ZeroShotGrounder:
         )
         model = self._evidence_model() if features else None
         turned = contrast_levels(curves, cfg)
-        score_levels = subquery_levels if turned is None else turned
-        spans, scores = ranked_moments(relevance, pooled_levels, score_levels, top_k, cfg, model)
+        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model, turned)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [

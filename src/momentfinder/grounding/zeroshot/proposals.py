@@ -99,14 +99,17 @@ def ranked_moments(
     top_k: int,
     config: ZeroShotConfig,
     model: dict | None = None,
+    contrast: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
     and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine
-    (``model``: the calibration's logistic no-moment model, see :func:`coarse_to_fine`)."""
+    (``model``: the calibration's logistic no-moment model, see :func:`coarse_to_fine`).
+    ``contrast``: the look-alike contrast levels of the sub-queries (:func:`.curves.contrast_levels`);
+    when given, spans are scored on them instead of ``subquery_levels``."""
     if len(relevance) > config.window_clips:
-        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config, model)
+        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config, model, contrast)
     spans = threshold_proposals(relevance, np.asarray(config.levels), config.max_moment_clips)
-    scores = span_scores(spans, pooled_levels, subquery_levels, config)
+    scores = span_scores(spans, pooled_levels, subquery_levels if contrast is None else contrast, config)
     keep = suppress(spans, scores, top_k, config)
     return spans[keep], scores[keep]
 
@@ -118,6 +121,7 @@ def coarse_to_fine(
     top_k: int,
     config: ZeroShotConfig,
     model: dict | None = None,
+    contrast: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its best span of the level curve (the excess over ``coarse_level`` noise units, a
@@ -126,6 +130,9 @@ def coarse_to_fine(
     whole-video level curves). A moment's score is its window's evidence minus how far its fine
     score falls below the window's best, so the best moment of the best window comes first and
     each kept window's best moment comes before the runners-up of the windows above it.
+    Windows are found on the plain sub-query levels, moments inside them scored on ``contrast``
+    when given (a look-alike is told apart once its region is in view; turned curves stand out
+    less from the background, which finding the region needs).
 
     With ``coarse_evidence="logistic"`` and a calibrated logistic ``model``, windows are ranked by
     the model's log-odds on each window's curves instead (the evidence the no-moment decision
@@ -159,7 +166,7 @@ def coarse_to_fine(
         s0 = int(starts[w])
         spans = threshold_proposals(standardize(relevance[s0 : s0 + size]), levels, config.max_moment_clips)
         spans = spans + s0
-        fine = span_scores(spans, pooled_levels, subquery_levels, config)
+        fine = span_scores(spans, pooled_levels, subquery_levels if contrast is None else contrast, config)
         all_spans.append(spans)
         all_scores.append(evidence[w] + fine - fine.max())
     spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)

@@ -127,11 +127,16 @@ def similarity_curves(
 
 
 def similarity_curves_many(
-    clips: ClipFeatures, queries: list[QueryFeatures], config: ZeroShotConfig, arrays: CalibrationArrays
+    clips: ClipFeatures,
+    queries: list[QueryFeatures],
+    config: ZeroShotConfig,
+    arrays: CalibrationArrays,
+    contrast: bool = True,
 ) -> list[SimilarityCurves]:
     """:func:`similarity_curves` of several queries in one video: one product of the clips with
     every query vector, and the query bank's clip similarities computed once (a library search
-    measures 64 decoy queries in each candidate video)."""
+    measures 64 decoy queries in each candidate video). ``contrast=False`` skips the look-alike
+    contrast curves (``SimilarityCurves.contrast``), which only moment scoring uses."""
     feats = clips.features.astype(np.float32, copy=False)
     vectors, contrasts = [], []
     peaks: dict = {}  # the bank entries' peak similarity in this video, computed once
@@ -142,7 +147,7 @@ def similarity_curves_many(
             )
         pooled, subs = query_vectors(query, config, arrays)
         turned = None
-        if subs is not None and config.sibling_weight > 0:
+        if contrast and subs is not None and config.sibling_weight > 0:
             siblings = _bank_for(query, feats.shape[1], config, arrays)
             if siblings is not None:
                 if config.sibling_pick == "present" and "peaks" not in peaks:

@@ -112,7 +112,7 @@ class ZeroShotGrounder:
 
     def relevance_curves(self, clips: ClipFeatures, queries: Sequence[QueryFeatures]) -> list[np.ndarray]:
         """:meth:`relevance_curve` of several queries in one video, sharing the work on its clips."""
-        many = similarity_curves_many(clips, list(queries), self.config, self._arrays)
+        many = similarity_curves_many(clips, list(queries), self.config, self._arrays, contrast=False)
         return [and_level(*levels, self.config) for levels in level_curves_many(many, self.config)]
 
     def evidence(self, curves: SimilarityCurves) -> float:

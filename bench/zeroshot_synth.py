@@ -53,7 +53,7 @@ def zero_shot_evidence(grounder: ZeroShotGrounder, clips, query) -> float:
     return grounder.evidence(grounder.curves(clips, query))
 
 
-def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, target_rejection):
+def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, target_rejection, margin=0.0):
     """Metrics of one method on the test split, rejection calibrated on val (``evidence`` None: no rejection)."""
     records = []
     t0 = time.perf_counter()
@@ -80,7 +80,7 @@ def run_method(name, ground, evidence, val_pos, val_neg, test_pos, test_neg, tar
     val_scores = [np.array([evidence(c, q) for _, c, q in split]) for split in (val_pos, val_neg)]
     test_scores = [np.array([evidence(c, q) for _, c, q in split]) for split in (test_pos, test_neg)]
     for target in sorted({0.8, 0.85, 0.9, 0.95, target_rejection}):
-        thr, _ = calibrate_threshold(*val_scores, target)
+        thr, _ = calibrate_threshold(*val_scores, target, margin=margin)
         rejected_pos = test_scores[0] <= thr
         tag = "" if target == target_rejection else f"@{target}"
         row[f"neg_rejected%{tag}"] = round(100 * float(np.mean(test_scores[1] <= thr)), 1)
@@ -339,7 +339,15 @@ def main() -> int:
             methods.append(("windows-v1", WindowGrounder().ground, None))
         for name, ground, evidence in methods:
             row = run_method(
-                name, ground, evidence, val_pos, val_neg, test_pos, test_neg, args.target_rejection
+                name,
+                ground,
+                evidence,
+                val_pos,
+                val_neg,
+                test_pos,
+                test_neg,
+                args.target_rejection,
+                config.rejection_margin,
             )
             row["seed"] = seed
             rows.append(row)

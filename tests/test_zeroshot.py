@@ -454,7 +454,7 @@ def test_query_bank_separates_a_look_alike_action():
         ]
         clips = w.video(60, [(10, 16, 0, 0, 0.6), (30, 36, 0, 1, 1.5)], noise=1.0)
         for temperature in gaps:
-            cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1)
+            cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1, sibling_weight=0.0)
             cal = ZeroShotGrounder(cfg).calibrate(calib)
             assert (cal.query_bank is not None) == (temperature > 0)
             g = ZeroShotGrounder(cfg, cal)
@@ -761,3 +761,144 @@ def test_long_video_windows_ranked_by_the_logistic_model():
         cfg = ZeroShotConfig(coarse_evidence=coarse, coarse_regions=1)
         spans, _ = ranked_moments(relevance, pooled, subs, 1, cfg, model_)
         assert where <= spans[0][0] < where + 30, (coarse, model_ is None, spans[0])
+
+
+# -- look-alike contrast, inside-vs-outside span contrast, rejection margin (issue #18) ----------
+
+
+def test_flank_spans_cut_at_the_video_ends():
+    from momentfinder.grounding.zeroshot.proposals import flank_spans
+
+    spans = np.array([[10, 14], [0, 3], [18, 20], [5, 6]])
+    left, right = flank_spans(spans, 20, 0.5)
+    assert left.tolist() == [[8, 10], [0, 0], [17, 18], [4, 5]]  # half the length, at least one clip
+    assert right.tolist() == [[14, 16], [3, 5], [20, 20], [6, 7]]
+
+
+def test_span_contrast_subtracts_the_flank_level():
+    from momentfinder.grounding.zeroshot.proposals import span_scores
+
+    level = np.zeros(40)
+    level[10:20] = 3.0
+    spans = np.array([[10, 20], [12, 18], [0, 40]])
+    plain = span_scores(spans, level, None, ZeroShotConfig(contrast_weight=0.0))
+    cfg = ZeroShotConfig(contrast_weight=0.5, contrast_width=1.0)
+    turned = span_scores(spans, level, None, cfg)
+    length = np.array([10.0, 6.0, 40.0])
+    # [10, 20) has quiet flanks: unchanged; [12, 18) cuts the event: its flanks (6 clips each
+    # side, 2 of them in the event) lower it; the whole video has no flanks: unchanged
+    outside = np.array([0.0, (2 * 3.0 + 2 * 3.0) / 12, 0.0])
+    np.testing.assert_allclose(turned, plain - 0.5 * outside * length**cfg.length_exponent)
+    assert turned[1] < plain[1] and turned[0] == plain[0] == turned.max()
+
+
+def test_sibling_contrast_subtracts_the_look_alike_the_video_shows():
+    from momentfinder.grounding.zeroshot.curves import sibling_contrast
+
+    a, sib1, sib2, other = np.eye(4, dtype=np.float32)
+    sib1 = unit(0.6 * a + 0.8 * sib1)  # cosine 0.6 with a: a sibling
+    sib2 = unit(0.5 * a + np.sqrt(0.75) * sib2)  # cosine 0.5: another
+    bank = np.stack([a, sib1, sib2, other])  # a itself (cosine 1 > bank_own_similarity) is its own
+    subs = np.stack([a, other])
+    mean_cfg = ZeroShotConfig(sibling_weight=0.5, sibling_pick="mean")
+    turned = sibling_contrast(subs, bank, mean_cfg)
+    np.testing.assert_allclose(turned[0], a - 0.5 * (sib1 + sib2) / 2, atol=1e-6)
+    np.testing.assert_allclose(turned[1], other)  # `other` is itself in the bank and has no sibling
+    present = ZeroShotConfig(sibling_weight=0.5, sibling_pick="present")
+    peaks = np.array([0.9, 0.1, 0.4, 0.95])  # the video shows sib2 more than sib1
+    np.testing.assert_allclose(sibling_contrast(subs, bank, present, peaks)[0], a - 0.5 * sib2, atol=1e-6)
+    far = dataclasses.replace(present, sibling_similarity=0.7)  # no entry that close: unchanged
+    np.testing.assert_allclose(sibling_contrast(subs, bank, far, peaks), subs)
+
+
+def _look_alike_hits(sibling_weight: float, pick: str = "present") -> int:
+    """Of 10 videos with a faint moment of (subject 0, action 0) and a clear one of its look-alike
+    (subject 0, action 1), how many the top moment finds."""
+    hits = 0
+    for seed in range(10):
+        w = World(seed)
+        calib = [
+            (w.video(40, [(5, 15, s, a)], vid=f"c{seed}-{s}-{a}"), w.query(s, a))
+            for s in range(6)
+            for a in range(6)
+        ]
+        clips = w.video(60, [(10, 14, 0, 0, 0.7), (30, 34, 0, 1, 1.0)], noise=1.5)
+        cfg = ZeroShotConfig(
+            bank_min_size=1, bank_temperature=0.0, sibling_weight=sibling_weight, sibling_pick=pick
+        )
+        cal = dataclasses.replace(ZeroShotGrounder(cfg).calibrate(calib), feature_threshold=None)
+        top = ZeroShotGrounder(cfg, cal).ground(clips, w.query(0, 0)).moments[0]
+        hits += abs(top.start - 20) <= 2 and abs(top.end - 28) <= 2
+    return hits
+
+
+def test_sibling_contrast_finds_the_moment_next_to_a_clearer_look_alike():
+    assert _look_alike_hits(0.5) >= 8
+    assert _look_alike_hits(0.0) <= 6  # without it, the look-alike often wins
+
+
+def test_contrast_curves_of_several_queries_equal_each_query_alone():
+    from momentfinder.grounding.zeroshot.curves import CalibrationArrays, similarity_curves_many
+
+    w = World(3)
+    calib = [
+        (w.video(40, [(5, 15, s, a)], vid=f"c{s}-{a}"), w.query(s, a)) for s in range(6) for a in range(6)
+    ]
+    cfg = ZeroShotConfig(bank_min_size=1)
+    arrays = CalibrationArrays(ZeroShotGrounder(cfg).calibrate(calib))
+    clips = w.video(50, [(10, 16, 0, 0), (30, 36, 0, 1)])
+    queries = [w.query(0, 0), w.query(2, 1), w.query(4, 3)]
+    together = similarity_curves_many(clips, queries, cfg, arrays)
+    assert together[0].contrast is not None and together[0].contrast.shape == (50, 2)
+    for query, curves in zip(queries, together, strict=True):
+        alone = similarity_curves_many(clips, [query], cfg, arrays)[0]
+        np.testing.assert_allclose(curves.contrast, alone.contrast, atol=1e-6)
+        np.testing.assert_allclose(curves.null_contrast, alone.null_contrast, atol=1e-6)
+    off = similarity_curves_many(clips, queries, dataclasses.replace(cfg, sibling_weight=0.0), arrays)
+    assert all(c.contrast is None for c in off)
+
+
+def test_rejection_margin_raises_the_share_rejected():
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(3, 1, 400), rng.normal(0, 1, 400)
+    plain, _ = calibrate_threshold(pos, neg, 0.9)
+    same, _ = calibrate_threshold(pos, neg, 0.9, margin=0.0)
+    higher, rates = calibrate_threshold(pos, neg, 0.9, margin=2.0)
+    assert same == plain and higher > plain
+    # 0.9 + 2 x sqrt(0.9 x 0.1 / 400) = 0.93 of the negatives
+    assert rates["negatives_rejected"] == pytest.approx(0.93, abs=0.003)
+    top, rates = calibrate_threshold(pos, neg, 0.9, margin=100.0)  # capped: every negative
+    assert top == neg.max() and rates["negatives_rejected"] == 1.0
+
+
+def test_fit_calibration_applies_the_rejection_margin():
+    w = World(5)
+    pos = [(w.video(40, [(5, 15, s, a)], vid=f"p{s}-{a}"), w.query(s, a)) for s in range(4) for a in range(4)]
+    neg = [
+        (c, w.query((s + 2) % 6, (a + 3) % 6))
+        for (c, _), s, a in zip(pos, [0, 1, 2, 3] * 4, range(16), strict=True)
+    ]
+    loose = ZeroShotGrounder(ZeroShotConfig(bank_min_size=1)).calibrate(pos, neg, target_rejection=0.5)
+    tight = ZeroShotGrounder(ZeroShotConfig(bank_min_size=1, rejection_margin=1.5)).calibrate(
+        pos, neg, target_rejection=0.5
+    )
+    assert tight.feature_threshold > loose.feature_threshold
+    assert tight.report["rejection_margin"] == 1.5
+    assert tight.report["features"]["negatives_rejected"] > loose.report["features"]["negatives_rejected"]
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"contrast_weight": -0.1}, "contrast_weight"),
+        ({"contrast_width": 0}, "contrast_width"),
+        ({"sibling_weight": -1}, "sibling_weight"),
+        ({"sibling_similarity": 1.5}, "sibling_similarity"),
+        ({"sibling_pick": "best"}, "sibling_pick"),
+        ({"rejection_margin": -1}, "rejection_margin"),
+        ({"sibling_pick": 3}, "sibling_pick"),
+    ],
+)
+def test_bad_contrast_options_are_input_errors(options, match):
+    with pytest.raises(InputError, match=match):
+        ZeroShotConfig.from_dict(options)

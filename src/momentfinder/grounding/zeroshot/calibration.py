@@ -210,11 +210,14 @@ def calibrate_threshold(
     negative: np.ndarray | None = None,
     target_rejection: float = 0.92,
     max_positive_loss: float = 0.05,
+    margin: float = 0.0,
 ) -> tuple[float, dict]:
     """Evidence threshold (reject when evidence ``<=`` it) and the rates it gives on these scores.
 
     With ``negative`` evidence: the ``target_rejection`` quantile of it (at least that share of
-    the negative queries is rejected). Without: the ``max_positive_loss`` quantile of ``positive``
+    the negative queries is rejected), raised by ``margin`` binomial standard errors of that share
+    on ``len(negative)`` queries (``t + margin x sqrt(t (1 - t) / n)``, at most 1): the share
+    rejected on other data of the same kind then falls short of the target less often. Without: the ``max_positive_loss`` quantile of ``positive``
     (at most about that share of the positives is rejected).
     """
     positive = np.asarray(positive, dtype=np.float64)
@@ -222,7 +225,9 @@ def calibrate_threshold(
         raise InputError("calibration needs at least one positive query")
     if negative is not None and len(negative):
         negative = np.asarray(negative, dtype=np.float64)
-        threshold = float(np.quantile(negative, target_rejection, method="higher"))
+        t = target_rejection
+        share = min(1.0, t + margin * math.sqrt(t * (1.0 - t) / len(negative)))
+        threshold = float(np.quantile(negative, share, method="higher"))
         rates = {"negatives_rejected": float(np.mean(negative <= threshold)), "n_negative": len(negative)}
     else:
         threshold = float(np.quantile(positive, max_positive_loss, method="lower"))

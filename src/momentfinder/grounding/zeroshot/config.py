@@ -27,6 +27,11 @@ RANGES = {  # name: (low, high or None, low excluded)
     "bank_size": (1, None, False),
     "bank_clips": (1, None, False),
     "bank_min_size": (0, None, False),
+    "contrast_weight": (0.0, None, False),
+    "sibling_weight": (0.0, None, False),
+    "rejection_margin": (0.0, None, False),
+    "sibling_similarity": (-1.0, 1.0, False),
+    "contrast_width": (0.0, None, True),
 }
 
 CHOICES = {
@@ -35,6 +40,7 @@ CHOICES = {
     "pooled_query": ("content", "encoder"),
     "no_moment": ("logistic", "evidence"),
     "coarse_evidence": ("excess", "logistic"),
+    "sibling_pick": ("mean", "present"),
 }
 
 
@@ -48,6 +54,10 @@ class ZeroShotConfig:
     level_offset: float = 0.625  # noise units (std units with score_units="std")
     subquery_weight: float = 3.0  # weight of the sub-query level; 0 = pooled query only
     subquery_parts: int = 2  # a moment must match this many sub-queries
+    # inside-vs-outside contrast: a span's level minus this x the mean level of its flanks
+    # (contrast_width x its length on each side, at least one clip); 0 = inside level alone
+    contrast_weight: float = 0.6
+    contrast_width: float = 1.0
     nms_iou: float = 0.5
     # NMS also drops a moment when more than this share of it lies inside a better-ranked one (a
     # nested duplicate: 12-16 s inside 10-18 s has IoU 0.5 only); 1.0 = IoU alone
@@ -76,10 +86,20 @@ class ZeroShotConfig:
     bank_clips: int = 256  # calibration clips sampled for the bank's null level
     bank_min_size: int = 50  # a smaller bank (few calibration queries) adds more noise than it removes
     bank_own_similarity: float = 0.95  # bank entries this close to one of the query's parts are its own
+    # look-alikes: each sub-query minus this x the mean of its siblings in the query bank (entries
+    # with a cosine of at least sibling_similarity with it, short of bank_own_similarity); 0 = off
+    sibling_weight: float = 0.5
+    sibling_similarity: float = 0.3
+    # which siblings: "mean", all of them (their mean); "present", the one whose smoothed clip
+    # similarity peaks highest in this video (the look-alike the video most likely shows)
+    sibling_pick: str = "present"
     # the no-moment decision: "logistic", a tiny logistic model over several statistics of the
     # level curves fitted at calibration (needs negative calibration queries; without them the
     # evidence alone is used), or "evidence", a threshold on the evidence alone
     no_moment: str = "logistic"
+    # the threshold rejects the target share of the calibration negatives plus this many binomial
+    # standard errors of it (calibrate_threshold), so other videos still reach the target; 0 = none
+    rejection_margin: float = 0.0
     # long videos: windows ranked by the calibrated logistic model's log-odds ("logistic", when the
     # calibration has one) or by their best span's excess over coarse_level ("excess")
     coarse_evidence: str = "excess"

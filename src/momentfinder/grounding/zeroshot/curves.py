@@ -34,6 +34,10 @@ class SimilarityCurves:
     subqueries: np.ndarray | None = None
     null_pooled: float | None = None  # None: unknown, the curve's own null_quantile stands in
     null_subqueries: np.ndarray | None = None
+    # with sibling_weight > 0: the sub-query curves turned away from their look-alikes
+    # (:func:`sibling_contrast`), ``(n_clips, n_subqueries)``, and their null levels
+    contrast: np.ndarray | None = None
+    null_contrast: np.ndarray | None = None
 
 
 class CalibrationArrays:
@@ -123,19 +127,34 @@ def similarity_curves(
 
 
 def similarity_curves_many(
-    clips: ClipFeatures, queries: list[QueryFeatures], config: ZeroShotConfig, arrays: CalibrationArrays
+    clips: ClipFeatures,
+    queries: list[QueryFeatures],
+    config: ZeroShotConfig,
+    arrays: CalibrationArrays,
+    contrast: bool = True,
 ) -> list[SimilarityCurves]:
     """:func:`similarity_curves` of several queries in one video: one product of the clips with
     every query vector, and the query bank's clip similarities computed once (a library search
-    measures 64 decoy queries in each candidate video)."""
+    measures 64 decoy queries in each candidate video). ``contrast=False`` skips the look-alike
+    contrast curves (``SimilarityCurves.contrast``), which only moment scoring uses."""
     feats = clips.features.astype(np.float32, copy=False)
-    vectors = []
+    vectors, contrasts = [], []
+    peaks: dict = {}  # the bank entries' peak similarity in this video, computed once
     for query in queries:
         if query.pooled.shape[-1] != feats.shape[1]:
             raise InputError(
                 f"query feature dim {query.pooled.shape[-1]} does not match clip feature dim {feats.shape[1]}"
             )
-        vectors.append(query_vectors(query, config, arrays))
+        pooled, subs = query_vectors(query, config, arrays)
+        turned = None
+        if contrast and subs is not None and config.sibling_weight > 0:
+            siblings = _bank_for(query, feats.shape[1], config, arrays)
+            if siblings is not None:
+                if config.sibling_pick == "present" and "peaks" not in peaks:
+                    peaks["peaks"] = sibling_peaks(feats, siblings[0], config)
+                turned = sibling_contrast(subs, siblings[0], config, peaks.get("peaks"))
+        vectors.append((pooled, subs))
+        contrasts.append(turned)
     sizes = [1 + (0 if subs is None else len(subs)) for _, subs in vectors]
     q = np.concatenate([p[None, :] if s is None else np.concatenate([p[None, :], s]) for p, s in vectors])
     # one product for every query vector, divided by the clip norms (cheaper than normalising clips)
@@ -150,16 +169,16 @@ def similarity_curves_many(
     bank = _query_bank(feats.shape[1], config, arrays) if any(s is not None for _, s in vectors) else None
     clip_bank = None
     out = []
-    for (_, subs), query, first, size in zip(vectors, queries, np.cumsum([0, *sizes]), sizes, strict=False):
+    for (_, subs), turned, query, first, size in zip(
+        vectors, contrasts, queries, np.cumsum([0, *sizes]), sizes, strict=False
+    ):
         columns = slice(int(first), int(first) + size)
         own_sims, own_null = sims[:, columns], None if null is None else null[columns]
         curves = SimilarityCurves(
             pooled=own_sims[:, 0], null_pooled=float(own_null[0]) if own_null is not None else None
         )
         if subs is not None:
-            kind = arrays.calibration.query_bank_kind
-            if bank is not None and (kind is None or kind == subquery_kind(query, config)):
-                # a bank of token features does not fit phrase sub-queries, nor the reverse
+            if bank is not None and _bank_fits(query, config, arrays):
                 entries, bank_null = bank
                 others = (subs @ entries.T).max(axis=0) <= config.bank_own_similarity
                 if others.any():  # the query's own parts are left out of its bank
@@ -171,6 +190,9 @@ def similarity_curves_many(
                         own_null[1:] -= float(soft_max(bank_null[:, others], t).mean())
             curves.subqueries = own_sims[:, 1:]
             curves.null_subqueries = own_null[1:] if own_null is not None else None
+        if turned is not None:
+            curves.contrast = (feats @ turned.T) / norms[:, None]
+            curves.null_contrast = None if mean is None else mean @ turned.T
         out.append(curves)
     return out
 
@@ -181,11 +203,73 @@ def _query_bank(dim: int, config: ZeroShotConfig, arrays: CalibrationArrays):
     return arrays.get("query_bank_matrices", dim)
 
 
+def _bank_fits(query: QueryFeatures, config: ZeroShotConfig, arrays: CalibrationArrays) -> bool:
+    """Whether the calibration's query bank holds sub-queries of this query's kind (a bank of token
+    features does not fit phrase sub-queries, nor the reverse)."""
+    kind = arrays.calibration.query_bank_kind
+    return kind is None or kind == subquery_kind(query, config)
+
+
+def _bank_for(query: QueryFeatures, dim: int, config: ZeroShotConfig, arrays: CalibrationArrays):
+    """The calibration's query bank matrices when they fit this query (else None)."""
+    bank = arrays.get("query_bank_matrices", dim)
+    return bank if bank is not None and _bank_fits(query, config, arrays) else None
+
+
+def sibling_peaks(feats: np.ndarray, entries: np.ndarray, config: ZeroShotConfig) -> np.ndarray:
+    """How strongly a video shows each bank entry: the peak of its clip similarity curve smoothed
+    by ``smooth_sigma`` clips, ``(b,)``, from clip features ``(n_clips, dim)``."""
+    return gaussian_smooth(unit(feats) @ entries.T, config.smooth_sigma).max(axis=0)
+
+
+def sibling_contrast(
+    subs: np.ndarray, entries: np.ndarray, config: ZeroShotConfig, peaks: np.ndarray | None = None
+) -> np.ndarray:
+    """Sub-queries ``(k, dim)`` turned away from their look-alikes: each minus ``sibling_weight`` x
+    the mean of its *siblings*, the bank entries whose cosine with it is at least
+    ``sibling_similarity`` but at most ``bank_own_similarity`` (another action of the same kind:
+    "opens the door" for "closes the door"). A clip showing a sibling then matches the sub-query
+    less than one showing the sub-query itself by about twice as much as before, and the moment
+    is no longer taken for the look-alike. A sub-query without siblings is unchanged.
+
+    With ``sibling_pick="present"`` and the video's ``peaks`` (:func:`sibling_peaks`), only the
+    sibling the video shows most counts (the look-alike it holds, if any): against that one the
+    contrast is sharpest."""
+    cos = subs @ entries.T
+    sibling = (cos >= config.sibling_similarity) & (cos <= config.bank_own_similarity)
+    if config.sibling_pick == "present" and peaks is not None and sibling.any():
+        best = np.where(sibling, peaks[None, :], -np.inf).argmax(axis=1)
+        pick = np.zeros_like(sibling)
+        pick[np.arange(len(subs)), best] = True
+        sibling = pick & sibling
+    count = sibling.sum(axis=1, keepdims=True)
+    mean = (sibling.astype(subs.dtype) @ entries) / np.maximum(count, 1)
+    return (subs - config.sibling_weight * mean).astype(subs.dtype, copy=False)
+
+
 def levels_above_null(
     curves: SimilarityCurves, config: ZeroShotConfig
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Pooled and sub-query curves above their null level, in units of their clip-to-clip noise."""
     return _levels_many([curves], config, "noise")[0]
+
+
+def _turned(curves: SimilarityCurves) -> SimilarityCurves:
+    """``curves`` with the look-alike contrast curves in place of the sub-query curves."""
+    return SimilarityCurves(
+        pooled=curves.pooled,
+        subqueries=curves.contrast,
+        null_pooled=curves.null_pooled,
+        null_subqueries=curves.null_contrast,
+    )
+
+
+def contrast_levels(curves: SimilarityCurves, config: ZeroShotConfig) -> np.ndarray | None:
+    """The look-alike contrast curves (``SimilarityCurves.contrast``) as levels, in the units of
+    :func:`level_curves`: ``(n_clips, n_subqueries)``, or None without them."""
+    if curves.contrast is None:
+        return None
+    return level_curves(_turned(curves), config)[1]
 
 
 def level_curves(curves: SimilarityCurves, config: ZeroShotConfig) -> tuple[np.ndarray, np.ndarray | None]:

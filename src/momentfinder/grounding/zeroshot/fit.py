@@ -79,7 +79,7 @@ def fit_calibration(
         feature_mean=[float(v) for v in mean], common_tokens=common, common_token_shares=shares
     )
     arrays = CalibrationArrays(probe)
-    if cfg.subquery_weight > 0 and cfg.bank_temperature > 0:
+    if cfg.subquery_weight > 0 and (cfg.bank_temperature > 0 or cfg.sibling_weight > 0):
         with_subs = [(q, query_vectors(q, cfg, arrays)[1]) for q in queries]
         with_subs = [(q, subs) for q, subs in with_subs if subs is not None]
         if with_subs:
@@ -117,13 +117,19 @@ def fit_calibration(
         feature_evidence[1] if negatives else None,
         target_rejection,
         max_positive_loss,
+        cfg.rejection_margin,
     )
     c_thr, c_rates = calibrate_threshold(
-        curve_evidence[0], curve_evidence[1] if negatives else None, target_rejection, max_positive_loss
+        curve_evidence[0],
+        curve_evidence[1] if negatives else None,
+        target_rejection,
+        max_positive_loss,
+        cfg.rejection_margin,
     )
     report = {
         "source": source,
         "target_rejection": target_rejection if negatives else None,
+        "rejection_margin": cfg.rejection_margin if negatives else None,
         "max_positive_loss": None if negatives else max_positive_loss,
         "features": f_rates,
         "curve": c_rates,

@@ -20,6 +20,7 @@ from .curves import (
     SimilarityCurves,
     and_level,
     content_tokens,
+    contrast_levels,
     decision_evidence,
     level_curves,
     level_curves_many,
@@ -111,7 +112,7 @@ class ZeroShotGrounder:
 
     def relevance_curves(self, clips: ClipFeatures, queries: Sequence[QueryFeatures]) -> list[np.ndarray]:
         """:meth:`relevance_curve` of several queries in one video, sharing the work on its clips."""
-        many = similarity_curves_many(clips, list(queries), self.config, self._arrays)
+        many = similarity_curves_many(clips, list(queries), self.config, self._arrays, contrast=False)
         return [and_level(*levels, self.config) for levels in level_curves_many(many, self.config)]
 
     def evidence(self, curves: SimilarityCurves) -> float:
@@ -168,7 +169,8 @@ class ZeroShotGrounder:
             curves.pooled, pooled_levels, subquery_levels, cfg.smooth_sigma, cfg
         )
         model = self._evidence_model() if features else None
-        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model)
+        turned = contrast_levels(curves, cfg)
+        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model, turned)
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [

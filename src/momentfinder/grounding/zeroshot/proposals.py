@@ -31,14 +31,48 @@ def relevance_for_proposals(
     return standardize(gaussian_smooth(pooled_levels, sigma) + config.subquery_weight * parts)
 
 
+def span_levels(
+    spans: np.ndarray, pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, config: ZeroShotConfig
+) -> np.ndarray:
+    """Mean level of each span ``(m,)``: (pooled mean + w x the ``subquery_parts``-th best
+    sub-query mean) / (1 + w). Empty spans have level 0."""
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    empty = spans[:, 1] <= spans[:, 0]
+    safe = np.where(empty[:, None], np.array([[0, 1]]), spans)
+    level = segment_means(pooled_levels, safe)
+    if subquery_levels is not None:
+        parts = kth_largest(segment_means(subquery_levels, safe), config.subquery_parts)
+        level = (level + config.subquery_weight * parts) / (1.0 + config.subquery_weight)
+    return np.where(empty, 0.0, level)
+
+
+def flank_spans(spans: np.ndarray, n: int, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """The clips just outside each span: ``width`` x its length (at least one clip) on each side,
+    cut at the video's ends: left and right spans ``(m, 2)`` (empty where a span touches an end)."""
+    length = spans[:, 1] - spans[:, 0]
+    side = np.maximum(1, np.rint(width * length)).astype(np.int64)
+    left = np.stack([np.maximum(0, spans[:, 0] - side), spans[:, 0]], axis=1)
+    right = np.stack([spans[:, 1], np.minimum(n, spans[:, 1] + side)], axis=1)
+    return left, right
+
+
 def span_scores(
     spans: np.ndarray, pooled_levels: np.ndarray, subquery_levels: np.ndarray | None, config: ZeroShotConfig
 ) -> np.ndarray:
-    """(mean level - level_offset) x length ** length_exponent of each span: ``(m,)``."""
-    level = segment_means(pooled_levels, spans)
-    if subquery_levels is not None:
-        parts = kth_largest(segment_means(subquery_levels, spans), config.subquery_parts)
-        level = (level + config.subquery_weight * parts) / (1.0 + config.subquery_weight)
+    """(mean level - contrast_weight x flank level - level_offset) x length ** length_exponent of
+    each span: ``(m,)``. The flank level (``contrast_weight > 0``) is the mean level of the clips
+    just outside the span (:func:`flank_spans`, ``contrast_width``): a span that cuts an event in
+    two, or spills into its neighbourhood, scores below the span that matches it (inside-vs-outside
+    contrast as in training-free grounding, TAG/TFVTG, measured on the video's own curves)."""
+    level = span_levels(spans, pooled_levels, subquery_levels, config)
+    if config.contrast_weight > 0:
+        left, right = flank_spans(spans, len(pooled_levels), config.contrast_width)
+        n_left = (left[:, 1] - left[:, 0]).astype(np.float64)
+        n_right = (right[:, 1] - right[:, 0]).astype(np.float64)
+        total = n_left * span_levels(left, pooled_levels, subquery_levels, config)
+        total += n_right * span_levels(right, pooled_levels, subquery_levels, config)
+        outside = np.where(n_left + n_right > 0, total / np.maximum(n_left + n_right, 1.0), 0.0)
+        level = level - config.contrast_weight * outside
     length = (spans[:, 1] - spans[:, 0]).astype(np.float64)
     return (level - config.level_offset) * length**config.length_exponent
 
@@ -65,14 +99,17 @@ def ranked_moments(
     top_k: int,
     config: ZeroShotConfig,
     model: dict | None = None,
+    contrast: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
     and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine
-    (``model``: the calibration's logistic no-moment model, see :func:`coarse_to_fine`)."""
+    (``model``: the calibration's logistic no-moment model, see :func:`coarse_to_fine`).
+    ``contrast``: the look-alike contrast levels of the sub-queries (:func:`.curves.contrast_levels`);
+    when given, spans are scored on them instead of ``subquery_levels``."""
     if len(relevance) > config.window_clips:
-        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config, model)
+        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config, model, contrast)
     spans = threshold_proposals(relevance, np.asarray(config.levels), config.max_moment_clips)
-    scores = span_scores(spans, pooled_levels, subquery_levels, config)
+    scores = span_scores(spans, pooled_levels, subquery_levels if contrast is None else contrast, config)
     keep = suppress(spans, scores, top_k, config)
     return spans[keep], scores[keep]
 
@@ -84,6 +121,7 @@ def coarse_to_fine(
     top_k: int,
     config: ZeroShotConfig,
     model: dict | None = None,
+    contrast: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its best span of the level curve (the excess over ``coarse_level`` noise units, a
@@ -92,6 +130,9 @@ def coarse_to_fine(
     whole-video level curves). A moment's score is its window's evidence minus how far its fine
     score falls below the window's best, so the best moment of the best window comes first and
     each kept window's best moment comes before the runners-up of the windows above it.
+    Windows are found on the plain sub-query levels, moments inside them scored on ``contrast``
+    when given (a look-alike is told apart once its region is in view; turned curves stand out
+    less from the background, which finding the region needs).
 
     With ``coarse_evidence="logistic"`` and a calibrated logistic ``model``, windows are ranked by
     the model's log-odds on each window's curves instead (the evidence the no-moment decision
@@ -125,7 +166,7 @@ def coarse_to_fine(
         s0 = int(starts[w])
         spans = threshold_proposals(standardize(relevance[s0 : s0 + size]), levels, config.max_moment_clips)
         spans = spans + s0
-        fine = span_scores(spans, pooled_levels, subquery_levels, config)
+        fine = span_scores(spans, pooled_levels, subquery_levels if contrast is None else contrast, config)
         all_spans.append(spans)
         all_scores.append(evidence[w] + fine - fine.max())
     spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)

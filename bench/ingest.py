@@ -145,7 +145,12 @@ def child_sample(args) -> dict:
         for clip in iter_clip_frames(args.video, 2.0, size=224, decode=args.decode, report=report)
         for ts in clip.times
     ]
-    out = {"wall_s": time.perf_counter() - t, "cpu_s": cpu_seconds() - c, "frames_decoded": report.frames}
+    out = {
+        "wall_s": time.perf_counter() - t,
+        "cpu_s": cpu_seconds() - c,
+        "frames_decoded": report.frames,
+        "standins": report.standins,
+    }
     np.save(args.save, np.asarray(times))
     return out | {"samples": len(times)}
 
@@ -261,7 +266,11 @@ def measure_video(video: str, model: str, args: argparse.Namespace) -> dict:
         res[name] = run_child(
             "sample", args, video=video, decode=decode, save=os.path.join(work, f"times_{decode}.npy")
         )
-        show(name, res[name], f"  {res[name]['frames_decoded']} frames decoded")
+        show(
+            name,
+            res[name],
+            f"  {res[name]['frames_decoded']} frames decoded, {res[name]['standins']} stand-ins",
+        )
     same = np.array_equal(
         np.load(os.path.join(work, "times_exact.npy")), np.load(os.path.join(work, "times_all.npy"))
     )

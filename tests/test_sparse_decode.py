@@ -137,7 +137,7 @@ def test_the_report_counts_real_decodes_not_stand_ins(x264_video):
     standin = standin_packets(table, picks, needed)
     _, _, report = sample(path, "exact", clip_len=2.0)
     assert report.frames == (needed & ~standin).sum()  # the report counts what is decoded for real
-    assert report.frames < needed.sum()
+    assert report.standins == standin.sum() > 0
 
 
 def test_streams_the_reference_model_cannot_read_keep_the_previous_plan(tmp_path):

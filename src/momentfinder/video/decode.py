@@ -83,13 +83,15 @@ class ClipFrames:
 class DecodeReport:
     """What :func:`iter_clip_frames` found besides the frames, complete once the iteration ends.
 
-    ``frames``: frames decoded; ``skipped``: packets that could not be read (demuxer or decoder
+    ``frames``: frames decoded; ``standins``: reference pictures sent as cheap stand-ins instead
+    (exact sparse decoding of H.264, :func:`momentfinder.video.sparse.standin_packets`); ``skipped``: packets that could not be read (demuxer or decoder
     errors); ``unreadable``: ``(start, end)`` seconds of video that could not be decoded and were
     skipped; ``end``: where decodable video ends when that is before the stated duration (a
     truncated file: no clip after it was yielded), else None.
     """
 
     frames: int = 0
+    standins: int = 0
     skipped: int = 0
     unreadable: list[tuple[float, float]] = field(default_factory=list)
     end: float | None = None
@@ -532,7 +534,7 @@ def _sampled_frames(
         except Unplannable as why:
             # the reference path samples the same frames; it also skips and reports damage
             log.info("%s: decoding every frame (%s)", path, why)
-            report.frames = 0
+            report.frames = report.standins = 0
             decode = "all"
     frames = _reference_frames(
         path, targets, size, duration, decode, clip_len, frames_per_clip, seek_gap, threads, report
@@ -575,7 +577,8 @@ def _sparse_frames(
             # the time as Frame.time computes it (drained frames come without a time base)
             yield previous[1], float(frame.pts) * tb.numerator / tb.denominator - start_time
     needed = needed_packets(table, picks)
-    report.frames = int((needed & ~standin_packets(table, picks, needed)).sum())
+    standin = standin_packets(table, picks, needed)
+    report.frames, report.standins = int((needed & ~standin).sum()), int(standin.sum())
 
 
 def _reference_frames(

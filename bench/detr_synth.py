@@ -149,7 +149,13 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
         progress=sys.stderr.isatty(),
         on_epoch=lambda r: print(
             f"[{mode}] epoch {r['epoch'] + 1}: loss {r['loss']:.3f} {r['train_seconds']:.0f}s "
-            f"val R1@0.5 {r.get('val_MR-full-R1@0.5', float('nan')):.2f} mAP {r.get('val_MR-full-mAP', float('nan')):.2f}",
+            f"val R1@0.5 {r.get('val_MR-full-R1@0.5', float('nan')):.2f} mAP {r.get('val_MR-full-mAP', float('nan')):.2f}"
+            + (
+                f" pseudo IoU {r['pseudo_mean_iou']:.3f} (>=0.5 {100 * r['pseudo_iou_0.5']:.1f} %, "
+                f">=0.7 {100 * r['pseudo_iou_0.7']:.1f} %)"
+                if "pseudo_mean_iou" in r
+                else ""
+            ),
             file=sys.stderr,
             flush=True,
         ),

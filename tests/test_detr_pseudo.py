@@ -139,6 +139,12 @@ def test_config_checks_pseudo_settings():
     )
 
 
+def test_builtin_point_config_grows_windows_once():
+    sup = load_config("detr_point").supervision
+    assert (sup.mode, sup.warmup_epochs, sup.refresh_every, sup.expand_ratio) == ("point", 1, 0, 0.3)
+    assert load_config("detr_point").model == load_config("detr").model
+
+
 def test_detector_window_is_the_most_confident_prediction_holding_the_point():
     # 10 clips of 2 s; predictions as shares of the 20 s sequence
     pred = np.array([[0.0, 0.2], [0.5, 0.8], [0.45, 0.95], [0.6, 0.6]])

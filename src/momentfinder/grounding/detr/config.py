@@ -156,7 +156,7 @@ class DetrConfig:
 
 SUPERVISION_MODES = ("full", "point", "weak")
 REFINE_SOURCES = ("saliency", "detector")
-BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh")
+BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh", "detr_point")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # package data: momentfinder/configs
 
 

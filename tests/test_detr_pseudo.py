@@ -18,8 +18,11 @@ from momentfinder.grounding.detr.supervision import (
     PseudoLabel,
     apply_pseudo_labels,
     apply_supervision,
+    detector_window,
     merge_spans,
     point_saliency,
+    pseudo_window_quality,
+    refresh_pseudo_windows,
 )
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
@@ -127,6 +130,76 @@ def test_config_checks_pseudo_settings():
     with pytest.raises(InputError, match="point_sigma"):
         DetrConfig.from_dict({"supervision": {"point_sigma": -1}})
     assert DetrConfig.from_dict({"supervision": {"refine_pseudo": True}}).supervision.refine_pseudo
+    with pytest.raises(InputError, match="refresh_every"):
+        DetrConfig.from_dict({"supervision": {"refresh_every": -1}})
+    with pytest.raises(InputError, match="refine_source"):
+        DetrConfig.from_dict({"supervision": {"refine_source": "oracle"}})
+    assert DetrConfig.from_dict({"supervision": {"refine_source": "detector"}}).supervision.refine_source == (
+        "detector"
+    )
+
+
+def test_builtin_point_config_grows_windows_once():
+    sup = load_config("detr_point").supervision
+    assert (sup.mode, sup.warmup_epochs, sup.refresh_every, sup.expand_ratio) == ("point", 1, 0, 0.3)
+    assert load_config("detr_point").model == load_config("detr").model
+
+
+def test_detector_window_is_the_most_confident_prediction_holding_the_point():
+    # 10 clips of 2 s; predictions as shares of the 20 s sequence
+    pred = np.array([[0.0, 0.2], [0.5, 0.8], [0.45, 0.95], [0.6, 0.6]])
+    prob = np.array([0.9, 0.5, 0.7, 0.99])
+    assert detector_window(pred, prob, 10, 2.0, 2.0) == (0, 2)
+    assert detector_window(pred, prob, 10, 2.0, 11.0) == (4, 10)  # 0.45-0.95 beats 0.5-0.8
+    assert detector_window(pred, prob, 10, 2.0, 19.5) is None  # nothing holds it
+    assert detector_window(pred, prob, 10, 2.0, None) == (0, 2)  # weak: the top non-empty window
+
+
+def test_pseudo_window_quality_against_the_annotation(synth):
+    ex = _examples(synth, "point")[:4]
+    assert pseudo_window_quality(ex) is None  # no pseudo windows yet
+    exact = {e.sample.qid: PseudoLabel([[*w[:2], 1.0] for w in e.sample.windows]) for e in ex}
+    apply_pseudo_labels(ex, exact, tiny_config("point").supervision)
+    q = pseudo_window_quality(ex)
+    assert q["iou_0.7"] == 1.0 and q["mean_iou"] > 0.95
+    shifted = {
+        e.sample.qid: PseudoLabel([[w[0] + 0.8 * (w[1] - w[0]), w[1] + 0.8 * (w[1] - w[0]), 1.0]])
+        for e in ex
+        for w in e.sample.windows[:1]
+    }
+    for e in ex:
+        e.extra["points"] = [e.sample.windows[0][1] - 0.01]
+    apply_pseudo_labels(ex, shifted, tiny_config("point").supervision)
+    assert pseudo_window_quality(ex)["iou_0.5"] < 0.5
+
+
+def test_refresh_from_the_detector_takes_its_window_holding_the_point(synth):
+    ex = _examples(synth, "point")[:3]
+    cfg = tiny_config("point").supervision
+    cfg.refine_source = "detector"
+
+    class Fixed(torch.nn.Module):  # predicts clips 1-4 confidently, the whole video less so
+        def forward(self, vid, vid_mask, txt, txt_mask):
+            b, n = vid_mask.shape
+            length = vid_mask.sum(1, keepdim=True).double()  # spans are shares of each video's clips
+            spans = torch.stack(
+                [torch.cat([2.5 / length, 3.0 / length], 1), torch.tensor([[0.5, 1.0]] * b)], 1
+            )
+            logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]]).expand(b, 2, 2)
+            return {"saliency": torch.zeros(b, n), "pred_spans": spans, "pred_logits": logits}
+
+    for e in ex:
+        e.extra["points"] = [2.5 * e.clip_len]
+    # first refresh without windows (the detector has not trained): grown on the (flat) saliency
+    refresh_pseudo_windows(Fixed(), ex, cfg, torch.device("cpu"))
+    assert all((e.saliency > 0).all() for e in ex)
+    refresh_pseudo_windows(Fixed(), ex, cfg, torch.device("cpu"))
+    for e in ex:
+        assert e.span_valid and np.flatnonzero(e.saliency > 0).tolist() == [1, 2, 3]
+    for e in ex:  # a point the confident window misses: the next one holding it (the whole video)
+        e.extra["points"] = [(e.n_clips - 0.5) * e.clip_len]
+    refresh_pseudo_windows(Fixed(), ex, cfg, torch.device("cpu"))
+    assert all((e.saliency > 0).all() for e in ex)
 
 
 # -- training ------------------------------------------------------------------------------
@@ -166,6 +239,18 @@ def test_weak_training_uses_pseudo_windows_from_the_first_epoch(synth, tmp_path)
         _train(synth, tmp_path / "none", tiny_config("weak"), samples, {})
     with pytest.raises(InputError, match="point or weak"):
         _train(synth, tmp_path / "full", tiny_config("full"), samples, pseudo)
+
+
+def test_point_windows_grown_once_are_kept_and_scored_against_the_annotation(synth, tmp_path):
+    cfg = tiny_config("point")
+    cfg.train.epochs = 3
+    cfg.supervision.warmup_epochs, cfg.supervision.refresh_every = 1, 0
+    _train(synth, tmp_path / "once", cfg, read_annotations(synth / "train.jsonl"), None)
+    log = json.loads((tmp_path / "once" / "log.json").read_text())
+    assert [("pseudo_window_clips" in r) for r in log] == [False, True, False]
+    assert log[0]["loss_span"] == 0 and log[1]["loss_span"] > 0 and log[2]["loss_span"] > 0
+    # the grown windows are scored against the windows the points were drawn from
+    assert 0 <= log[1]["pseudo_iou_0.7"] <= log[1]["pseudo_iou_0.5"] <= 1 and "pseudo_mean_iou" not in log[2]
 
 
 # -- CLI: self-training from the zero-shot grounder ----------------------------------------------

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="YAML config or built-in name: detr (default), detr_qd, detr_moment, detr_qvh",
+        help="YAML config or built-in name: detr (default), detr_qd, detr_moment, detr_qvh, detr_point",
     )
     p.add_argument(
         "--supervision", choices=("full", "point", "weak"), default=None, help="label type (default: config)"

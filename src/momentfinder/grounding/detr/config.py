@@ -80,7 +80,9 @@ class InferenceConfig:
 class SupervisionConfig:
     mode: str = "full"  # full | point | weak
     warmup_epochs: int = 3  # point/weak: epochs of saliency-only training before pseudo windows
-    refresh_every: int = 2  # point/weak: epochs between pseudo-window refreshes
+    refresh_every: int = (
+        2  # point/weak: epochs between pseudo-window refreshes; 0 = grow them once, keep them
+    )
     expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
     # Pseudo labels from another grounder (``momentfinder train --pseudo-labels``, e.g. the zero-shot
     # grounder's predictions; see supervision.py): weak keeps each query's top ``pseudo_windows``
@@ -90,6 +92,11 @@ class SupervisionConfig:
     # of the point's value (0.8 gave 66 % of windows at IoU >= 0.5 with the zero-shot curve, 0.5 gave 49 %)
     pseudo_grow_ratio: float = 0.8
     refine_pseudo: bool = False  # with pseudo labels: refresh them from the model after warmup_epochs too
+    # what a refresh grows the pseudo windows from: ``saliency`` (the model's curve around the point
+    # or peak, at expand_ratio) or ``detector`` (its most confident predicted window holding the point,
+    # or its top window for weak labels; the saliency-grown one where no prediction holds the point,
+    # and at the first refresh of a run without pseudo labels, before the detector has trained)
+    refine_source: str = "saliency"
     # point: saliency inside a pseudo window falls off as a Gaussian around the point (sigma as a
     # share of the window's length); 0 = flat
     point_sigma: float = 0.0
@@ -132,6 +139,12 @@ class DetrConfig:
             raise InputError(f"{source}: inference.decode must be detr or hybrid")
         if cfg.supervision.mode not in SUPERVISION_MODES:
             raise InputError(f"{source}: supervision.mode must be one of {', '.join(SUPERVISION_MODES)}")
+        if cfg.supervision.refine_source not in REFINE_SOURCES:
+            raise InputError(
+                f"{source}: supervision.refine_source must be one of {', '.join(REFINE_SOURCES)}"
+            )
+        if cfg.supervision.refresh_every < 0 or cfg.supervision.warmup_epochs < 0:
+            raise InputError(f"{source}: supervision.refresh_every and warmup_epochs must be >= 0")
         if cfg.supervision.pseudo_windows < 1:
             raise InputError(f"{source}: supervision.pseudo_windows must be at least 1")
         if not 0 < cfg.supervision.pseudo_grow_ratio <= 1:
@@ -142,7 +155,8 @@ class DetrConfig:
 
 
 SUPERVISION_MODES = ("full", "point", "weak")
-BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh")
+REFINE_SOURCES = ("saliency", "detector")
+BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh", "detr_point")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # package data: momentfinder/configs
 
 

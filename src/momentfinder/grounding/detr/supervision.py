@@ -25,6 +25,7 @@ import torch
 
 from .config import SupervisionConfig
 from .dataset import Example, collate, windows_to_spans
+from .span_utils import span_cxw_to_xx, temporal_iou
 
 
 def point_of(window: list[float], qid, index: int, seed: int) -> float:
@@ -156,6 +157,22 @@ def grow_window(curve: np.ndarray, seed_clip: int, ratio: float) -> tuple[int, i
     return start, end + 1
 
 
+def detector_window(
+    pred: np.ndarray, prob: np.ndarray, n_clips: int, clip_len: float, point: float | None
+) -> tuple[int, int] | None:
+    """Clip span ``[start, end)`` of the most confident predicted window (``pred``: ``(Q, 2)``
+    start/end as shares of the clip sequence, ``prob``: ``(Q,)`` foreground probability) that
+    holds ``point`` (seconds; ``None``: any window), or ``None`` when no prediction holds it."""
+    for q in np.argsort(-prob):
+        # rounded to 1e-4 of a clip: float32 shares of the sequence put exact clip edges off by ulps
+        start, end = (round(float(x) * n_clips, 4) * clip_len for x in pred[q])
+        if end <= start:
+            continue
+        if point is None or start <= point <= end:
+            return _clip_span([start, end], n_clips, clip_len)
+    return None
+
+
 @torch.no_grad()
 def refresh_pseudo_windows(
     model: torch.nn.Module,
@@ -179,13 +196,23 @@ def refresh_pseudo_windows(
             batch["txt_mask"].to(device),
         )
         curves = torch.sigmoid(out["saliency"]).cpu().numpy()
-        for e, curve in zip(chunk, curves, strict=True):
+        probs = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
+        preds = span_cxw_to_xx(out["pred_spans"]).clamp(0, 1).cpu().numpy()
+        for e, curve, prob, pred in zip(chunk, curves, probs, preds, strict=True):
             curve = curve[: e.n_clips]
             if cfg.mode == "point":
                 seeds = [min(int(t / e.clip_len), e.n_clips - 1) for t in e.extra["points"]]
             else:
                 seeds = [int(np.argmax(curve))]
-            grown = [grow_window(curve, s, cfg.expand_ratio) for s in seeds]
+            if cfg.refine_source == "detector" and e.span_valid:  # the detector has trained on windows
+                points = e.extra["points"] if cfg.mode == "point" else [None]
+                grown = [
+                    detector_window(pred, prob, e.n_clips, e.clip_len, t)
+                    or grow_window(curve, s, cfg.expand_ratio)
+                    for t, s in zip(points, seeds, strict=True)
+                ]
+            else:
+                grown = [grow_window(curve, s, cfg.expand_ratio) for s in seeds]
             sigma = cfg.point_sigma if cfg.mode == "point" else 0.0
             e.saliency = point_saliency(e.n_clips, grown, [s + 0.5 for s in seeds], sigma)
             spans = merge_spans(grown)
@@ -195,6 +222,28 @@ def refresh_pseudo_windows(
             e.span_valid = True
     model.train(was_training)
     return float(np.mean(lengths)) if lengths else 0.0
+
+
+def pseudo_window_quality(examples: list[Example]) -> dict | None:
+    """How well the current pseudo windows match the annotation they were derived from (point /
+    weak labels made from full ones, as in the benchmarks): per true window, the best IoU of a
+    pseudo window. ``None`` when no example has both."""
+    best = []
+    for e in examples:
+        if not (e.span_valid and e.sample.windows and len(e.spans)):
+            continue
+        n = e.n_clips * e.clip_len
+        pseudo = span_cxw_to_xx(torch.as_tensor(e.spans, dtype=torch.float64)) * n
+        truth = torch.tensor([w[:2] for w in e.sample.windows], dtype=torch.float64)
+        best += temporal_iou(truth, pseudo)[0].max(1).values.tolist()
+    if not best:
+        return None
+    arr = np.asarray(best)
+    return {
+        "mean_iou": float(arr.mean()),
+        "iou_0.5": float((arr >= 0.5).mean()),
+        "iou_0.7": float((arr >= 0.7).mean()),
+    }
 
 
 def pseudo_label_state(examples: list[Example]) -> list[dict]:

@@ -36,6 +36,7 @@ from .supervision import (
     apply_pseudo_labels,
     apply_supervision,
     pseudo_label_state,
+    pseudo_window_quality,
     refresh_pseudo_windows,
     restore_pseudo_labels,
 )
@@ -269,6 +270,7 @@ def train_detector(
     if pseudo_labels is not None:
         n_pseudo = apply_pseudo_labels(train_ex, pseudo_labels, sup, cfg.train.max_windows)
         log.info("pseudo windows for %d of %d training queries", n_pseudo, len(train_ex))
+    initial_quality = pseudo_window_quality(train_ex) if sup.mode != "full" else None
     spec = feature_spec_of(train_ex, features)
 
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
@@ -303,11 +305,22 @@ def train_detector(
             sup.mode != "full"
             and (pseudo_labels is None or sup.refine_pseudo)
             and epoch >= sup.warmup_epochs
-            and (epoch - sup.warmup_epochs) % sup.refresh_every == 0
+            and (
+                epoch == sup.warmup_epochs
+                if sup.refresh_every == 0
+                else (epoch - sup.warmup_epochs) % sup.refresh_every == 0
+            )
         ):
             row["pseudo_window_clips"] = refresh_pseudo_windows(
                 model, train_ex, sup, device_t, cfg.train.max_windows
             )
+            quality = pseudo_window_quality(train_ex)
+        elif epoch == start_epoch and not resume:
+            quality = initial_quality
+        else:
+            quality = None
+        if quality is not None:  # against the annotation point / weak labels were derived from
+            row.update({f"pseudo_{k}": v for k, v in quality.items()})
         model.train()
         order = torch.randperm(len(train_ex), generator=generator).tolist()
         bs = cfg.train.batch_size

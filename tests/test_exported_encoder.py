@@ -195,3 +195,69 @@ def test_finder_uses_the_cache_dir_and_keys_features_by_runtime(tiny_clip, colou
     torch_feats = MomentFinder(config=torch_cfg).extract(colour_video)
     a, b = feats.channel_features["visual"].features, torch_feats.channel_features["visual"].features
     assert np.sum(a * b, axis=1).min() > 0.9999
+
+
+def test_openvino_streams_encode_at_once_with_the_same_features(tiny_clip, images, exports):
+    """With two threads OpenVINO runs two single-threaded streams: one caller splits a batch over
+    both, and ``image_encoders()`` gives one function per stream that threads may call at once."""
+    import threading
+
+    one = HFVisionTextEncoder(
+        tiny_clip, device="cpu", precision="fp32", runtime="openvino", export_dir=exports, threads=1
+    )
+    two = HFVisionTextEncoder(
+        tiny_clip, device="cpu", precision="fp32", runtime="openvino", export_dir=exports, threads=2
+    )
+    assert len(one.image_encoders()) == 1 and len(two.image_encoders()) == 2
+    ref = one.encode_images(images)
+    np.testing.assert_allclose(two.encode_images(images), ref, atol=1e-5)  # split over the streams
+    results: dict[int, np.ndarray] = {}
+
+    def encode(k: int, fn) -> None:
+        for _ in range(5):
+            results[k] = fn(images[k:] + images[:k])
+
+    threads = [threading.Thread(target=encode, args=(k, fn)) for k, fn in enumerate(two.image_encoders())]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(2):
+        np.testing.assert_allclose(results[k], np.roll(ref, -k, axis=0), atol=1e-5)
+
+
+def test_extraction_with_several_encoding_threads_keeps_clip_order(tiny_clip, colour_video, exports):
+    from momentfinder.channels.visual import SamplingConfig, extract_visual_features
+    from momentfinder.video.decode import probe
+
+    duration = probe(colour_video).duration
+    sampling = SamplingConfig(clip_len=0.5)
+    one = HFVisionTextEncoder(
+        tiny_clip, device="cpu", precision="fp32", runtime="openvino", export_dir=exports, threads=1
+    )
+    two = HFVisionTextEncoder(
+        tiny_clip, device="cpu", precision="fp32", runtime="openvino", export_dir=exports, threads=2
+    )
+    ref = extract_visual_features(colour_video, one, duration, sampling, progress=False)
+    got = extract_visual_features(colour_video, two, duration, sampling, progress=False)
+    assert ref.n_clips > 8  # several batches of 8, so both threads encode
+    np.testing.assert_allclose(got.features, ref.features, atol=1e-5)
+
+
+def test_a_failing_encoding_thread_fails_the_extraction(tiny_clip, colour_video, exports, monkeypatch):
+    from momentfinder.channels.visual import SamplingConfig, extract_visual_features
+    from momentfinder.video.decode import probe
+
+    two = HFVisionTextEncoder(
+        tiny_clip, device="cpu", precision="fp32", runtime="openvino", export_dir=exports, threads=2
+    )
+    good, _ = two.image_encoders()
+
+    def broken(images):
+        raise RuntimeError("stream failed")
+
+    monkeypatch.setattr(two, "image_encoders", lambda: [good, broken])
+    with pytest.raises(RuntimeError, match="stream failed"):
+        extract_visual_features(
+            colour_video, two, probe(colour_video).duration, SamplingConfig(clip_len=0.5), progress=False
+        )

@@ -1,8 +1,9 @@
 """The visual channel: video frames → per-clip image-text features → query relevance.
 
 Extraction: a background thread decodes and samples frames (PyAV releases the GIL while decoding) into a
-small bounded queue; the calling thread encodes full batches. Memory stays constant: at most
-``queue_batches`` batches of resized frames are alive at once.
+small bounded queue; the calling thread encodes full batches (with an encoder that runs several
+streams, one thread per stream, each on whole batches). Memory stays constant: at most
+``queue_batches`` batches (or one per encoding thread) of resized frames are alive at once.
 """
 
 from __future__ import annotations
@@ -77,13 +78,16 @@ def extract_visual_features(
     if _on_cpu(encoder):  # a CPU encoder costs the same per frame from 4 frames a batch up: small
         batch = min(batch, CPU_BATCH)  # batches start encoding sooner and leave less at the end
     batch_clips = max(1, batch // sampling.frames_per_clip)
-    batches: queue.Queue = queue.Queue(maxsize=queue_batches)
+    # encoders that run several streams (OpenVINO on the CPU) get one encoding thread per stream
+    encoders = list(getattr(encoder, "image_encoders", lambda: [encoder.encode_images])())
+    batches: queue.Queue = queue.Queue(maxsize=max(queue_batches, len(encoders)))
     stop = threading.Event()
     failure: list[BaseException] = []
     report = DecodeReport()
 
     def produce() -> None:
         batch: list[ClipFrames] = []
+        count = 0
         try:
             for clip in iter_clip_frames(
                 path,
@@ -98,34 +102,57 @@ def extract_visual_features(
             ):
                 batch.append(clip)
                 if len(batch) == batch_clips:
-                    _put(batches, batch, stop)
-                    batch = []
+                    _put(batches, (count, batch), stop)
+                    batch, count = [], count + 1
             if batch:
-                _put(batches, batch, stop)
+                _put(batches, (count, batch), stop)
         except BaseException as err:  # handed to the consumer, re-raised there
             failure.append(err)
         finally:
             _put(batches, _DONE, stop)
 
+    rows: dict[int, np.ndarray] = {}
+    bar = tqdm(total=n_clips, unit="clip", desc="decode+encode", disable=not progress, leave=False)
+    lock = threading.Lock()
+
+    def consume(encode: Callable[[list[np.ndarray]], np.ndarray]) -> None:
+        try:
+            while (item := _get(batches, stop)) is not _DONE:
+                count, clips = item
+                emb = encode([f for clip in clips for f in clip.frames])
+                if sampling.frames_per_clip > 1:
+                    emb = l2_normalize(emb.reshape(len(clips), sampling.frames_per_clip, -1).mean(axis=1))
+                with lock:
+                    rows[count] = emb
+                    bar.update(len(clips))
+            _put(batches, _DONE, stop)  # for the other encoding threads
+        except BaseException as err:
+            failure.append(err)
+            stop.set()
+
     worker = threading.Thread(target=produce, name="momentfinder-decode", daemon=True)
     worker.start()
-    rows: list[np.ndarray] = []
-    bar = tqdm(total=n_clips, unit="clip", desc="decode+encode", disable=not progress, leave=False)
+    helpers = [
+        threading.Thread(target=consume, args=(encode,), name="momentfinder-encode", daemon=True)
+        for encode in encoders[1:]
+    ]
     try:
-        while (item := batches.get()) is not _DONE:
-            frames = [f for clip in item for f in clip.frames]
-            emb = encoder.encode_images(frames)
-            if sampling.frames_per_clip > 1:
-                emb = l2_normalize(emb.reshape(len(item), sampling.frames_per_clip, -1).mean(axis=1))
-            rows.append(emb)
-            bar.update(len(item))
+        for helper in helpers:
+            helper.start()
+        consume(encoders[0])
+        for helper in helpers:
+            helper.join()
     finally:
         stop.set()
         bar.close()
         worker.join(timeout=5)
     if failure:
         raise failure[0]
-    features = np.concatenate(rows) if rows else np.zeros((0, encoder.dim), dtype=np.float32)
+    features = (
+        np.concatenate([rows[k] for k in sorted(rows)])
+        if rows
+        else np.zeros((0, encoder.dim), dtype=np.float32)
+    )
     return ClipFeatures(
         features=features,
         timeline=Timeline.of(
@@ -145,6 +172,16 @@ def decoder_threads(sampling: SamplingConfig, encoder: VisionTextEncoder) -> int
 
 def _on_cpu(encoder: VisionTextEncoder) -> bool:
     return str(getattr(encoder, "device", "cpu")).startswith("cpu")
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    """The next item, or ``_DONE`` once ``stop`` is set (another thread failed)."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return _DONE
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

@@ -7,6 +7,7 @@ centre crop and a normalisation in torch — no PIL round trip per frame.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -308,16 +309,30 @@ class HFVisionTextEncoder:
     def encode_images(self, images: list[np.ndarray]) -> np.ndarray:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        outs = []
         if self._tower is not None:
-            for i in range(0, len(images), self.batch_size):
-                outs.append(self._tower(self.pixel_values(images[i : i + self.batch_size]).numpy()))
-            return l2_normalize(np.concatenate(outs))
+            return self._encode_exported(self._tower, images)
+        outs = []
         with torch.inference_mode(), self._autocast():
             for i in range(0, len(images), self.batch_size):
                 x = self.pixel_values(images[i : i + self.batch_size]).to(self.device)
                 outs.append(_pooled(self._net.get_image_features(pixel_values=x)).float().cpu().numpy())
         return l2_normalize(np.concatenate(outs))
+
+    def _encode_exported(self, tower, images: list[np.ndarray]) -> np.ndarray:
+        outs = [
+            tower(self.pixel_values(images[i : i + self.batch_size]).numpy())
+            for i in range(0, len(images), self.batch_size)
+        ]
+        return l2_normalize(np.concatenate(outs))
+
+    def image_encoders(self) -> list:
+        """Functions like :meth:`encode_images` that may run at the same time, one per thread: one
+        per OpenVINO stream of the exported tower (each stream runs one thread), else
+        ``[encode_images]``. Feature extraction encodes with all of them beside the decoder."""
+        streams = getattr(self._tower, "streams", None)
+        if not streams or len(streams) < 2:
+            return [self.encode_images]
+        return [functools.partial(self._encode_exported, tower) for tower in streams]
 
     def _tokenize(self, texts: list[str]) -> dict:
         padding = "max_length" if self.model_type.startswith("siglip") else True

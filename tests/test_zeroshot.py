@@ -440,6 +440,15 @@ def test_piecewise_constant_curves_get_finite_scores():
     assert all(np.isfinite(m.score) and abs(m.score) < 1e4 for m in result.moments)
 
 
+def calibration_pairs(w: World, seed: int) -> list:
+    """One 40-clip calibration video per (subject, action) of the first six of each, with its query."""
+    return [
+        (w.video(40, [(5, 15, s, a)], vid=f"c{seed}-{s}-{a}"), w.query(s, a))
+        for s in range(6)
+        for a in range(6)
+    ]
+
+
 def test_query_bank_separates_a_look_alike_action():
     """Action 1 looks like action 0. A clear clip of action 1 matches the "action 0" token better
     than a faint, noisy clip of action 0 does, but it matches the bank's "action 1" token better
@@ -447,11 +456,7 @@ def test_query_bank_separates_a_look_alike_action():
     gaps = {0.0: [], 0.03: []}
     for seed in range(10):
         w = World(seed)
-        calib = [
-            (w.video(40, [(5, 15, s, a)], vid=f"c{seed}-{s}-{a}"), w.query(s, a))
-            for s in range(6)
-            for a in range(6)
-        ]
+        calib = calibration_pairs(w, seed)
         clips = w.video(60, [(10, 16, 0, 0, 0.6), (30, 36, 0, 1, 1.5)], noise=1.0)
         for temperature in gaps:
             cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1, sibling_weight=0.0)
@@ -817,11 +822,7 @@ def _look_alike_hits(sibling_weight: float, pick: str = "present") -> int:
     hits = 0
     for seed in range(10):
         w = World(seed)
-        calib = [
-            (w.video(40, [(5, 15, s, a)], vid=f"c{seed}-{s}-{a}"), w.query(s, a))
-            for s in range(6)
-            for a in range(6)
-        ]
+        calib = calibration_pairs(w, seed)
         clips = w.video(60, [(10, 14, 0, 0, 0.7), (30, 34, 0, 1, 1.0)], noise=1.5)
         cfg = ZeroShotConfig(
             bank_min_size=1, bank_temperature=0.0, sibling_weight=sibling_weight, sibling_pick=pick

@@ -203,3 +203,13 @@ def test_what_the_model_does_not_read_is_refused():
         run([idr(), p(1, 2, adaptive_marking=True, mmco=((5,),))])
     with pytest.raises(Unsupported, match="not a reference"):
         run([idr(), p(1, 2, modifications=(((0, 5),), ()))])
+
+
+def test_damaged_headers_leave_the_stream_unmodelled_not_failed():
+    from momentfinder.video.h264_refs import ReferencePlanner
+    from momentfinder.video.sparse import _nal_units, _plan_references
+
+    planner = ReferencePlanner([], 4)
+    # a slice before any parameter set, then garbage: the planner gives up, nothing raises
+    assert _plan_references(planner, [memoryview(b"\x65\x88\x84\x00")]) is None
+    assert list(_nal_units(memoryview(b"\x00\x00\x01\x00\x00\x01\x65\x88"), 0)) == [b"\x65\x88"]

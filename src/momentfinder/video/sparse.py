@@ -114,7 +114,9 @@ def _nal_units(data: memoryview, length_size: int, size: int = 1) -> Iterator[me
     pos = raw.find(b"\x00\x00\x01")
     while pos >= 0 and pos + 2 + size < end:
         nxt = raw.find(b"\x00\x00\x01", pos + 3)
-        yield data[pos + 3 : nxt if nxt >= 0 else end]
+        unit = data[pos + 3 : nxt if nxt >= 0 else end]
+        if len(unit) >= size:  # two start codes in a row hold no unit
+            yield unit
         pos = nxt
 
 
@@ -244,7 +246,7 @@ def _plan_references(planner: ReferencePlanner | None, units: list[memoryview]) 
     try:
         planner.packet(units)
         return planner
-    except Unsupported as why:
+    except (Unsupported, IndexError, KeyError, ValueError) as why:  # damaged headers too
         log.debug("references not modelled: %s", why)
         return None
 

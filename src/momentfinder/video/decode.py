@@ -571,13 +571,13 @@ def _sparse_frames(
         stream.thread_count = threads
         previous: tuple[int, np.ndarray] | None = None
         tb = stream.time_base
-        for _, frame in iter_planned_frames(container, stream, table, picks):
+        needed = needed_packets(table, picks)
+        standin = standin_packets(table, picks, needed)
+        for _, frame in iter_planned_frames(container, stream, table, picks, needed, standin):
             if previous is None or previous[0] != frame.pts:
                 previous = (frame.pts, to_rgb(frame, size))
             # the time as Frame.time computes it (drained frames come without a time base)
             yield previous[1], float(frame.pts) * tb.numerator / tb.denominator - start_time
-    needed = needed_packets(table, picks)
-    standin = standin_packets(table, picks, needed)
     report.frames, report.standins = int((needed & ~standin).sum()), int(standin.sum())
 
 

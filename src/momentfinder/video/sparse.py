@@ -320,17 +320,18 @@ def iter_planned_frames(
     stream: av.video.stream.VideoStream,
     table: PacketTable,
     picks: np.ndarray,
+    needed: np.ndarray,
+    standin: np.ndarray,
 ) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Decode the needed packets and yield ``(target index, frame)`` for every target in order
+    """Decode the ``needed`` packets (:func:`needed_packets`), the ``standin`` ones as stand-ins
+    (:func:`standin_packets`), and yield ``(target index, frame)`` for every target in order
     (a frame picked by several targets is yielded once per target).
 
     Raises :class:`Unplannable` when the file does not hold what the plan read (damaged data,
     a decoder error, a planned frame that never comes out).
     """
-    needed = needed_packets(table, picks)
     if not needed.any():
         return
-    standin = standin_packets(table, picks, needed)
     context = stream.codec_context
     last_needed = int(np.flatnonzero(needed)[-1])
     want = table.pts[picks]

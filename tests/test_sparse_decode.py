@@ -118,6 +118,10 @@ def test_the_sparse_plan_skips_what_nothing_depends_on(x264_video):
     if kind == "intra":  # every frame is a keyframe: only the picked ones are decoded
         assert needed.sum() == len(np.unique(picks))
     assert table.references is not None  # the reference model reads every one of these streams
+    # one-macroblock stand-ins, decoded without error concealment, unless pictures have several
+    # slices (FFmpeg then flags every picture as damaged): whole-picture ones, concealment on
+    assert table.references.multi_slice == (kind == "cavlc_slices")
+    assert table.references.decoder_options == ({} if kind == "cavlc_slices" else {"enable_er": "0"})
     standin = standin_packets(table, picks, needed)
     assert not (standin & (table.idr | ~table.ref)).any() and not standin[picks].any()
     if kind in STANDINS:  # reference B-pictures no picked frame depends on are stood in for

@@ -298,6 +298,7 @@ class ReferencePlanner:
         self._ppss: dict[int, Pps] = {}
         self._length_size = length_size
         self._standin_pps: int | None = None
+        self.multi_slice = False  # a picture was coded in several slices
         for unit in parameter_sets:
             self._parameter_set(unit)
 
@@ -322,6 +323,7 @@ class ReferencePlanner:
             elif kind in _SLICE_KINDS:
                 slices.append(self._header(unit))
         self.model.add(slices, self._spss, self._ppss)
+        self.multi_slice |= len(slices) > 1
         first = slices[0] if slices else None
         if first is None or first.idr or not first.nal_ref_idc or not self.model.references_before[-1]:
             self._standins.append(None)
@@ -336,6 +338,12 @@ class ReferencePlanner:
 
     def __len__(self) -> int:
         return len(self._standins)
+
+    @property
+    def decoder_options(self) -> dict[str, str]:
+        """FFmpeg decoder options for decoding with these stand-ins: no error concealment for
+        one-macroblock stand-ins (:func:`~momentfinder.video.h264_syntax.skip_slice`)."""
+        return {} if self.multi_slice else {"enable_er": "0"}
 
     def can_stand_in(self, index: int) -> bool:
         return self._standins[index] is not None
@@ -356,7 +364,10 @@ class ReferencePlanner:
         h, sps, pps = entry
         if (sps, pps) not in self._pps_units:
             self._pps_units[sps, pps] = skip_slice_pps(sps, self._standin_pps, pps)
-        units = (self._pps_units[sps, pps], skip_slice(h, sps, self._standin_pps, pps))
+        units = (
+            self._pps_units[sps, pps],
+            skip_slice(h, sps, self._standin_pps, pps, whole=self.multi_slice),
+        )
         if self._length_size:
             return b"".join(len(u).to_bytes(self._length_size, "big") + u for u in units)
         return b"".join(b"\x00\x00\x00\x01" + u for u in units)

@@ -329,10 +329,17 @@ def iter_planned_frames(
 
     Raises :class:`Unplannable` when the file does not hold what the plan read (damaged data,
     a decoder error, a planned frame that never comes out).
+
+    The decoder (not yet opened) is opened here with decoding errors raised instead of concealed
+    (damaged data ends the plan; the caller decodes the rest like the reference path, which
+    conceals) and with the options the stand-ins need
+    (:attr:`~momentfinder.video.h264_refs.ReferencePlanner.decoder_options`).
     """
     if not needed.any():
         return
     context = stream.codec_context
+    planner_options = table.references.decoder_options if standin.any() else {}
+    context.options = {**context.options, "err_detect": "explode", **planner_options}
     last_needed = int(np.flatnonzero(needed)[-1])
     want = table.pts[picks]
     ti, n = 0, len(want)

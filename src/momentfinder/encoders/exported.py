@@ -2,7 +2,8 @@
 Runtime (faster than eager torch on CPUs: OpenVINO runs bf16 natively where the CPU has it).
 
 The export is made from the user's own ``transformers`` model (``torch.onnx.export`` of
-``get_image_features``) and cached on disk under a key of the model's fingerprint
+``get_image_features``, a CLIP tower's last layer for the class token alone:
+:mod:`momentfinder.encoders.pooled_tower`) and cached on disk under a key of the model's fingerprint
 (:mod:`momentfinder.encoders.fingerprint`), the torch and transformers versions and the image
 size, so a model is exported once per machine. A manifest records a checksum of every exported
 file: a damaged or half-written export is found, removed and exported again. Every failure to
@@ -27,7 +28,7 @@ from ..atomic import locked, replacing, write_atomic
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", "torch", "openvino", "onnxruntime")
-EXPORT_VERSION = 1  # bump when the exported graph changes for the same model
+EXPORT_VERSION = 2  # bump when the exported graph changes for the same model (2: class-token last layer)
 _ONNX_NAME = "image_tower.onnx"
 # OpenVINO's own format with the weights stored in fp16: compiled to bf16 it needs 560 MB instead of
 # 900 MB for ViT-B/32 (OpenVINO keeps the fp32 constants of an ONNX file beside its bf16 copy)
@@ -101,22 +102,6 @@ def _valid(folder: str) -> bool:
         return False
 
 
-def _tower_module(net):
-    """``pixel_values -> pooled image features`` as a module: what the ONNX graph computes."""
-    import torch
-
-    class Tower(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, pixel_values):
-            out = self.model.get_image_features(pixel_values=pixel_values)
-            return out if isinstance(out, torch.Tensor) else out.pooler_output
-
-    return Tower(net).eval()
-
-
 def exported_tower(
     model: str, fingerprint: str, image_hw: tuple[int, int], export_dir: str, openvino_ir: bool = False
 ) -> str:
@@ -179,6 +164,8 @@ def export_model(model: str, image_hw: tuple[int, int], folder: str, openvino_ir
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
+    from .pooled_tower import image_tower_module
+
     hf_logging.set_verbosity_error()  # this process prints nothing (the caller logs the export)
     hf_logging.disable_progress_bar()
     net = AutoModel.from_pretrained(model, local_files_only=True).eval()
@@ -186,7 +173,7 @@ def export_model(model: str, image_hw: tuple[int, int], folder: str, openvino_ir
     with replacing(os.path.join(folder, _ONNX_NAME)) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _tower_module(net),
+            image_tower_module(net, image_hw),
             (example,),
             tmp,
             input_names=["pixel_values"],

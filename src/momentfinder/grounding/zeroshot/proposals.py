@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..curve_ops import (
-    best_excess,
     gaussian_smooth,
     kth_largest,
     segment_means,
@@ -191,4 +190,3 @@ def coarse_to_fine(
     spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
     keep = suppress(spans, scores, top_k, config)
     return spans[keep], scores[keep]
-

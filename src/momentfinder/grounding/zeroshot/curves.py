@@ -196,7 +196,8 @@ def similarity_curves_many(
             pooled=own_sims[:, 0], null_pooled=float(own_null[0]) if own_null is not None else None
         )
         if subs is not None:
-            if turned is not None and config.sibling_scope == "region" and len(feats) > config.window_clips:
+            regional = config.sibling_pick == "present" and config.sibling_scope == "region"
+            if turned is not None and regional and len(feats) > config.window_clips:
                 siblings = _bank_for(query, feats.shape[1], config, arrays)[0]
                 if clip_bank is None:
                     clip_bank = (feats @ siblings.T) / norms[:, None]

@@ -1001,3 +1001,41 @@ def test_long_video_moment_scored_against_the_look_alike_of_its_own_region():
         tops[scope] = int(spans[0][0])
     assert 28 <= tops["video"] <= 32, tops
     assert 8 <= tops["region"] <= 12, tops
+
+
+def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
+    """bench/zeroshot_synth.py: where a 3-hour chain's top moment lies, from the generator's latent
+    events (which video of the chain, and what that video shows)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "bench" / "synth_qvh.py").is_file():
+        pytest.skip("the shared generator is absent")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # the bench sets them
+        monkeypatch.setenv(var, "1")
+    monkeypatch.syspath_prepend(str(root / "bench"))
+    bench = importlib.import_module("zeroshot_synth")
+    try:
+        family = bench.action_families()
+        assert len(family) == 60 and family[0] == family[12] != family[1]  # 12 families of 5 actions
+        sample = type("Sample", (), {"vid": "own", "qid": 7})()
+        query_event = {7: (3, 0)}  # subject 3 doing action 0
+        events = {
+            "own": {(3, 0)},
+            "alike": {(3, 24), (9, 5)},  # the subject doing action 24, of action 0's family
+            "action": {(8, 0)},
+            "subject": {(3, 5)},
+            "family": {(9, 36)},
+            "other": {(9, 5)},
+        }
+        group = ["alike", "action", "own", "subject", "family", "other"]
+        lengths = dict.fromkeys(group, 50)  # 100 s each
+        want = ["subject+look-alike", "action", "own", "subject", "family", "unrelated"]
+        for i, kind in enumerate(want):
+            mid = 100.0 * i + 30.0
+            assert bench.top_moment_place(sample, group, mid, lengths, events, query_event, family) == kind
+        assert bench.top_moment_place(sample, group, -1.0, lengths, events, query_event, family) == "none"
+    finally:
+        sys.modules.pop("zeroshot_synth", None)

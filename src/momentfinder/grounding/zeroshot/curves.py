@@ -309,20 +309,25 @@ def region_contrast_levels(
     without siblings keeps its raw curve."""
     n, k = regions.raw.shape
     m = regions.sims.shape[1]
-    # the candidate curves of every (sub-query, sibling) pair, plus "no sibling" (index m)
+    index = starts[:, None] + np.arange(size)[None, :]  # (w, size)
+    pick = np.full((len(starts), k), m)  # m: "no sibling", the raw curve
+    if m:
+        peaks = gaussian_smooth(regions.sims, config.smooth_sigma)[index].max(axis=1)  # (w, m)
+        score = np.where(regions.of[None, :, :], peaks[:, None, :], -np.inf)  # (w, k, m)
+        pick = np.where(regions.of.any(axis=1)[None, :], score.argmax(axis=2), m)
+    # the curves of the (sub-query, sibling) pairs some window picked, each computed once
+    pairs = np.stack([np.broadcast_to(np.arange(k), pick.shape), pick], axis=-1).reshape(-1, 2)
+    pairs, column = np.unique(pairs, axis=0, return_inverse=True)
     sims = np.concatenate([regions.sims, np.zeros((n, 1))], axis=1)
-    x = regions.raw[:, :, None] - config.sibling_weight * sims[:, None, :]  # (n, k, m + 1)
+    x = regions.raw[:, pairs[:, 0]] - config.sibling_weight * sims[:, pairs[:, 1]]  # (n, pairs)
     if regions.null_raw is not None and regions.null_sims is not None:
-        null = regions.null_raw[:, None] - config.sibling_weight * np.append(regions.null_sims, 0.0)[None, :]
+        null_sims = np.append(regions.null_sims, 0.0)
+        null = regions.null_raw[pairs[:, 0]] - config.sibling_weight * null_sims[pairs[:, 1]]
     else:
         null = np.quantile(x, config.null_quantile, axis=0)
-    x = x - null[None]
-    levels = x / noise_scale(x.reshape(n, -1)).reshape(1, k, m + 1)
-    index = starts[:, None] + np.arange(size)[None, :]  # (w, size)
-    peaks = gaussian_smooth(regions.sims, config.smooth_sigma)[index].max(axis=1)  # (w, m)
-    score = np.where(regions.of[None, :, :], peaks[:, None, :], -np.inf)  # (w, k, m)
-    pick = np.where(regions.of.any(axis=1)[None, :], score.argmax(axis=2) if m else m, m)  # (w, k)
-    return levels[index[:, :, None], np.arange(k)[None, None, :], pick[:, None, :]]
+    x = x - null[None, :]
+    levels = x / noise_scale(x)
+    return levels[index[:, :, None], column.reshape(pick.shape)[:, None, :]]
 
 
 def levels_above_null(

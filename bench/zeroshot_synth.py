@@ -193,6 +193,48 @@ def latent_labels(seed: int, n_videos: int) -> tuple[dict, dict]:
     return events, dict(enumerate(queries)), written
 
 
+def action_families() -> dict:
+    """The generator's action families (``action -> family``: look-alike actions share one), read
+    from its source, which does not write them."""
+    import re
+
+    src = GENERATOR.read_text()
+    sizes = re.search(r"n_subj, n_act, n_scene, n_fill, n_fam = (\d+), (\d+), (\d+), (\d+), (\d+)\n", src)
+    if sizes is None or "fam_of = np.arange(n_act) % n_fam\n" not in src:
+        raise RuntimeError("the generator changed; cannot reproduce its action families")
+    n_act, n_fam = int(sizes.group(2)), int(sizes.group(5))
+    return {a: a % n_fam for a in range(n_act)}
+
+
+def top_moment_place(sample, group, mid_s, lengths, events, query_event, family) -> str:
+    """Where a chain's top moment (its middle ``mid_s`` seconds) lies: ``own_hit`` / ``own_miss``
+    (the query's own video; a miss is filled in by the caller), or the kind of the other video it
+    lies in, by the events that video shows: ``subject+look-alike`` (the query's subject doing an
+    action of its action's family), ``action`` (another subject doing its action), ``subject``,
+    ``family`` (an action of its family only), ``unrelated``; ``none`` without a moment."""
+    if mid_s < 0:
+        return "none"
+    offset, vid = 0.0, group[-1]
+    for v in group:
+        if offset <= mid_s < offset + lengths[v] * CLIP_LEN:
+            vid = v
+            break
+        offset += lengths[v] * CLIP_LEN
+    if vid == sample.vid:
+        return "own"
+    subject, action = query_event[sample.qid]
+    shown = events.get(vid, set())
+    if any(s == subject and family[a] == family[action] for s, a in shown):
+        return "subject+look-alike"
+    if any(a == action for _, a in shown):
+        return "action"
+    if any(s == subject for s, _ in shown):
+        return "subject"
+    if any(family[a] == family[action] for _, a in shown):
+        return "family"
+    return "unrelated"
+
+
 def fair_chains(test_pos: list, events: dict, query_event: dict, n_clips: int, strict: bool, seed: int):
     """Long videos, fair protocol: one chain per query, its video at a random place among other test
     videos that do not show the query's event (``strict``: that show neither its subject nor its
@@ -237,16 +279,19 @@ def unlabelled_share(chained: list, events: dict, query_event: dict) -> float:
     return round(100 * float(np.mean(hit)), 1) if hit else 0.0
 
 
-def long_video_recall(grounder, chained: list, short_hits: dict | None = None) -> dict:
+def long_video_recall(grounder, chained: list, short_hits: dict | None = None, place=None) -> dict:
     """R1@0.5, R5@0.5 (a top-5 moment hits), mIoU of the top moment, median latency; for chains
     (items with the query video's ``(start, end)`` span last): the share of queries whose top
     moment lies in the query's own video (``own_video%``, finding the right region) and R1@0.5
     among those (``R1@0.5_in_own``, localising the moment once the region is right), next to the
     R1@0.5 the same queries get in their 150 s video alone (``R1@0.5_150s_same``, from
-    ``short_hits``: qid -> hit). ``hits`` (qid -> hit) is for that comparison, not for printing."""
+    ``short_hits``: qid -> hit). ``hits`` (qid -> hit) is for that comparison, not for printing.
+    ``place(sample, group, mid_s)`` (chains): counts of where the top moment lies
+    (``top_place``, :func:`top_moment_place`)."""
     from momentfinder.eval.iou import iou_cross
 
     hits1, hits5, ious, times, n_clips, own, qids = [], [], [], [], [], [], []
+    places: dict = {}
     for s, windows, clips, q, *rest in chained:
         qids.append(s.qid)
         t0 = time.perf_counter()
@@ -261,6 +306,10 @@ def long_video_recall(grounder, chained: list, short_hits: dict | None = None) -
         if len(rest) == 2:  # a chain: (group, span of the query's own video)
             mid = (top[0, 0] + top[0, 1]) / 2 if len(top) else -1.0
             own.append(rest[1][0] <= mid < rest[1][1])
+            if place is not None:
+                where = place(s, rest[0], mid)
+                where = f"own_{'hit' if hits1[-1] else 'miss'}" if where == "own" else where
+                places[where] = places.get(where, 0) + 1
     own_hits = [h for h, o in zip(hits1, own, strict=True) if o] if own else []
     chain_stats = {}
     if own:
@@ -271,6 +320,8 @@ def long_video_recall(grounder, chained: list, short_hits: dict | None = None) -
         if short_hits is not None and own_hits:
             same = [short_hits[qid] for qid, o in zip(qids, own, strict=True) if o]
             chain_stats["R1@0.5_150s_same"] = round(100 * float(np.mean(same)), 2)
+        if places:
+            chain_stats["top_place"] = dict(sorted(places.items()))
     return {
         "R1@0.5": round(100 * float(np.mean(hits1)), 2),
         "R5@0.5": round(100 * float(np.mean(hits5)), 2),
@@ -359,15 +410,23 @@ def main() -> int:
                 sys.exit(f"latent labels of seed {seed} do not reproduce {split_file}")
             chained = chain_videos(test_pos, args.long_clips, np.random.default_rng(seed))
             short = long_video_recall(zs, [(s, s.windows, c, q) for s, c, q in test_pos])
+            lengths = {s.vid: c.n_clips for s, c, _ in test_pos}
+            place = functools.partial(
+                top_moment_place,
+                lengths=lengths,
+                events=events,
+                query_event=query_event,
+                family=action_families(),
+            )
             row = {
                 "seed": seed,
                 "short": short,
-                "long": long_video_recall(zs, chained, short["hits"]),
+                "long": long_video_recall(zs, chained, short["hits"], place),
                 "long_unlabelled%": unlabelled_share(chained, events, query_event),
             }
             for name, strict in (("fair", False), ("strict", True)):
                 chains = fair_chains(test_pos, events, query_event, args.long_clips, strict, seed)
-                row[name] = long_video_recall(zs, chains, short["hits"])
+                row[name] = long_video_recall(zs, chains, short["hits"], place)
             for part in ("short", "long", "fair", "strict"):
                 del row[part]["hits"]
             long_rows.append(row)
@@ -400,6 +459,12 @@ def main() -> int:
                 if k in long_rows[0][part]
             }
             print(f"{part:6s} videos: " + "  ".join(f"{k} {v}" for k, v in vals.items()))
+            places: dict = {}
+            for r in long_rows:
+                for k, v in r[part].get("top_place", {}).items():
+                    places[k] = places.get(k, 0) + v
+            if places:
+                print(f"{'':6s} top moment lies in (all seeds): {dict(sorted(places.items()))}")
         unl = [r["long_unlabelled%"] for r in long_rows]
         print(f"old chains: {np.mean(unl):.1f}% of queries have an unlabelled occurrence of their event")
     if args.out:

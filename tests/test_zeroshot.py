@@ -898,8 +898,144 @@ def test_fit_calibration_applies_the_rejection_margin():
         ({"sibling_pick": "best"}, "sibling_pick"),
         ({"rejection_margin": -1}, "rejection_margin"),
         ({"sibling_pick": 3}, "sibling_pick"),
+        ({"sibling_scope": "window"}, "sibling_scope"),
     ],
 )
 def test_bad_contrast_options_are_input_errors(options, match):
     with pytest.raises(InputError, match=match):
         ZeroShotConfig.from_dict(options)
+
+
+# -- long videos: the look-alike picked per region (issue #18) -------------------------------------
+
+
+def test_region_contrast_levels_pick_the_sibling_each_window_shows():
+    from momentfinder.grounding.curve_ops import noise_scale
+    from momentfinder.grounding.zeroshot.curves import RegionSiblings, region_contrast_levels
+
+    rng = np.random.default_rng(0)
+    n = 200
+    raw = 0.1 * rng.standard_normal((n, 2))
+    sims = 0.1 * rng.standard_normal((n, 2))
+    sims[20:25, 0] += 2.0  # window [0, 100) shows sibling 0 most
+    sims[150:155, 1] += 3.0  # window [100, 200) shows sibling 1 (the video's strongest)
+    of = np.array([[True, True], [False, False]])  # sub-query 1 has no sibling
+    regions = RegionSiblings(raw=raw, null_raw=np.zeros(2), sims=sims, null_sims=np.zeros(2), of=of)
+    cfg = ZeroShotConfig(sibling_weight=0.5)
+    out = region_contrast_levels(regions, np.array([0, 100]), 100, cfg)
+    assert out.shape == (2, 100, 2)
+    for window, sibling in ((0, 0), (1, 1)):
+        turned = raw[:, 0] - 0.5 * sims[:, sibling]
+        want = turned / noise_scale(turned)
+        np.testing.assert_allclose(out[window, :, 0], want[window * 100 : (window + 1) * 100])
+    plain = raw[:, 1] / noise_scale(raw[:, 1])  # no sibling: the raw curve
+    np.testing.assert_allclose(out[:, :, 1].reshape(-1), plain)
+    # null levels are subtracted: raw - w x sibling, above null_raw - w x null_sims
+    shifted = dataclasses.replace(regions, null_raw=np.array([0.2, 0.1]), null_sims=np.array([0.4, 0.0]))
+    moved = region_contrast_levels(shifted, np.array([0]), 100, cfg)
+    turned = raw[:, 0] - 0.5 * sims[:, 0]
+    np.testing.assert_allclose(moved[0, :, 0], (turned[:100] - (0.2 - 0.5 * 0.4)) / noise_scale(turned))
+
+
+def test_region_contrast_of_one_whole_video_window_is_the_video_contrast():
+    """Picking per region over a single window that covers the video picks as the whole video
+    does: the same levels as the video's look-alike contrast curves."""
+    from momentfinder.grounding.zeroshot.curves import (
+        CalibrationArrays,
+        contrast_levels,
+        region_contrast_levels,
+        similarity_curves_many,
+    )
+
+    w = World(4)
+    cfg = ZeroShotConfig(bank_min_size=1, window_clips=40, sibling_scope="region")
+    arrays = CalibrationArrays(ZeroShotGrounder(cfg).calibrate(calibration_pairs(w, 4)))
+    long = w.video(120, [(10, 16, 0, 0), (60, 66, 0, 1), (100, 104, 2, 1)])
+    curves = similarity_curves_many(long, [w.query(0, 0)], cfg, arrays)[0]
+    assert curves.regions is not None and curves.regions.of.any()
+    whole = region_contrast_levels(curves.regions, np.array([0]), 120, cfg)[0]
+    np.testing.assert_allclose(whole, contrast_levels(curves, cfg), atol=1e-3)
+    # only long videos under sibling_scope="region" carry them
+    short = similarity_curves_many(w.video(30, [(5, 10, 0, 0)]), [w.query(0, 0)], cfg, arrays)[0]
+    video = similarity_curves_many(
+        long, [w.query(0, 0)], dataclasses.replace(cfg, sibling_scope="video"), arrays
+    )
+    assert short.regions is None and video[0].regions is None
+
+
+def test_long_video_moment_scored_against_the_look_alike_of_its_own_region():
+    """A long video: in the best window the target (10-14) sits next to a look-alike by the same
+    subject (30-34, sibling A), and far away a stronger look-alike by another subject (200-210,
+    sibling B). Turned against B (the video's strongest look-alike) the sub-query still matches
+    A, which wins; turned against A (the one the window shows), the target wins."""
+    from momentfinder.grounding.curve_ops import noise_scale
+    from momentfinder.grounding.zeroshot.curves import RegionSiblings
+    from momentfinder.grounding.zeroshot.proposals import ranked_moments
+
+    rng = np.random.default_rng(1)
+    n = 300
+    raw = 0.1 * rng.standard_normal((n, 2))  # sub-queries: subject, action
+    sims = 0.1 * rng.standard_normal((n, 2))  # siblings of the action: A, B
+    raw[10:14] += [3.0, 2.5]  # the target
+    raw[30:34] += [3.0, 3.0]  # the subject doing look-alike A (matches the action better)
+    sims[30:34, 0] += 2.0
+    raw[200:210, 1] += 3.0  # another subject doing look-alike B, clearer still
+    sims[200:210, 1] += 4.0
+    regions = RegionSiblings(
+        raw=raw,
+        null_raw=np.zeros(2),
+        sims=sims,
+        null_sims=np.zeros(2),
+        of=np.array([[False, False], [True, True]]),
+    )
+    pooled = 0.1 * rng.standard_normal(n) / 0.1
+    plain = raw / noise_scale(raw)
+    video_turned = raw.copy()
+    video_turned[:, 1] -= 0.5 * sims[:, 1]  # the video-wide pick: B
+    video_turned /= noise_scale(video_turned)
+    relevance = pooled + plain.min(axis=1)
+    tops = {}
+    for scope in ("video", "region"):
+        cfg = ZeroShotConfig(sibling_weight=0.5, sibling_scope=scope, window_clips=75, coarse_regions=1)
+        spans, _ = ranked_moments(relevance, pooled, plain, 1, cfg, None, video_turned, regions)
+        tops[scope] = int(spans[0][0])
+    assert 28 <= tops["video"] <= 32, tops
+    assert 8 <= tops["region"] <= 12, tops
+
+
+def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
+    """bench/zeroshot_synth.py: where a 3-hour chain's top moment lies, from the generator's latent
+    events (which video of the chain, and what that video shows)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "bench" / "synth_qvh.py").is_file():
+        pytest.skip("the shared generator is absent")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # the bench sets them
+        monkeypatch.setenv(var, "1")
+    monkeypatch.syspath_prepend(str(root / "bench"))
+    bench = importlib.import_module("zeroshot_synth")
+    try:
+        family = bench.action_families()
+        assert len(family) == 60 and family[0] == family[12] != family[1]  # 12 families of 5 actions
+        sample = type("Sample", (), {"vid": "own", "qid": 7})()
+        query_event = {7: (3, 0)}  # subject 3 doing action 0
+        events = {
+            "own": {(3, 0)},
+            "alike": {(3, 24), (9, 5)},  # the subject doing action 24, of action 0's family
+            "action": {(8, 0)},
+            "subject": {(3, 5)},
+            "family": {(9, 36)},
+            "other": {(9, 5)},
+        }
+        group = ["alike", "action", "own", "subject", "family", "other"]
+        lengths = dict.fromkeys(group, 50)  # 100 s each
+        want = ["subject+look-alike", "action", "own", "subject", "family", "unrelated"]
+        for i, kind in enumerate(want):
+            mid = 100.0 * i + 30.0
+            assert bench.top_moment_place(sample, group, mid, lengths, events, query_event, family) == kind
+        assert bench.top_moment_place(sample, group, -1.0, lengths, events, query_event, family) == "none"
+    finally:
+        sys.modules.pop("zeroshot_synth", None)

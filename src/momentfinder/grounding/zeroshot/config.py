@@ -41,6 +41,7 @@ CHOICES = {
     "no_moment": ("logistic", "evidence"),
     "coarse_evidence": ("excess", "logistic"),
     "sibling_pick": ("mean", "present"),
+    "sibling_scope": ("video", "region"),
 }
 
 
@@ -103,6 +104,10 @@ class ZeroShotConfig:
     # long videos: windows ranked by the calibrated logistic model's log-odds ("logistic", when the
     # calibration has one) or by their best span's excess over coarse_level ("excess")
     coarse_evidence: str = "excess"
+    # long videos with sibling_pick="present": the look-alike each sub-query is turned away from,
+    # when scoring the moments of a window, is the one that window shows most ("region") or the one
+    # the whole video shows most ("video")
+    sibling_scope: str = "region"
 
     def __post_init__(self):
         for name, allowed in CHOICES.items():

@@ -38,6 +38,24 @@ class SimilarityCurves:
     # (:func:`sibling_contrast`), ``(n_clips, n_subqueries)``, and their null levels
     contrast: np.ndarray | None = None
     null_contrast: np.ndarray | None = None
+    # long videos with sibling_scope="region": what turns each window's sub-queries away from the
+    # look-alike that window shows most (:func:`region_contrast_levels`)
+    regions: RegionSiblings | None = None
+
+
+@dataclass
+class RegionSiblings:
+    """The parts of the look-alike contrast of a long video, for picking the sibling per window.
+
+    A turned sub-query is ``sub - sibling_weight x sibling``, so its clip cosine is the sub-query's
+    raw cosine minus ``sibling_weight`` x the sibling's: every (sub-query, sibling) pair's curve
+    comes from ``raw`` and ``sims`` without another product with the clips."""
+
+    raw: np.ndarray  # (n_clips, k) cosines of the sub-queries (before query-bank normalisation)
+    null_raw: np.ndarray | None  # (k,) their null levels; None: each column's null_quantile
+    sims: np.ndarray  # (n_clips, m) cosines of the candidate siblings
+    null_sims: np.ndarray | None  # (m,)
+    of: np.ndarray  # (k, m) bool: candidate j is a sibling of sub-query i
 
 
 class CalibrationArrays:
@@ -178,6 +196,14 @@ def similarity_curves_many(
             pooled=own_sims[:, 0], null_pooled=float(own_null[0]) if own_null is not None else None
         )
         if subs is not None:
+            regional = config.sibling_pick == "present" and config.sibling_scope == "region"
+            if turned is not None and regional and len(feats) > config.window_clips:
+                siblings = _bank_for(query, feats.shape[1], config, arrays)[0]
+                if clip_bank is None:
+                    clip_bank = (feats @ siblings.T) / norms[:, None]
+                curves.regions = region_siblings(
+                    own_sims[:, 1:], own_null, subs, siblings, clip_bank, mean, config
+                )
             if bank is not None and _bank_fits(query, config, arrays):
                 entries, bank_null = bank
                 others = (subs @ entries.T).max(axis=0) <= config.bank_own_similarity
@@ -245,6 +271,63 @@ def sibling_contrast(
     count = sibling.sum(axis=1, keepdims=True)
     mean = (sibling.astype(subs.dtype) @ entries) / np.maximum(count, 1)
     return (subs - config.sibling_weight * mean).astype(subs.dtype, copy=False)
+
+
+def region_siblings(
+    raw: np.ndarray,
+    null: np.ndarray | None,
+    subs: np.ndarray,
+    entries: np.ndarray,
+    clip_bank: np.ndarray,
+    mean: np.ndarray | None,
+    config: ZeroShotConfig,
+) -> RegionSiblings:
+    """:class:`RegionSiblings` of one query: ``raw`` ``(n_clips, k)`` its sub-query cosines and
+    ``null`` (pooled first, ``(1 + k,)``, or None), ``subs`` ``(k, dim)``, the query bank
+    ``entries`` ``(b, dim)`` and their clip cosines ``clip_bank`` ``(n_clips, b)``, the null
+    feature ``mean`` (or None)."""
+    cos = subs @ entries.T
+    sibling = (cos >= config.sibling_similarity) & (cos <= config.bank_own_similarity)
+    used = np.flatnonzero(sibling.any(axis=0))
+    return RegionSiblings(
+        raw=raw.astype(np.float64),
+        null_raw=None if null is None else np.array(null[1:], dtype=np.float64),
+        sims=clip_bank[:, used].astype(np.float64),
+        null_sims=None if mean is None else (entries[used] @ mean).astype(np.float64),
+        of=sibling[:, used],
+    )
+
+
+def region_contrast_levels(
+    regions: RegionSiblings, starts: np.ndarray, size: int, config: ZeroShotConfig
+) -> np.ndarray:
+    """Look-alike contrast levels of every window ``(n_windows, size, k)``: in the window of
+    ``size`` clips from each of ``starts``, each sub-query turned away from the sibling whose
+    smoothed clip cosine peaks highest *in that window* (a 3-hour video holds many look-alikes;
+    the one next to a candidate moment is the one to tell it from). Levels are in noise units
+    above the null, measured over the whole video as :func:`contrast_levels` does; a sub-query
+    without siblings keeps its raw curve."""
+    n, k = regions.raw.shape
+    m = regions.sims.shape[1]
+    index = starts[:, None] + np.arange(size)[None, :]  # (w, size)
+    pick = np.full((len(starts), k), m)  # m: "no sibling", the raw curve
+    if m:
+        peaks = gaussian_smooth(regions.sims, config.smooth_sigma)[index].max(axis=1)  # (w, m)
+        score = np.where(regions.of[None, :, :], peaks[:, None, :], -np.inf)  # (w, k, m)
+        pick = np.where(regions.of.any(axis=1)[None, :], score.argmax(axis=2), m)
+    # the curves of the (sub-query, sibling) pairs some window picked, each computed once
+    pairs = np.stack([np.broadcast_to(np.arange(k), pick.shape), pick], axis=-1).reshape(-1, 2)
+    pairs, column = np.unique(pairs, axis=0, return_inverse=True)
+    sims = np.concatenate([regions.sims, np.zeros((n, 1))], axis=1)
+    x = regions.raw[:, pairs[:, 0]] - config.sibling_weight * sims[:, pairs[:, 1]]  # (n, pairs)
+    if regions.null_raw is not None and regions.null_sims is not None:
+        null_sims = np.append(regions.null_sims, 0.0)
+        null = regions.null_raw[pairs[:, 0]] - config.sibling_weight * null_sims[pairs[:, 1]]
+    else:
+        null = np.quantile(x, config.null_quantile, axis=0)
+    x = x - null[None, :]
+    levels = x / noise_scale(x)
+    return levels[index[:, :, None], column.reshape(pick.shape)[:, None, :]]
 
 
 def levels_above_null(

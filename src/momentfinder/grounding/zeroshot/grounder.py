@@ -170,7 +170,9 @@ class ZeroShotGrounder:
         )
         model = self._evidence_model() if features else None
         turned = contrast_levels(curves, cfg)
-        spans, scores = ranked_moments(relevance, pooled_levels, subquery_levels, top_k, cfg, model, turned)
+        spans, scores = ranked_moments(
+            relevance, pooled_levels, subquery_levels, top_k, cfg, model, turned, curves.regions
+        )
         seconds = np.minimum(spans * clip_len, duration).astype(np.float64)
         valid = seconds[:, 1] > seconds[:, 0]
         moments = [

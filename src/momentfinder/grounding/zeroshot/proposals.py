@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..curve_ops import gaussian_smooth, kth_largest, segment_means, standardize, threshold_proposals
+from ..curve_ops import (
+    gaussian_smooth,
+    kth_largest,
+    segment_means,
+    standardize,
+    threshold_proposals,
+)
 from ..nms import temporal_nms
 from .calibration import logistic_evidence
 from .config import ZeroShotConfig
-from .curves import and_level, evidence_statistics
+from .curves import RegionSiblings, and_level, evidence_statistics, region_contrast_levels
 
 
 def relevance_for_proposals(
@@ -100,6 +106,7 @@ def ranked_moments(
     config: ZeroShotConfig,
     model: dict | None = None,
     contrast: np.ndarray | None = None,
+    regions: RegionSiblings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Proposals, scored on the whole-video level curves and suppressed: ``(m, 2)`` clip spans
     and ``(m,)`` scores, best first. Videos longer than ``window_clips`` go coarse-to-fine
@@ -107,7 +114,9 @@ def ranked_moments(
     ``contrast``: the look-alike contrast levels of the sub-queries (:func:`.curves.contrast_levels`);
     when given, spans are scored on them instead of ``subquery_levels``."""
     if len(relevance) > config.window_clips:
-        return coarse_to_fine(relevance, pooled_levels, subquery_levels, top_k, config, model, contrast)
+        return coarse_to_fine(
+            relevance, pooled_levels, subquery_levels, top_k, config, model, contrast, regions
+        )
     spans = threshold_proposals(relevance, np.asarray(config.levels), config.max_moment_clips)
     scores = span_scores(spans, pooled_levels, subquery_levels if contrast is None else contrast, config)
     keep = suppress(spans, scores, top_k, config)
@@ -122,6 +131,7 @@ def coarse_to_fine(
     config: ZeroShotConfig,
     model: dict | None = None,
     contrast: np.ndarray | None = None,
+    regions: RegionSiblings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its best span of the level curve (the excess over ``coarse_level`` noise units, a
@@ -160,13 +170,21 @@ def coarse_to_fine(
             ]
         )
     order = np.argsort(-evidence, kind="stable")[: config.coarse_regions]
+    # with sibling_scope="region", each kept window's own look-alike contrast (else the video's)
+    window_turned = None
+    if contrast is not None and regions is not None and config.sibling_scope == "region":
+        window_turned = region_contrast_levels(regions, starts[order], size, config)
     levels = np.asarray(config.levels)
     all_spans, all_scores = [], []
-    for w in order:
+    for rank, w in enumerate(order):
         s0 = int(starts[w])
         spans = threshold_proposals(standardize(relevance[s0 : s0 + size]), levels, config.max_moment_clips)
         spans = spans + s0
-        fine = span_scores(spans, pooled_levels, subquery_levels if contrast is None else contrast, config)
+        scored = subquery_levels if contrast is None else contrast
+        if window_turned is not None:
+            scored = contrast.copy()
+            scored[s0 : s0 + size] = window_turned[rank]
+        fine = span_scores(spans, pooled_levels, scored, config)
         all_spans.append(spans)
         all_scores.append(evidence[w] + fine - fine.max())
     spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)

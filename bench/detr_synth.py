@@ -119,7 +119,28 @@ def zero_shot_pseudo_labels(grounder, train_pairs: list) -> dict:
     return out
 
 
-def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None) -> float:
+def test_each_epoch(run: Path, test_pos: list, rows: list):
+    """An ``on_epoch`` hook scoring ``last.ckpt`` (just written, with that epoch's val calibration)
+    on the test split: a diagnostic of model selection (which epoch each val metric would keep),
+    never used to select."""
+
+    def hook(row: dict) -> None:
+        grounder = load_grounder(run / "last.ckpt")
+        results = grounder.ground_batch([(c, q) for _, c, q in test_pos], 10, reject=False)
+        m = metrics_of(results, test_pos)
+        keys = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "point_hit")
+        rows.append({"epoch": row["epoch"] + 1, **{f"val_{k}": row.get(f"val_{k}") for k in keys}, "test": m})
+        print(
+            f"    test after epoch {row['epoch'] + 1}: R1@0.5 {m['R1@0.5']:.2f} R1@0.7 {m['R1@0.7']:.2f} "
+            f"mAP {m['mAP']:.2f} (val point hit {row.get('val_point_hit') or float('nan'):.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return hook
+
+
+def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None, per_epoch=None) -> float:
     """Train (or resume, or reuse) one run; return wall-clock seconds spent now."""
     if ((run / "summary.json").is_file() and not args.retrain) or args.evaluate_only:
         return 0.0
@@ -135,6 +156,23 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
         )
     fd = FeatureDirectory(data, normalize=True)
     t0 = time.perf_counter()
+
+    def on_epoch(r: dict) -> None:
+        print(
+            f"[{mode}] epoch {r['epoch'] + 1}: loss {r['loss']:.3f} {r['train_seconds']:.0f}s "
+            f"val R1@0.5 {r.get('val_MR-full-R1@0.5', float('nan')):.2f} mAP {r.get('val_MR-full-mAP', float('nan')):.2f}"
+            + (
+                f" pseudo IoU {r['pseudo_mean_iou']:.3f} (>=0.5 {100 * r['pseudo_iou_0.5']:.1f} %, "
+                f">=0.7 {100 * r['pseudo_iou_0.7']:.1f} %)"
+                if "pseudo_mean_iou" in r
+                else ""
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+        if per_epoch is not None:
+            per_epoch(r)
+
     train_detector(
         cfg,
         fd,
@@ -147,18 +185,7 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
         val_negatives=read_annotations(data / "val_negative.jsonl"),
         pseudo_labels=pseudo,
         progress=sys.stderr.isatty(),
-        on_epoch=lambda r: print(
-            f"[{mode}] epoch {r['epoch'] + 1}: loss {r['loss']:.3f} {r['train_seconds']:.0f}s "
-            f"val R1@0.5 {r.get('val_MR-full-R1@0.5', float('nan')):.2f} mAP {r.get('val_MR-full-mAP', float('nan')):.2f}"
-            + (
-                f" pseudo IoU {r['pseudo_mean_iou']:.3f} (>=0.5 {100 * r['pseudo_iou_0.5']:.1f} %, "
-                f">=0.7 {100 * r['pseudo_iou_0.7']:.1f} %)"
-                if "pseudo_mean_iou" in r
-                else ""
-            ),
-            file=sys.stderr,
-            flush=True,
-        ),
+        on_epoch=on_epoch,
     )
     return time.perf_counter() - t0
 
@@ -198,6 +225,11 @@ def main() -> int:
     ap.add_argument(
         "--evaluate-only", action="store_true", help="no training: score the runs' current best.ckpt"
     )
+    ap.add_argument(
+        "--test-each-epoch",
+        action="store_true",
+        help="diagnostic: score each epoch's last.ckpt on test too (JSON 'per_epoch'; never selects)",
+    )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 
@@ -206,7 +238,7 @@ def main() -> int:
     cache: dict = {}
     test_pos = load_pairs(fd, data / "test.jsonl", cache)
     test_neg = load_pairs(fd, data / "test_negative.jsonl", cache)
-    rows, walls = [], {}
+    rows, walls, per_epoch = [], {}, {}
     zero_shot = zero_shot_grounder(fd, data, cache)
     pseudo = None
     pseudo_modes = {"weak": {"weak"}, "point-and-weak": {"point", "weak"}, "none": set()}[args.pseudo]
@@ -216,7 +248,11 @@ def main() -> int:
         init = "_zs" if mode in pseudo_modes else ""
         run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}{init}{args.tag}"
         torch.set_num_threads(args.threads)
-        walls[mode] = train_run(mode, data, run, args, pseudo if mode in pseudo_modes else None)
+        hook = None
+        if args.test_each_epoch:
+            per_epoch[mode] = []
+            hook = test_each_epoch(run, test_pos, per_epoch[mode])
+        walls[mode] = train_run(mode, data, run, args, pseudo if mode in pseudo_modes else None, hook)
         rows.append(
             bench_detr(mode + init.replace("_zs", " + zero-shot init") + args.tag, run, test_pos, test_neg)
         )
@@ -256,7 +292,9 @@ def main() -> int:
     for r in rows:
         print("| " + " | ".join("" if r.get(c) is None else str(r[c]) for c in columns) + " |")
     if args.out:
-        args.out.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps({"seed": args.seed, "rows": rows, "per_epoch": per_epoch}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -143,6 +143,7 @@ def test_builtin_point_config_grows_windows_once():
     sup = load_config("detr_point").supervision
     assert (sup.mode, sup.warmup_epochs, sup.refresh_every, sup.expand_ratio) == ("point", 1, 0, 0.3)
     assert load_config("detr_point").model == load_config("detr").model
+    assert load_config("detr_point").train.select_metric == "MR-full-R1@0.5"
 
 
 def test_detector_window_is_the_most_confident_prediction_holding_the_point():

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train the DETR-style grounder on pre-extracted features",
         description="Train the moment detector (Moment-DETR / QD-DETR line) on a Moment-DETR/Lighthouse "
         "feature directory. Validates every epoch with the official QVHighlights metrics, keeps "
-        "RUN/best.ckpt (best val mAP, with the calibrated no-moment threshold) and RUN/last.ckpt "
+        "RUN/best.ckpt (best val mAP or the config's train.select_metric, with the calibrated no-moment "
+        "threshold) and RUN/last.ckpt "
         "(for --resume), and writes RUN/log.csv, RUN/log.json and RUN/curves.png.",
     )
     add_training_data_options(p)

@@ -60,10 +60,17 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 5e-4
     weight_decay: float = 1e-4
-    lr_drop: int = 6  # epoch at which the learning rate drops 10x; 0 = never
+    lr_drop: int = 6  # epoch at which the learning rate drops 10x; 0 = never (lr_schedule step)
+    # step: constant, then 10x lower from lr_drop; cosine: annealed from lr to 0 over the epochs
+    lr_schedule: str = "step"
     grad_clip: float = 0.1
     max_windows: int = 5  # ground-truth windows kept per query (Moment-DETR)
     eval_every: int = 1  # epochs between validations
+    # which validated epoch best.ckpt keeps (and what the hybrid grow ratio is calibrated on): a val
+    # metric (MR-full-mAP, MR-full-R1@0.5, MR-full-R1@0.7, point_hit: the top window holds the
+    # val query's point, for point-labelled val sets), or ``last`` (the last validated epoch; the
+    # grow ratio on mAP)
+    select_metric: str = "MR-full-mAP"
     precision: str = "auto"  # auto (bf16 autocast where the CPU/GPU has fast bf16) | bf16 | fp32
 
 
@@ -135,6 +142,10 @@ class DetrConfig:
                     except (TypeError, ValueError):
                         raise InputError(f"{source}: {section}.{key} must be a number") from None
                 setattr(target, key, value)
+        if cfg.train.lr_schedule not in LR_SCHEDULES:
+            raise InputError(f"{source}: train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+        if cfg.train.select_metric not in SELECT_METRICS:
+            raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):
             raise InputError(f"{source}: inference.decode must be detr or hybrid")
         if cfg.supervision.mode not in SUPERVISION_MODES:
@@ -155,6 +166,8 @@ class DetrConfig:
 
 
 SUPERVISION_MODES = ("full", "point", "weak")
+LR_SCHEDULES = ("step", "cosine")
+SELECT_METRICS = ("MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "point_hit", "last")
 REFINE_SOURCES = ("saliency", "detector")
 BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh", "detr_point")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # package data: momentfinder/configs

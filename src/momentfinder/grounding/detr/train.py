@@ -1,9 +1,10 @@
-"""Training loop: per-epoch validation, best checkpoint by val mAP, logs, plot, exact resume.
+"""Training loop: per-epoch validation, best checkpoint by a val metric, logs, plot, exact resume.
 
 ``RUN/last.ckpt`` holds everything needed to continue (weights, optimiser, scheduler, RNG
 states, pseudo labels, history) and is written atomically after every epoch, so a killed run
 resumes with ``resume=True`` and reproduces the uninterrupted run. ``RUN/best.ckpt`` holds the
-weights with the best val ``MR-full-mAP`` plus the no-moment calibration.
+weights with the best val ``train.select_metric`` (``MR-full-mAP`` by default; or the last
+validated epoch) plus the no-moment calibration.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .supervision import (
     PseudoLabel,
     apply_pseudo_labels,
     apply_supervision,
+    point_of,
     pseudo_label_state,
     pseudo_window_quality,
     refresh_pseudo_windows,
@@ -42,7 +44,27 @@ from .supervision import (
 )
 
 log = logging.getLogger(__name__)
-SELECT_METRIC = "MR-full-mAP"
+DEFAULT_METRIC = "MR-full-mAP"
+
+
+def calibration_metric(cfg: DetrConfig) -> str:
+    """The val metric the hybrid grow ratio maximises: the selection metric (mAP for ``last``)."""
+    return DEFAULT_METRIC if cfg.train.select_metric == "last" else cfg.train.select_metric
+
+
+def point_hit(results: list[GroundingResult], samples: list[GroundingSample], seed: int) -> float | None:
+    """Share (%) of val queries whose top window holds the query's point: one timestamp per true
+    window, drawn as point labels are (:func:`.supervision.point_of`), so a point-labelled val set
+    gives the same number. Longer windows hold points more easily: for selecting among epochs of
+    one run, not for comparing decoders. ``None`` when no sample has a window."""
+    hits = []
+    for r, s in zip(results, samples, strict=True):
+        if not s.windows:
+            continue
+        points = [point_of(w, s.qid, i, seed) for i, w in enumerate(s.windows)]
+        top = r.moments[0] if r.moments else None
+        hits.append(top is not None and any(top.start <= t <= top.end for t in points))
+    return 100.0 * float(np.mean(hits)) if hits else None
 
 
 def predict_examples(
@@ -76,18 +98,22 @@ GROW_RATIOS = (0.2, 0.3, 0.45, 0.6)  # hybrid decoding: shares of a saliency pea
 
 
 def calibrate_decoding(
-    grounder: DetrGrounder, val: list[Example], cfg: DetrConfig, evaluate: Evaluate
+    grounder: DetrGrounder, val: list[Example], cfg: DetrConfig, evaluate: Evaluate, seed: int = 0
 ) -> tuple[dict, list]:
-    """Val metrics (brief) and results with the hybrid grow ratio that maximises val mAP (set on ``grounder``)."""
+    """Val metrics (brief, plus ``point_hit``) and results with the hybrid grow ratio that
+    maximises :func:`calibration_metric` (set on ``grounder``). ``seed``: the point labels' seed."""
     samples = [e.sample for e in val]
     ratios = GROW_RATIOS if cfg.inference.decode == "hybrid" else (None,)
+    key = calibration_metric(cfg)
     best: tuple = (-math.inf, None, None, None)
     for ratio in ratios:
         grounder.grow_ratio = ratio
         results = predict_examples(grounder, val, cfg.inference.top_k, reject=False)
-        metrics = evaluate(results, samples)["brief"]
-        if metrics[SELECT_METRIC] > best[0]:
-            best = (metrics[SELECT_METRIC], ratio, metrics, results)
+        metrics = dict(evaluate(results, samples)["brief"])
+        metrics["point_hit"] = point_hit(results, samples, seed)
+        value = metrics[key] if metrics[key] is not None else -math.inf
+        if best[2] is None or value > best[0]:
+            best = (value, ratio, metrics, results)
     grounder.grow_ratio = best[1]
     return best[2], best[3]
 
@@ -101,7 +127,7 @@ def validate(
     evaluate: Evaluate,
 ) -> tuple[dict, dict]:
     """Val metrics (brief) and the calibration: no-moment threshold and hybrid grow ratio."""
-    metrics, results = calibrate_decoding(grounder, val, cfg, evaluate)
+    metrics, results = calibrate_decoding(grounder, val, cfg, evaluate, seed)
     if negatives:
         neg_scores = [r.no_moment_score for r in predict_examples(grounder, negatives, 1, reject=False)]
     else:  # each val query against another val video
@@ -276,7 +302,7 @@ def train_detector(
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
     criterion = SetCriterion(cfg.loss)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.lr_drop or 10**9, gamma=0.1)
+    scheduler = make_scheduler(optimizer, cfg)
     history: list[dict] = []
     best = {"epoch": -1, "metric": -math.inf}
     start_epoch = 0
@@ -356,8 +382,10 @@ def train_detector(
             row.update({f"val_{k}": v for k, v in metrics.items()})
             row["val_negative_reject"] = calibration.get("val_negative_reject")
             row["no_moment_threshold"] = calibration.get("no_moment_threshold")
-            if metrics[SELECT_METRIC] > best["metric"]:
-                best = {"epoch": epoch, "metric": float(metrics[SELECT_METRIC])}
+            key = cfg.train.select_metric  # "last": every validated epoch replaces the one before
+            value = math.inf if key == "last" else metrics[key]
+            if key == "last" or (value is not None and value > best["metric"]):
+                best = {"epoch": epoch, "metric": float(value)}
                 save_checkpoint(best_path, _payload(model, cfg, spec, calibration, epoch, metrics))
         history.append(row)
         train_state = {
@@ -382,11 +410,19 @@ def train_detector(
     summary = {
         "run": str(out_dir),
         "best_epoch": best["epoch"],
-        f"best_val_{SELECT_METRIC}": best["metric"],
+        "select_metric": cfg.train.select_metric,
+        "best_val_metric": None if cfg.train.select_metric == "last" else best["metric"],
         "epochs": len(history),
     }
     write_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: DetrConfig):
+    """The learning-rate schedule of ``cfg.train`` (stepped once per epoch)."""
+    if cfg.train.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.train.epochs, 1))
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.lr_drop or 10**9, gamma=0.1)
 
 
 def _without_epochs(config: dict) -> dict:

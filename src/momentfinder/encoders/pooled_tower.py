@@ -4,7 +4,8 @@ A CLIP image tower pools by reading the class token after the last encoder layer
 only needs its output at the class token: keys and values still come from every token, but the
 query, the attention output and the MLP run for one token instead of all (50 for ViT-B/32 at 224
 pixels). :class:`ClassTokenLayer` computes exactly that, 7 % fewer FLOPs for ViT-B/32 (OpenVINO
-bf16: 45.5 instead of 48.7 CPU-ms per frame, bench/ingest.py). :func:`image_tower_module` uses
+bf16, one stream, batches of 8, both towers in one process: 45.5 instead of 48.7 CPU-ms per
+frame; bench/ingest.py's encoder row went from 48.4 to 47.1). :func:`image_tower_module` uses
 it only where it gives the same features as the model itself (checked on a random batch), so a
 ``transformers`` version that lays the layers out differently gets the whole tower instead.
 SigLIP pools over every token (an attention head): its tower is exported whole.

@@ -248,6 +248,13 @@ def sibling_peaks(feats: np.ndarray, entries: np.ndarray, config: ZeroShotConfig
     return gaussian_smooth(unit(feats) @ entries.T, config.smooth_sigma).max(axis=0)
 
 
+def sibling_mask(subs: np.ndarray, entries: np.ndarray, config: ZeroShotConfig) -> np.ndarray:
+    """``(k, b)`` bool: bank entry j is a sibling of sub-query i (cosine at least
+    ``sibling_similarity`` but at most ``bank_own_similarity``)."""
+    cos = subs @ entries.T
+    return (cos >= config.sibling_similarity) & (cos <= config.bank_own_similarity)
+
+
 def sibling_contrast(
     subs: np.ndarray, entries: np.ndarray, config: ZeroShotConfig, peaks: np.ndarray | None = None
 ) -> np.ndarray:
@@ -261,8 +268,7 @@ def sibling_contrast(
     With ``sibling_pick="present"`` and the video's ``peaks`` (:func:`sibling_peaks`), only the
     sibling the video shows most counts (the look-alike it holds, if any): against that one the
     contrast is sharpest."""
-    cos = subs @ entries.T
-    sibling = (cos >= config.sibling_similarity) & (cos <= config.bank_own_similarity)
+    sibling = sibling_mask(subs, entries, config)
     if config.sibling_pick == "present" and peaks is not None and sibling.any():
         best = np.where(sibling, peaks[None, :], -np.inf).argmax(axis=1)
         pick = np.zeros_like(sibling)
@@ -286,8 +292,7 @@ def region_siblings(
     ``null`` (pooled first, ``(1 + k,)``, or None), ``subs`` ``(k, dim)``, the query bank
     ``entries`` ``(b, dim)`` and their clip cosines ``clip_bank`` ``(n_clips, b)``, the null
     feature ``mean`` (or None)."""
-    cos = subs @ entries.T
-    sibling = (cos >= config.sibling_similarity) & (cos <= config.bank_own_similarity)
+    sibling = sibling_mask(subs, entries, config)
     used = np.flatnonzero(sibling.any(axis=0))
     return RegionSiblings(
         raw=raw.astype(np.float64),
@@ -324,9 +329,8 @@ def region_contrast_levels(
         null_sims = np.append(regions.null_sims, 0.0)
         null = regions.null_raw[pairs[:, 0]] - config.sibling_weight * null_sims[pairs[:, 1]]
     else:
-        null = np.quantile(x, config.null_quantile, axis=0)
-    x = x - null[None, :]
-    levels = x / noise_scale(x)
+        null = np.full(x.shape[1], np.nan)
+    levels = _column_levels(x, null, config, "noise")
     return levels[index[:, :, None], column.reshape(pick.shape)[:, None, :]]
 
 
@@ -382,15 +386,9 @@ def _levels_many(
             subs = curves.null_subqueries
             nulls.append(np.full(curves.subqueries.shape[1], np.nan) if subs is None else subs)
     x = np.concatenate(blocks, axis=1)
-    if units == "std":
-        levels = standardize(x)
-    else:
-        null = np.concatenate([np.asarray(n, dtype=np.float64) for n in nulls])
-        unknown = np.isnan(null)
-        if unknown.any():
-            null[unknown] = np.quantile(x[:, unknown], config.null_quantile, axis=0)
-        x = x - null.astype(x.dtype)
-        levels = x / noise_scale(x)
+    levels = _column_levels(
+        x, np.concatenate([np.asarray(n, dtype=np.float64) for n in nulls]), config, units
+    )
     out, first = [], 0
     for curves in many:
         width = 0 if curves.subqueries is None else curves.subqueries.shape[1]
@@ -460,3 +458,16 @@ def decision_evidence(
     if model is None:
         return evidence(pooled_levels, subquery_levels, config)
     return logistic_evidence(evidence_statistics(pooled_levels, subquery_levels, config), model)
+
+
+def _column_levels(x: np.ndarray, null: np.ndarray, config: ZeroShotConfig, units: str) -> np.ndarray:
+    """Each column of ``x`` standardised (``units="std"``), or above its ``null`` level (NaN: the
+    column's ``null_quantile``) in units of its clip-to-clip noise."""
+    if units == "std":
+        return standardize(x)
+    null = np.array(null, dtype=np.float64)
+    unknown = np.isnan(null)
+    if unknown.any():
+        null[unknown] = np.quantile(x[:, unknown], config.null_quantile, axis=0)
+    x = x - null.astype(x.dtype)
+    return x / noise_scale(x)

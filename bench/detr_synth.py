@@ -32,7 +32,7 @@ from momentfinder.data.submission import submission_record
 from momentfinder.eval.qvhighlights import evaluate
 from momentfinder.grounding import make_grounder
 from momentfinder.grounding.detr import load_config, load_grounder
-from momentfinder.grounding.detr.config import DetrConfig
+from momentfinder.grounding.detr.config import DetrConfig, default_config_name
 from momentfinder.grounding.detr.supervision import PseudoLabel
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
@@ -144,7 +144,7 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
     """Train (or resume, or reuse) one run; return wall-clock seconds spent now."""
     if ((run / "summary.json").is_file() and not args.retrain) or args.evaluate_only:
         return 0.0
-    cfg = load_config(args.config)
+    cfg = load_config(args.config or default_config_name(mode))
     cfg.supervision.mode = mode
     if args.epochs:
         cfg.train.epochs = args.epochs
@@ -197,7 +197,12 @@ def main() -> int:
     ap.add_argument(
         "--modes", nargs="+", default=["full", "point", "weak"], choices=["full", "point", "weak"]
     )
-    ap.add_argument("--config", default="detr", help="YAML config or built-in name")
+    ap.add_argument(
+        "--config",
+        default=None,
+        help="YAML config or built-in name (default: the one `momentfinder train` picks for each mode: "
+        "detr, detr_point, detr_weak)",
+    )
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     ap.add_argument(
         "--pseudo",
@@ -246,7 +251,8 @@ def main() -> int:
         pseudo = zero_shot_pseudo_labels(zero_shot, load_pairs(fd, data / "train.jsonl", cache))
     for mode in args.modes:
         init = "_zs" if mode in pseudo_modes else ""
-        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{args.config}_{mode}{init}{args.tag}"
+        config = Path(args.config or default_config_name(mode)).stem
+        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{config}_{mode}{init}{args.tag}"
         torch.set_num_threads(args.threads)
         hook = None
         if args.test_each_epoch:

@@ -146,6 +146,48 @@ def test_builtin_point_config_grows_windows_once():
     assert load_config("detr_point").train.select_metric == "MR-full-R1@0.5"
 
 
+def test_builtin_weak_config_selects_on_r1_with_the_default_model():
+    cfg = load_config("detr_weak")
+    assert (cfg.supervision.mode, cfg.train.select_metric) == ("weak", "MR-full-R1@0.5")
+    assert (cfg.model, cfg.train.epochs) == (load_config("detr").model, load_config("detr").train.epochs)
+
+
+@pytest.mark.parametrize(
+    "supervision, pseudo, name, mode",
+    [
+        (None, None, "detr", "full"),
+        ("full", None, "detr", "full"),
+        ("point", None, "detr_point", "point"),
+        ("point", "zs.jsonl", "detr_point", "point"),
+        ("weak", None, "detr_weak", "weak"),
+        (None, "zs.jsonl", "detr_weak", "weak"),
+    ],
+)
+def test_train_without_config_uses_the_config_tuned_for_its_labels(tmp_path, supervision, pseudo, name, mode):
+    from momentfinder.grounding.detr.config import default_config_name
+    from momentfinder.pipeline.train import TrainRequest, training_config
+
+    request = TrainRequest(
+        "feats", "t.jsonl", "v.jsonl", str(tmp_path / "run"), supervision=supervision, pseudo_labels=pseudo
+    )
+    assert default_config_name(supervision, pseudo is not None) == name
+    cfg = training_config(request)
+    assert cfg.supervision.mode == mode
+    assert cfg.train.select_metric == load_config(name).train.select_metric
+    explicit = training_config(
+        TrainRequest(
+            "feats",
+            "t.jsonl",
+            "v.jsonl",
+            str(tmp_path / "r2"),
+            config="detr",
+            supervision=supervision,
+            pseudo_labels=pseudo,
+        )
+    )
+    assert explicit.train.select_metric == "MR-full-mAP"  # --config wins
+
+
 def test_detector_window_is_the_most_confident_prediction_holding_the_point():
     # 10 clips of 2 s; predictions as shares of the 20 s sequence
     pred = np.array([[0.0, 0.2], [0.5, 0.8], [0.45, 0.95], [0.6, 0.6]])

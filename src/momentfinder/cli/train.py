@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default=None,
-        help="YAML config or built-in name: detr (default), detr_qd, detr_moment, detr_qvh, detr_point",
+        help="YAML config or built-in name: detr, detr_qd, detr_moment, detr_qvh, detr_point, detr_weak "
+        "(default: detr_point for --supervision point, detr_weak for weak labels or --pseudo-labels alone, "
+        "else detr)",
     )
     p.add_argument(
         "--supervision", choices=("full", "point", "weak"), default=None, help="label type (default: config)"

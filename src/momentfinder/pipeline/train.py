@@ -23,7 +23,8 @@ class TrainRequest:
     """``momentfinder train``: what to train on and where the run goes.
 
     ``clip_len``: only for a feature directory without a manifest (a released feature set).
-    ``config``: a YAML path or built-in config name; None = the default, or a resumed run's own.
+    ``config``: a YAML path or built-in config name; None = the one for the label type
+    (``grounding.detr.config.default_config_name``), or a resumed run's own.
     ``pseudo_labels``: a ``momentfinder predict`` submission on the training queries (e.g. by the
     zero-shot grounder) whose windows train the detector (self-training; weak supervision unless
     ``supervision`` is point).
@@ -59,13 +60,15 @@ def official_metrics(results: list[GroundingResult], samples: list[GroundingSamp
 def training_config(request: TrainRequest):
     """The :class:`DetrConfig` of a request: the named config (or a resumed run's) plus overrides."""
     from ..grounding.detr.checkpoint import load_resume_checkpoint
-    from ..grounding.detr.config import DetrConfig, load_config
+    from ..grounding.detr.config import DetrConfig, default_config_name, load_config
 
     last = Path(request.out) / "last.ckpt"
     if request.resume and request.config is None and last.exists():
         cfg = DetrConfig.from_dict(load_resume_checkpoint(last)["config"], str(last))
     else:
-        cfg = load_config(request.config)
+        cfg = load_config(
+            request.config or default_config_name(request.supervision, bool(request.pseudo_labels))
+        )
     if request.supervision:
         cfg.supervision.mode = request.supervision
     if request.pseudo_labels and cfg.supervision.mode == "full":

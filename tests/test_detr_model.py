@@ -130,27 +130,6 @@ def test_losses_prefer_correct_predictions():
     assert parts["span"] == 0 and parts["clip"] > 0
 
 
-def test_unknown_clips_beside_pseudo_windows_are_left_out():
-    """A point label alone (no windows yet) pushes the least salient unknown clips down; once
-    windows exist, the unknown clips (margins beside them) are left out of every saliency loss."""
-    crit = SetCriterion(load_config("detr").loss)
-    sal = torch.tensor([[2.0, 3.0, -1.0, 1.0, 1.0]])
-    spans = [torch.tensor([[0.2, 0.4]])]
-    mask = torch.ones(1, 5, dtype=torch.bool)
-    labels = torch.tensor([[1.0, 1.0, -1.0, -1.0, 0.0]])
-    point = {"spans": spans, "span_valid": torch.tensor([False]), "saliency": labels, "clip_mask": mask}
-    windows = dict(point, span_valid=torch.tensor([True]))
-    out = _fake_output(torch.tensor([[[0.2, 0.4], [0.1, 0.05]]]), 2.0, sal)
-    with_background = crit(out, point)[1]["clip"]
-    margins_left_out = crit(out, windows)[1]["clip"]
-    assert with_background > margins_left_out
-    # the unknown clips' saliency does not move the loss at all with windows
-    other = _fake_output(
-        torch.tensor([[[0.2, 0.4], [0.1, 0.05]]]), 2.0, sal + torch.tensor([[0, 0, 5, -5, 0]])
-    )
-    assert crit(other, windows)[1]["clip"] == pytest.approx(margins_left_out)
-
-
 def test_feature_spec_encoder_check():
     from momentfinder.grounding.detr.checkpoint import FeatureSpec
 

@@ -19,12 +19,10 @@ from momentfinder.grounding.detr.supervision import (
     apply_pseudo_labels,
     apply_supervision,
     detector_window,
-    margin_allowed,
     merge_spans,
     point_saliency,
     pseudo_window_quality,
     refresh_pseudo_windows,
-    unknown_margins,
 )
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
@@ -62,24 +60,6 @@ def test_point_saliency_is_flat_or_peaks_at_the_point():
     # two spans keep their own centres; overlap takes the larger label
     both = point_saliency(12, [(0, 4), (6, 10)], [0.5, 9.5], 0.3)
     assert both[0] > both[3] and both[9] > both[6] and both[5] == 0
-
-
-def test_unknown_margins_beside_pseudo_windows():
-    labels = point_saliency(14, [(4, 8), (12, 13)], [6.0, 12.5], 0.0)
-    assert (unknown_margins(labels, [(4, 8), (12, 13)], 0.0) == labels).all()
-    # half of a 4-clip window = 2 clips each side; a 1-clip window still gets one clip each side
-    out = unknown_margins(labels, [(4, 8), (12, 13)], 0.5)
-    assert out.tolist() == [0, 0, -1, -1, 1, 1, 1, 1, -1, -1, 0, -1, 1, -1]
-    assert labels[2] == 0  # the input is not changed
-    # relevant clips of a neighbouring window stay relevant
-    near = point_saliency(8, [(1, 3), (4, 6)], [2.0, 5.0], 0.0)
-    assert unknown_margins(near, [(1, 3), (4, 6)], 1.0).tolist() == [-1, 1, 1, -1, 1, 1, -1, -1]
-    # with a floor, only margin clips the curve still rates are unknown; clear background stays 0
-    curve = np.array([0.0, 0.0, 0.5, 0.05, 0.9, 1.0, 0.8, 0.9, 0.05, 0.3, 0.0, 0.0, 0.9, 0.0])
-    allowed = margin_allowed(curve, [5], 0.15)
-    out = unknown_margins(labels, [(4, 8), (12, 13)], 0.5, allowed)
-    assert out.tolist() == [0, 0, -1, 0, 1, 1, 1, 1, 0, -1, 0, 0, 1, 0]
-    assert margin_allowed(None, [5], 0.15) is None and margin_allowed(curve, [5], 0.0) is None
 
 
 def test_merge_spans():
@@ -149,10 +129,6 @@ def test_config_checks_pseudo_settings():
         DetrConfig.from_dict({"supervision": {"pseudo_grow_ratio": 0}})
     with pytest.raises(InputError, match="point_sigma"):
         DetrConfig.from_dict({"supervision": {"point_sigma": -1}})
-    with pytest.raises(InputError, match="unknown_margin"):
-        DetrConfig.from_dict({"supervision": {"unknown_margin": -0.5}})
-    with pytest.raises(InputError, match="unknown_floor"):
-        DetrConfig.from_dict({"supervision": {"unknown_floor": 1.5}})
     assert DetrConfig.from_dict({"supervision": {"refine_pseudo": True}}).supervision.refine_pseudo
     with pytest.raises(InputError, match="refresh_every"):
         DetrConfig.from_dict({"supervision": {"refresh_every": -1}})
@@ -267,31 +243,6 @@ def test_refresh_from_the_detector_takes_its_window_holding_the_point(synth):
         e.extra["points"] = [(e.n_clips - 0.5) * e.clip_len]
     refresh_pseudo_windows(Fixed(), ex, cfg, torch.device("cpu"))
     assert all((e.saliency > 0).all() for e in ex)
-
-
-def test_refresh_leaves_the_margins_of_grown_windows_unknown(synth):
-    ex = _examples(synth, "point")[:3]
-    cfg = tiny_config("point").supervision
-    cfg.expand_ratio, cfg.unknown_margin, cfg.unknown_floor = 0.5, 1.0, 0.15
-
-    class Bump(torch.nn.Module):  # saliency: clips 4-5 high, 3 and 6 moderate, the rest low
-        def forward(self, vid, vid_mask, txt, txt_mask):
-            b, n = vid_mask.shape
-            logits = torch.full((b, n), -6.0)
-            logits[:, 4:6], logits[:, 3], logits[:, 6] = 6.0, -1.0, -4.0
-            return {
-                "saliency": logits,
-                "pred_spans": torch.tensor([[[0.5, 1.0]]] * b),
-                "pred_logits": torch.zeros(b, 1, 2),
-            }
-
-    for e in ex:
-        e.extra["points"] = [4.5 * e.clip_len]
-    refresh_pseudo_windows(Bump(), ex, cfg, torch.device("cpu"))
-    for e in ex:
-        # window 4-5; margin 2 clips each side, but only clip 3 (sigmoid(-1) = 0.27 of the point's
-        # ~1.0) reaches the floor: clip 6 (0.02), 2 and 7 stay not relevant
-        assert e.saliency[:9].tolist() == [0, 0, 0, -1, 1, 1, 0, 0, 0]
 
 
 # -- training ------------------------------------------------------------------------------

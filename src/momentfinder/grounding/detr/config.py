@@ -107,13 +107,6 @@ class SupervisionConfig:
     # point: saliency inside a pseudo window falls off as a Gaussian around the point (sigma as a
     # share of the window's length); 0 = flat
     point_sigma: float = 0.0
-    # point / weak: clips just outside a pseudo window (this share of its length on each side, at
-    # least one clip; 0 = none) are unknown (-1) instead of not relevant, so the part of a moment a
-    # too-short window misses is not taught as background
-    unknown_margin: float = 0.0
-    # ... only where the curve the windows were grown on reaches this share of the point's (or
-    # peak's) value; clips below it stay not relevant (0 = every margin clip is unknown)
-    unknown_floor: float = 0.0
 
 
 @dataclass
@@ -169,8 +162,6 @@ class DetrConfig:
             raise InputError(f"{source}: supervision.pseudo_grow_ratio must be in (0, 1]")
         if cfg.supervision.point_sigma < 0:
             raise InputError(f"{source}: supervision.point_sigma must be >= 0")
-        if cfg.supervision.unknown_margin < 0 or not 0 <= cfg.supervision.unknown_floor <= 1:
-            raise InputError(f"{source}: supervision.unknown_margin must be >= 0 and unknown_floor in [0, 1]")
         return cfg
 
 

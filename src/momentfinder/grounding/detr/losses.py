@@ -48,20 +48,13 @@ class SetCriterion:
         return {"span": span, "giou": giou.mean(), "label": label}
 
     def saliency_losses(
-        self,
-        out: dict,
-        labels: torch.Tensor,
-        clip_mask: torch.Tensor,
-        span_valid: torch.Tensor,
-        negative: dict | None,
+        self, out: dict, labels: torch.Tensor, clip_mask: torch.Tensor, negative: dict | None
     ) -> dict:
         cfg = self.cfg
         sal = out["saliency"]
         known = labels >= 0
         unlabelled = ~known.any(1)
-        # partly known without windows: point labels before pseudo windows exist (with windows, the
-        # unknown clips are the margins around them, left out rather than guessed)
-        partial = (clip_mask & ~known).any(1) & known.any(1) & ~span_valid
+        partial = (clip_mask & ~known).any(1) & known.any(1)
         losses_mil = sal.sum() * 0.0
         if unlabelled.any():
             # weak labels: multiple-instance learning, the top clips of a matched pair are relevant
@@ -121,11 +114,7 @@ class SetCriterion:
             parts["label"] = parts["label"] + neg_label
         else:
             negative = None
-        parts.update(
-            self.saliency_losses(
-                out, targets["saliency"], targets["clip_mask"], targets["span_valid"], negative
-            )
-        )
+        parts.update(self.saliency_losses(out, targets["saliency"], targets["clip_mask"], negative))
         weights = {
             "span": cfg.span_coef,
             "giou": cfg.giou_coef,

@@ -61,32 +61,6 @@ def point_saliency(
     return labels
 
 
-def unknown_margins(
-    labels: np.ndarray, spans: list[tuple[int, int]], margin: float, allowed: np.ndarray | None = None
-) -> np.ndarray:
-    """``labels`` with the not-relevant clips within ``margin`` x each span's length (at least one
-    clip) on either side of clip ``spans`` ``[start, end)`` set to unknown (-1), only where
-    ``allowed`` (bool per clip; None: everywhere); ``margin`` 0: as is."""
-    if margin <= 0:
-        return labels
-    out = labels.copy()
-    ok = np.ones(len(out), bool) if allowed is None else allowed
-    for st, ed in spans:
-        k = max(int(np.ceil(margin * (ed - st))), 1)
-        for a, b in ((max(st - k, 0), st), (ed, min(ed + k, len(out)))):
-            side = out[a:b]
-            side[(side == 0) & ok[a:b]] = -1.0
-    return out
-
-
-def margin_allowed(curve: np.ndarray | None, seed_clips: list[int], floor: float) -> np.ndarray | None:
-    """Clips a margin may make unknown: those whose ``curve`` reaches ``floor`` x the highest value
-    at the ``seed_clips`` (None without a curve or with ``floor`` 0: every clip)."""
-    if curve is None or floor <= 0 or not seed_clips:
-        return None
-    return curve >= floor * max(curve[s] for s in seed_clips)
-
-
 def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Overlapping or touching clip spans ``[start, end)`` merged, sorted."""
     out: list[list[int]] = []
@@ -128,11 +102,9 @@ def apply_pseudo_labels(
             if label.saliency is not None and len(label.saliency) >= n:
                 curve = np.asarray(label.saliency[:n], dtype=np.float64)
                 curve = (curve - curve.min()) / max(curve.max() - curve.min(), 1e-9)
-            seed_clips = []
             for t in e.extra["points"]:
                 holding = next((w for w in ranked if w[0] <= t <= w[1]), None)
                 seed_clip = min(int(t / clip_len), n - 1)
-                seed_clips.append(seed_clip)
                 if holding is not None:
                     spans.append(_clip_span(holding, n, clip_len))
                 elif curve is not None:
@@ -146,8 +118,6 @@ def apply_pseudo_labels(
             continue
         e.saliency = point_saliency(n, spans, centres, cfg.point_sigma if cfg.mode == "point" else 0.0)
         merged = merge_spans(spans)
-        allowed = margin_allowed(curve, seed_clips, cfg.unknown_floor) if cfg.mode == "point" else None
-        e.saliency = unknown_margins(e.saliency, merged, cfg.unknown_margin, allowed)
         e.spans = windows_to_spans(
             [[a * clip_len, b * clip_len] for a, b in merged], n, clip_len, max_windows
         )
@@ -246,8 +216,6 @@ def refresh_pseudo_windows(
             sigma = cfg.point_sigma if cfg.mode == "point" else 0.0
             e.saliency = point_saliency(e.n_clips, grown, [s + 0.5 for s in seeds], sigma)
             spans = merge_spans(grown)
-            allowed = margin_allowed(curve, seeds, cfg.unknown_floor)
-            e.saliency = unknown_margins(e.saliency, spans, cfg.unknown_margin, allowed)
             lengths += [ed - st for st, ed in spans]
             windows = [[st * e.clip_len, ed * e.clip_len] for st, ed in spans]
             e.spans = windows_to_spans(windows, e.n_clips, e.clip_len, max_windows)

@@ -17,14 +17,12 @@ from momentfinder.grounding.detr.dataset import build_examples
 from momentfinder.grounding.detr.supervision import (
     PseudoLabel,
     apply_pseudo_labels,
-    apply_saliency_priors,
     apply_supervision,
     detector_window,
     merge_spans,
     point_saliency,
     pseudo_window_quality,
     refresh_pseudo_windows,
-    weigh_by_prior,
 )
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
@@ -139,53 +137,6 @@ def test_config_checks_pseudo_settings():
     assert DetrConfig.from_dict({"supervision": {"refine_source": "detector"}}).supervision.refine_source == (
         "detector"
     )
-
-
-def test_config_checks_pseudo_use():
-    with pytest.raises(InputError, match="pseudo_use must be one of windows, prior"):
-        DetrConfig.from_dict({"supervision": {"pseudo_use": "both"}})
-    with pytest.raises(InputError, match="prior_weight"):
-        DetrConfig.from_dict({"supervision": {"prior_weight": 1.5}})
-    sup = DetrConfig.from_dict({"supervision": {"pseudo_use": "prior", "prior_weight": 0.25}}).supervision
-    assert (sup.pseudo_use, sup.prior_weight) == ("prior", 0.25)
-    assert DetrConfig().supervision.pseudo_use == "windows"  # off unless asked for
-
-
-def test_weigh_by_prior_is_a_weighted_geometric_mean():
-    curve, prior = np.array([0.9, 0.8, 0.4, 0.1]), np.array([0.1, 1.0, 0.25, 0.0])
-    assert weigh_by_prior(curve, None, 0.5) is curve
-    assert weigh_by_prior(curve, prior, 0.0) is curve
-    np.testing.assert_allclose(weigh_by_prior(curve, prior, 0.5), np.sqrt(curve * prior))
-    np.testing.assert_allclose(weigh_by_prior(curve, prior, 1.0), prior)
-    np.testing.assert_allclose(weigh_by_prior(curve, prior, 0.25), curve**0.75 * prior**0.25)
-
-
-def test_point_windows_grow_on_the_model_curve_weighed_by_the_prior(synth):
-    ex = _examples(synth, "point")[:3]
-    cfg = tiny_config("point").supervision
-    cfg.pseudo_use, cfg.expand_ratio = "prior", 0.4
-
-    class Flat(torch.nn.Module):  # the model alone would grow every window over the whole video
-        def forward(self, vid, vid_mask, txt, txt_mask):
-            b, n = vid_mask.shape
-            return {
-                "saliency": torch.zeros(b, n),
-                "pred_spans": torch.tensor([[[0.5, 1.0]]]).expand(b, 1, 2),
-                "pred_logits": torch.zeros(b, 1, 2),
-            }
-
-    pseudo = {}
-    for e in ex:
-        e.extra["points"] = [3.5 * e.clip_len]
-        saliency = np.zeros(e.n_clips)
-        saliency[2:6] = [0.5, 1.0, 0.9, 0.6]  # the labeller's bump around the point
-        pseudo[e.sample.qid] = PseudoLabel([], saliency)
-    pseudo[ex[2].sample.qid] = PseudoLabel([], None)  # no curve: nothing to weigh by
-    assert apply_saliency_priors(ex, pseudo) == 2
-    refresh_pseudo_windows(Flat(), ex, cfg, torch.device("cpu"))
-    for e in ex[:2]:
-        assert np.flatnonzero(e.saliency > 0).tolist() == [2, 3, 4, 5]
-    assert (ex[2].saliency > 0).all()  # grown on the flat curve alone
 
 
 def test_builtin_point_config_grows_windows_once():
@@ -343,24 +294,6 @@ def test_point_windows_grown_once_are_kept_and_scored_against_the_annotation(syn
     assert log[0]["loss_span"] == 0 and log[1]["loss_span"] > 0 and log[2]["loss_span"] > 0
     # the grown windows are scored against the windows the points were drawn from
     assert 0 <= log[1]["pseudo_iou_0.7"] <= log[1]["pseudo_iou_0.5"] <= 1 and "pseudo_mean_iou" not in log[2]
-
-
-def test_point_training_with_a_saliency_prior_keeps_the_warm_up(synth, tmp_path, caplog):
-    samples = read_annotations(synth / "train.jsonl")
-    pseudo = {s.qid: PseudoLabel([[0.0, 4.0, 1.0]], np.linspace(0, 1, 1000)) for s in samples}
-    cfg = tiny_config("point")
-    cfg.supervision.warmup_epochs, cfg.supervision.refresh_every = 1, 0
-    cfg.supervision.pseudo_use = "prior"
-    with caplog.at_level("INFO", logger="momentfinder.grounding.detr.train"):
-        _train(synth, tmp_path / "prior", cfg, samples, pseudo)
-    assert f"saliency priors for {len(samples)} of {len(samples)} training queries" in caplog.text
-    log = json.loads((tmp_path / "prior" / "log.json").read_text())
-    # point-only warm-up as without pseudo labels, then windows grown once (weighed by the prior)
-    assert log[0]["loss_span"] == 0 and "pseudo_window_clips" in log[1] and log[1]["loss_span"] > 0
-    weak = tiny_config("weak")
-    weak.supervision.pseudo_use = "prior"
-    with pytest.raises(InputError, match="prior needs point supervision"):
-        _train(synth, tmp_path / "weak", weak, samples, pseudo)
 
 
 # -- CLI: self-training from the zero-shot grounder ----------------------------------------------

@@ -99,12 +99,6 @@ class SupervisionConfig:
     # of the point's value (0.8 gave 66 % of windows at IoU >= 0.5 with the zero-shot curve, 0.5 gave 49 %)
     pseudo_grow_ratio: float = 0.8
     refine_pseudo: bool = False  # with pseudo labels: refresh them from the model after warmup_epochs too
-    # point: what pseudo labels are used for. ``windows``: their windows train the detector from the
-    # first epoch (above); ``prior``: the warm-up runs as without them, and the windows grow on the
-    # model's saliency times the labeller's (scaled to [0, 1]) to the power ``prior_weight``
-    # (model ** (1 - w) * labeller ** w), so a point's window stops where either curve falls
-    pseudo_use: str = "windows"
-    prior_weight: float = 0.5
     # what a refresh grows the pseudo windows from: ``saliency`` (the model's curve around the point
     # or peak, at expand_ratio) or ``detector`` (its most confident predicted window holding the point,
     # or its top window for weak labels; the saliency-grown one where no prediction holds the point,
@@ -166,10 +160,6 @@ class DetrConfig:
             raise InputError(f"{source}: supervision.pseudo_windows must be at least 1")
         if not 0 < cfg.supervision.pseudo_grow_ratio <= 1:
             raise InputError(f"{source}: supervision.pseudo_grow_ratio must be in (0, 1]")
-        if cfg.supervision.pseudo_use not in PSEUDO_USES:
-            raise InputError(f"{source}: supervision.pseudo_use must be one of {', '.join(PSEUDO_USES)}")
-        if not 0 <= cfg.supervision.prior_weight <= 1:
-            raise InputError(f"{source}: supervision.prior_weight must be in [0, 1]")
         if cfg.supervision.point_sigma < 0:
             raise InputError(f"{source}: supervision.point_sigma must be >= 0")
         return cfg
@@ -179,7 +169,6 @@ SUPERVISION_MODES = ("full", "point", "weak")
 LR_SCHEDULES = ("step", "cosine")
 SELECT_METRICS = ("MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "point_hit", "last")
 REFINE_SOURCES = ("saliency", "detector")
-PSEUDO_USES = ("windows", "prior")
 BUILTIN_CONFIGS = ("detr", "detr_moment", "detr_qd", "detr_qvh", "detr_point", "detr_weak")
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"  # package data: momentfinder/configs
 

@@ -11,9 +11,7 @@ Pseudo labels (:class:`PseudoLabel`, e.g. the zero-shot grounder's predictions o
 videos) replace the warm-up: weak labels take each query's top windows as training windows
 (self-training); point labels take, for each point, the best-scored window holding it, or grow
 one around the point on the pseudo labeller's saliency curve (ViGA / D3G-style). They train the
-detector from the first epoch and are kept unless ``refine_pseudo``. With ``pseudo_use: prior``
-(point labels) the labeller's saliency is a prior instead: the warm-up runs as without pseudo
-labels, and the windows grow on the model's curve weighed by the labeller's.
+detector from the first epoch and are kept unless ``refine_pseudo``.
 """
 
 from __future__ import annotations
@@ -100,7 +98,10 @@ def apply_pseudo_labels(
             centres = [(st + ed) / 2 for st, ed in spans]
         elif cfg.mode == "point":
             spans, centres = [], []
-            curve = _scaled_saliency(label, n)
+            curve = None
+            if label.saliency is not None and len(label.saliency) >= n:
+                curve = np.asarray(label.saliency[:n], dtype=np.float64)
+                curve = (curve - curve.min()) / max(curve.max() - curve.min(), 1e-9)
             for t in e.extra["points"]:
                 holding = next((w for w in ranked if w[0] <= t <= w[1]), None)
                 seed_clip = min(int(t / clip_len), n - 1)
@@ -124,34 +125,6 @@ def apply_pseudo_labels(
         e.extra["pseudo"] = True
         done += 1
     return done
-
-
-def _scaled_saliency(label: PseudoLabel, n_clips: int) -> np.ndarray | None:
-    """The labeller's saliency over ``n_clips`` scaled to [0, 1]; ``None`` when it has none that long."""
-    if label.saliency is None or len(label.saliency) < n_clips:
-        return None
-    curve = np.asarray(label.saliency[:n_clips], dtype=np.float64)
-    return (curve - curve.min()) / max(curve.max() - curve.min(), 1e-9)
-
-
-def apply_saliency_priors(examples: list[Example], pseudo: Mapping) -> int:
-    """Keep each point example's pseudo-label saliency (scaled to [0, 1]) as the prior its windows
-    grow on (``pseudo_use: prior``, in place); return how many examples got one."""
-    done = 0
-    for e in examples:
-        label = pseudo.get(e.sample.qid)
-        prior = _scaled_saliency(label, e.n_clips) if label is not None else None
-        if prior is not None:
-            e.extra["prior"] = prior
-            done += 1
-    return done
-
-
-def weigh_by_prior(curve: np.ndarray, prior: np.ndarray | None, weight: float) -> np.ndarray:
-    """``curve ** (1 - weight) * prior ** weight`` (both in [0, 1]); ``curve`` when there is no prior."""
-    if prior is None or weight == 0:
-        return curve
-    return np.power(np.clip(curve, 0, None), 1 - weight) * np.power(prior, weight)
 
 
 def apply_supervision(examples: list[Example], mode: str, seed: int, max_windows: int = 5) -> None:
@@ -226,9 +199,7 @@ def refresh_pseudo_windows(
         probs = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
         preds = span_cxw_to_xx(out["pred_spans"]).clamp(0, 1).cpu().numpy()
         for e, curve, prob, pred in zip(chunk, curves, probs, preds, strict=True):
-            curve = weigh_by_prior(
-                curve[: e.n_clips].astype(np.float64), e.extra.get("prior"), cfg.prior_weight
-            )
+            curve = curve[: e.n_clips]
             if cfg.mode == "point":
                 seeds = [min(int(t / e.clip_len), e.n_clips - 1) for t in e.extra["points"]]
             else:

@@ -35,7 +35,6 @@ from .predict.grounder import DetrGrounder
 from .supervision import (
     PseudoLabel,
     apply_pseudo_labels,
-    apply_saliency_priors,
     apply_supervision,
     point_of,
     pseudo_label_state,
@@ -275,9 +274,6 @@ def train_detector(
     sup = cfg.supervision
     if pseudo_labels is not None and sup.mode not in ("point", "weak"):
         raise InputError("pseudo labels replace the training windows: use point or weak supervision")
-    prior = pseudo_labels is not None and sup.pseudo_use == "prior"
-    if prior and sup.mode != "point":
-        raise InputError("supervision.pseudo_use prior needs point supervision (--supervision point)")
 
     def usable(s: GroundingSample) -> bool:  # negatives come from mismatched pairs
         if s.windows:
@@ -297,10 +293,7 @@ def train_detector(
     val_ex = build_examples(val_samples, features, cfg.train.max_windows)
     neg_ex = build_examples(val_negatives, features, 0) if val_negatives else []
     apply_supervision(train_ex, sup.mode, seed, cfg.train.max_windows)
-    if prior:
-        n_prior = apply_saliency_priors(train_ex, pseudo_labels)
-        log.info("pseudo-label saliency priors for %d of %d training queries", n_prior, len(train_ex))
-    elif pseudo_labels is not None:
+    if pseudo_labels is not None:
         n_pseudo = apply_pseudo_labels(train_ex, pseudo_labels, sup, cfg.train.max_windows)
         log.info("pseudo windows for %d of %d training queries", n_pseudo, len(train_ex))
     initial_quality = pseudo_window_quality(train_ex) if sup.mode != "full" else None
@@ -336,7 +329,7 @@ def train_detector(
         row: dict = {"epoch": epoch}
         if (
             sup.mode != "full"
-            and (pseudo_labels is None or prior or sup.refine_pseudo)
+            and (pseudo_labels is None or sup.refine_pseudo)
             and epoch >= sup.warmup_epochs
             and (
                 epoch == sup.warmup_epochs

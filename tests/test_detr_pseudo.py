@@ -139,40 +139,6 @@ def test_config_checks_pseudo_settings():
     )
 
 
-def test_windows_grow_on_the_mean_saliency_of_the_warm_up_models(synth):
-    ex = _examples(synth, "point")[:3]
-    cfg = tiny_config("point").supervision
-    cfg.expand_ratio = 0.5
-
-    class Fixed(torch.nn.Module):  # saliency logits: `inside` on clips 2-5, `outside` elsewhere
-        def __init__(self, inside, outside):
-            super().__init__()
-            self.inside, self.outside = inside, outside
-
-        def forward(self, vid, vid_mask, txt, txt_mask):
-            b, n = vid_mask.shape
-            saliency = torch.full((b, n), self.outside)
-            saliency[:, 2:6] = self.inside
-            spans = torch.tensor([[[0.5, 1.0]]]).expand(b, 1, 2)
-            return {"saliency": saliency, "pred_spans": spans, "pred_logits": torch.zeros(b, 1, 2)}
-
-    for e in ex:
-        e.extra["points"] = [3.5 * e.clip_len]
-    flat = Fixed(0.0, 0.0)  # alone, it grows every window over the whole video
-    refresh_pseudo_windows(flat, ex, cfg, torch.device("cpu"))
-    assert all((e.saliency > 0).all() for e in ex)
-    # with a helper sure of clips 2-5: the mean is 0.75 there and 0.25 elsewhere
-    refresh_pseudo_windows(flat, ex, cfg, torch.device("cpu"), helpers=[Fixed(20.0, -20.0)])
-    for e in ex:
-        assert np.flatnonzero(e.saliency > 0).tolist() == [2, 3, 4, 5]
-
-
-def test_config_checks_warmup_models():
-    with pytest.raises(InputError, match="warmup_models must be at least 1"):
-        DetrConfig.from_dict({"supervision": {"warmup_models": 0}})
-    assert DetrConfig().supervision.warmup_models == 1
-
-
 def test_builtin_point_config_grows_windows_once():
     sup = load_config("detr_point").supervision
     assert (sup.mode, sup.warmup_epochs, sup.refresh_every, sup.expand_ratio) == ("point", 1, 0, 0.3)
@@ -328,38 +294,6 @@ def test_point_windows_grown_once_are_kept_and_scored_against_the_annotation(syn
     assert log[0]["loss_span"] == 0 and log[1]["loss_span"] > 0 and log[2]["loss_span"] > 0
     # the grown windows are scored against the windows the points were drawn from
     assert 0 <= log[1]["pseudo_iou_0.7"] <= log[1]["pseudo_iou_0.5"] <= 1 and "pseudo_mean_iou" not in log[2]
-
-
-def test_point_windows_from_several_warm_up_models(synth, tmp_path, monkeypatch):
-    import momentfinder.grounding.detr.train as train_module
-
-    seen = []
-
-    def spy(model, examples, cfg, device, max_windows=5, batch_size=64, helpers=()):
-        own = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
-        seen.append(
-            [
-                float((torch.nn.utils.parameters_to_vector(h.parameters()).detach() - own).abs().max())
-                for h in helpers
-            ]
-        )
-        return refresh_pseudo_windows(model, examples, cfg, device, max_windows, batch_size, helpers)
-
-    monkeypatch.setattr(train_module, "refresh_pseudo_windows", spy)
-    samples = read_annotations(synth / "train.jsonl")
-    losses = {}
-    for k in (1, 3):
-        cfg = tiny_config("point")
-        cfg.train.epochs = 3
-        cfg.supervision.warmup_epochs, cfg.supervision.refresh_every = 1, 0
-        cfg.supervision.warmup_models = k
-        _train(synth, tmp_path / f"k{k}", cfg, samples, None)
-        log = json.loads((tmp_path / f"k{k}" / "log.json").read_text())
-        assert [("pseudo_window_clips" in r) for r in log] == [False, True, False]
-        losses[k] = log[0]["loss"]
-    # grown once per run: by the run's model alone, then with two more models of their own seeds
-    assert len(seen) == 2 and seen[0] == [] and len(seen[1]) == 2 and min(seen[1]) > 0
-    assert losses[1] == losses[3]  # the run's own warm-up epoch is the same
 
 
 # -- CLI: self-training from the zero-shot grounder ----------------------------------------------

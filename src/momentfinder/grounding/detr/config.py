@@ -91,10 +91,6 @@ class SupervisionConfig:
         2  # point/weak: epochs between pseudo-window refreshes; 0 = grow them once, keep them
     )
     expand_ratio: float = 0.5  # pseudo window: clips whose saliency exceeds this share of the peak's
-    # point/weak: the first pseudo windows grow on the mean saliency of this many warm-up models (the
-    # run's own and warmup_models - 1 more, each trained warmup_epochs from its own seed): one warm-up
-    # model's curve varies a lot with its seed. Costs (warmup_models - 1) * warmup_epochs epochs.
-    warmup_models: int = 1
     # Pseudo labels from another grounder (``momentfinder train --pseudo-labels``, e.g. the zero-shot
     # grounder's predictions; see supervision.py): weak keeps each query's top ``pseudo_windows``
     # windows; point keeps, per point, the best window holding it (else grows one on its curve).
@@ -160,8 +156,6 @@ class DetrConfig:
             )
         if cfg.supervision.refresh_every < 0 or cfg.supervision.warmup_epochs < 0:
             raise InputError(f"{source}: supervision.refresh_every and warmup_epochs must be >= 0")
-        if cfg.supervision.warmup_models < 1:
-            raise InputError(f"{source}: supervision.warmup_models must be at least 1")
         if cfg.supervision.pseudo_windows < 1:
             raise InputError(f"{source}: supervision.pseudo_windows must be at least 1")
         if not 0 < cfg.supervision.pseudo_grow_ratio <= 1:

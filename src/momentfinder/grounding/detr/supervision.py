@@ -17,7 +17,7 @@ detector from the first epoch and are kept unless ``refine_pseudo``.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,25 +181,21 @@ def refresh_pseudo_windows(
     device: torch.device,
     max_windows: int = 5,
     batch_size: int = 64,
-    helpers: Sequence[torch.nn.Module] = (),
 ) -> float:
-    """Grow pseudo windows from the model's saliency (in place); return their mean length in clips.
-    ``helpers``: more warm-up models; the windows grow on the mean of their saliency and the model's
-    (the detector's windows, with ``refine_source: detector``, are the model's own)."""
+    """Grow pseudo windows from the model's saliency (in place); return their mean length in clips."""
     was_training = model.training
     model.eval()
-    for h in helpers:
-        h.eval()
     lengths = []
     for i in range(0, len(examples), batch_size):
         chunk = examples[i : i + batch_size]
         batch = collate(chunk)
-        inputs = [batch[k].to(device) for k in ("vid", "vid_mask", "txt", "txt_mask")]
-        out = model(*inputs)
-        curves = torch.sigmoid(out["saliency"])
-        for h in helpers:
-            curves = curves + torch.sigmoid(h(*inputs)["saliency"])
-        curves = (curves / (1 + len(helpers))).cpu().numpy()
+        out = model(
+            batch["vid"].to(device),
+            batch["vid_mask"].to(device),
+            batch["txt"].to(device),
+            batch["txt_mask"].to(device),
+        )
+        curves = torch.sigmoid(out["saliency"]).cpu().numpy()
         probs = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
         preds = span_cxw_to_xx(out["pred_spans"]).clamp(0, 1).cpu().numpy()
         for e, curve, prob, pred in zip(chunk, curves, probs, preds, strict=True):

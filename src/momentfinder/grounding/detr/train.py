@@ -212,81 +212,6 @@ def train_step(
     return criterion(pos, batch["targets"], {"out": neg, "vid_mask": vid_mask, "valid": valid})
 
 
-def train_epoch(
-    model: MomentDetr,
-    criterion: SetCriterion,
-    optimizer: torch.optim.Optimizer,
-    examples: list[Example],
-    cfg: DetrConfig,
-    generator: torch.Generator,
-    device: torch.device,
-    bf16: bool,
-    desc: str,
-    progress: bool,
-) -> dict:
-    """One pass over ``examples`` in a random order; return the mean losses (``loss``, ``loss_*``)."""
-    model.train()
-    order = torch.randperm(len(examples), generator=generator).tolist()
-    bs = cfg.train.batch_size
-    sums: dict[str, float] = {}
-    n_batches = math.ceil(len(order) / bs)
-    bar = tqdm(range(n_batches), desc=desc, disable=not progress, leave=False)
-    for b in bar:
-        batch = to_device(collate([examples[i] for i in order[b * bs : (b + 1) * bs]]), device)
-        loss, parts = train_step(model, criterion, batch, cfg, bf16)
-        optimizer.zero_grad()
-        loss.backward()
-        if cfg.train.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-        optimizer.step()
-        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-        for k, v in parts.items():
-            sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
-        bar.set_postfix(loss=f"{sums['loss'] / (b + 1):.3f}")
-    bar.close()
-    return {k: v / n_batches for k, v in sums.items()}
-
-
-def prior_windows_exist(examples: list[Example]) -> bool:
-    """Whether some example already has windows (pseudo labels, or a refresh before this one)."""
-    return any(e.span_valid for e in examples)
-
-
-def warmup_helpers(
-    cfg: DetrConfig,
-    spec: FeatureSpec,
-    examples: list[Example],
-    device: torch.device,
-    seed: int,
-    bf16: bool,
-    progress: bool,
-) -> list[MomentDetr]:
-    """``supervision.warmup_models - 1`` more models, each trained from its own seed for the
-    warm-up epochs on the same point / weak labels: the first pseudo windows grow on the mean of
-    their saliency and the run's own (one warm-up model's curve varies a lot with its seed)."""
-    sup = cfg.supervision
-    helpers = []
-    # the run's own random stream goes on as if the helpers had not been trained
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for k in range(1, sup.warmup_models):
-            torch.manual_seed(seed + 7919 * k)
-            generator = torch.Generator().manual_seed(seed + 7919 * k)
-            helper = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device)
-            criterion = SetCriterion(cfg.loss)
-            optimizer = torch.optim.AdamW(
-                helper.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-            )
-            scheduler = make_scheduler(optimizer, cfg)
-            for epoch in range(sup.warmup_epochs):
-                desc = f"warm-up model {k + 1}/{sup.warmup_models}, epoch {epoch + 1}/{sup.warmup_epochs}"
-                train_epoch(
-                    helper, criterion, optimizer, examples, cfg, generator, device, bf16, desc, progress
-                )
-                scheduler.step()
-            helpers.append(helper)
-    return helpers
-
-
 def feature_spec_of(examples: list[Example], features: FeatureSource) -> FeatureSpec:
     """What the model is trained on. A ``momentfinder extract`` directory names its encoder (its
     manifest), so a checkpoint trained on it can run on raw videos with that encoder."""
@@ -412,13 +337,9 @@ def train_detector(
                 else (epoch - sup.warmup_epochs) % sup.refresh_every == 0
             )
         ):
-            helpers = []
-            if epoch == sup.warmup_epochs and sup.warmup_models > 1 and not prior_windows_exist(train_ex):
-                helpers = warmup_helpers(cfg, spec, train_ex, device_t, seed, bf16, progress)
             row["pseudo_window_clips"] = refresh_pseudo_windows(
-                model, train_ex, sup, device_t, cfg.train.max_windows, helpers=helpers
+                model, train_ex, sup, device_t, cfg.train.max_windows
             )
-            del helpers
             quality = pseudo_window_quality(train_ex)
         elif epoch == start_epoch and not resume:
             quality = initial_quality
@@ -426,11 +347,29 @@ def train_detector(
             quality = None
         if quality is not None:  # against the annotation point / weak labels were derived from
             row.update({f"pseudo_{k}": v for k, v in quality.items()})
-        desc = f"epoch {epoch + 1}/{cfg.train.epochs}"
-        row.update(
-            train_epoch(model, criterion, optimizer, train_ex, cfg, generator, device_t, bf16, desc, progress)
+        model.train()
+        order = torch.randperm(len(train_ex), generator=generator).tolist()
+        bs = cfg.train.batch_size
+        sums: dict[str, float] = {}
+        n_batches = math.ceil(len(order) / bs)
+        bar = tqdm(
+            range(n_batches), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not progress, leave=False
         )
+        for b in bar:
+            batch = to_device(collate([train_ex[i] for i in order[b * bs : (b + 1) * bs]]), device_t)
+            loss, parts = train_step(model, criterion, batch, cfg, bf16)
+            optimizer.zero_grad()
+            loss.backward()
+            if cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            optimizer.step()
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in parts.items():
+                sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
+            bar.set_postfix(loss=f"{sums['loss'] / (b + 1):.3f}")
+        bar.close()
         scheduler.step()
+        row.update({k: v / n_batches for k, v in sums.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["train_seconds"] = time.perf_counter() - t0
         row["train_cpu_seconds"] = time.process_time() - cpu0  # all threads; robust to a busy machine

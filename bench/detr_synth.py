@@ -180,7 +180,7 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
         read_annotations(data / "val.jsonl"),
         run,
         evaluate=official_metrics,
-        seed=args.seed,
+        seed=args.seed if args.train_seed is None else args.train_seed,
         resume=(run / "last.ckpt").is_file(),
         val_negatives=read_annotations(data / "val_negative.jsonl"),
         pseudo_labels=pseudo,
@@ -193,6 +193,13 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=0, help="generator and training seed (below 1000)")
+    ap.add_argument(
+        "--train-seed",
+        type=int,
+        default=None,
+        help="training seed (weights, order, point draws) when it should differ from --seed, to measure "
+        "run-to-run spread on one dataset",
+    )
     ap.add_argument("--n-videos", type=int, default=2000)
     ap.add_argument(
         "--modes", nargs="+", default=["full", "point", "weak"], choices=["full", "point", "weak"]
@@ -252,7 +259,8 @@ def main() -> int:
     for mode in args.modes:
         init = "_zs" if mode in pseudo_modes else ""
         config = Path(args.config or default_config_name(mode)).stem
-        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{config}_{mode}{init}{args.tag}"
+        train_seed = "" if args.train_seed is None else f"_train{args.train_seed}"
+        run = args.runs / f"seed{args.seed}_n{args.n_videos}_{config}_{mode}{init}{train_seed}{args.tag}"
         torch.set_num_threads(args.threads)
         hook = None
         if args.test_each_epoch:
@@ -299,7 +307,11 @@ def main() -> int:
         print("| " + " | ".join("" if r.get(c) is None else str(r[c]) for c in columns) + " |")
     if args.out:
         args.out.write_text(
-            json.dumps({"seed": args.seed, "rows": rows, "per_epoch": per_epoch}, indent=2) + "\n"
+            json.dumps(
+                {"seed": args.seed, "train_seed": args.train_seed, "rows": rows, "per_epoch": per_epoch},
+                indent=2,
+            )
+            + "\n"
         )
     return 0
 

@@ -75,38 +75,6 @@ def test_train_writes_run_and_resumes_exactly(synth, tmp_path):
     assert json.loads((tmp_path / "b" / "log.json").read_text())[1]["loss"] == log[1]["loss"]
 
 
-def test_ema_weights_are_served_and_resume_exactly(synth, tmp_path):
-    cfg = tiny_config(tmp_path, ema_decay=0.99)
-    run(cfg, synth, tmp_path / "a")
-    last = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)
-    served, online = last["model"], last["train_state"]["online_model"]
-    assert served.keys() == online.keys()
-    assert any(not torch.equal(served[k], online[k]) for k in served)  # the average, not the last step
-    assert last["train_state"]["ema_updates"] > 1
-    best = torch.load(tmp_path / "a" / "best.ckpt", weights_only=True)
-    if best["epoch"] == last["epoch"]:
-        assert all(torch.equal(best["model"][k], served[k]) for k in served)
-    assert isinstance(load_grounder(tmp_path / "a" / "best.ckpt"), Grounder)
-
-    run(cfg, synth, tmp_path / "b", stop_after=1)
-    run(cfg, synth, tmp_path / "b", resume=True)
-    again = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)
-    assert all(torch.equal(again["model"][k], served[k]) for k in served)
-    assert all(torch.equal(again["train_state"]["online_model"][k], online[k]) for k in online)
-
-    plain = run(tiny_config(tmp_path), synth, tmp_path / "c")  # off: the trained weights are served
-    plain_last = torch.load(tmp_path / "c" / "last.ckpt", weights_only=True)
-    assert plain["epochs"] == 2 and "online_model" not in plain_last["train_state"]
-
-
-def test_ema_decay_is_checked():
-    from momentfinder.grounding.detr.config import DetrConfig
-
-    for bad in (1.0, -0.1):
-        with pytest.raises(InputError, match="ema_decay"):
-            DetrConfig.from_dict({"train": {"ema_decay": bad}})
-
-
 def test_grounder_from_checkpoint(synth, tmp_path):
     run(tiny_config(tmp_path, epochs=1), synth, tmp_path / "r")
     ckpt = tmp_path / "r" / "best.ckpt"

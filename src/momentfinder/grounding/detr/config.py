@@ -72,10 +72,6 @@ class TrainConfig:
     # grow ratio on mAP)
     select_metric: str = "MR-full-mAP"
     precision: str = "auto"  # auto (bf16 autocast where the CPU/GPU has fast bf16) | bf16 | fp32
-    # exponential moving average of the weights, updated every step (decay min(ema_decay,
-    # (1 + n) / (10 + n)) after n updates); validation, pseudo-window refreshes and the checkpoints'
-    # ``model`` use the average; 0 = off
-    ema_decay: float = 0.0
 
 
 @dataclass
@@ -160,8 +156,6 @@ class DetrConfig:
             )
         if cfg.supervision.refresh_every < 0 or cfg.supervision.warmup_epochs < 0:
             raise InputError(f"{source}: supervision.refresh_every and warmup_epochs must be >= 0")
-        if not 0 <= cfg.train.ema_decay < 1:
-            raise InputError(f"{source}: train.ema_decay must be in [0, 1) (0 = off)")
         if cfg.supervision.pseudo_windows < 1:
             raise InputError(f"{source}: supervision.pseudo_windows must be at least 1")
         if not 0 < cfg.supervision.pseudo_grow_ratio <= 1:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ...atomic import write_atomic
@@ -301,8 +300,6 @@ def train_detector(
     spec = feature_spec_of(train_ex, features)
 
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
-    ema = make_ema(model, cfg.train.ema_decay)
-    served = model if ema is None else ema.module  # what validation, refreshes and checkpoints use
     criterion = SetCriterion(cfg.loss)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = make_scheduler(optimizer, cfg)
@@ -316,11 +313,7 @@ def train_detector(
                 f"{last_path} was trained with a different config; resume with the same --config"
             )
         state = ckpt["train_state"]
-        # with EMA, "model" holds the average and the train state the weights being trained
-        model.load_state_dict(state.get("online_model", ckpt["model"]))
-        if ema is not None:
-            ema.module.load_state_dict(ckpt["model"])
-            ema.n_averaged.fill_(int(state["ema_updates"]))
+        model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"].cpu())  # RNG states are CPU tensors, whatever map_location
@@ -345,7 +338,7 @@ def train_detector(
             )
         ):
             row["pseudo_window_clips"] = refresh_pseudo_windows(
-                served, train_ex, sup, device_t, cfg.train.max_windows
+                model, train_ex, sup, device_t, cfg.train.max_windows
             )
             quality = pseudo_window_quality(train_ex)
         elif epoch == start_epoch and not resume:
@@ -370,8 +363,6 @@ def train_detector(
             if cfg.train.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
             optimizer.step()
-            if ema is not None:
-                ema.update_parameters(model)
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in parts.items():
                 sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
@@ -385,7 +376,7 @@ def train_detector(
         last_epoch = epoch == cfg.train.epochs - 1
         calibration = None
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
-            grounder = DetrGrounder(served, cfg, spec, device=device_t)
+            grounder = DetrGrounder(model, cfg, spec, device=device_t)
             metrics, calibration = validate(grounder, val_ex, neg_ex, cfg, seed, evaluate)
             model.train()
             row.update({f"val_{k}": v for k, v in metrics.items()})
@@ -395,7 +386,7 @@ def train_detector(
             value = math.inf if key == "last" else metrics[key]
             if key == "last" or (value is not None and value > best["metric"]):
                 best = {"epoch": epoch, "metric": float(value)}
-                save_checkpoint(best_path, _payload(served, cfg, spec, calibration, epoch, metrics))
+                save_checkpoint(best_path, _payload(model, cfg, spec, calibration, epoch, metrics))
         history.append(row)
         train_state = {
             "optimizer": optimizer.state_dict(),
@@ -407,11 +398,8 @@ def train_detector(
             "best": best,
             "pseudo_labels": pseudo_label_state(train_ex) if sup.mode != "full" else None,
         }
-        if ema is not None:
-            train_state["online_model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            train_state["ema_updates"] = int(ema.n_averaged)
         save_checkpoint(
-            last_path, {**_payload(served, cfg, spec, calibration, epoch, None), "train_state": train_state}
+            last_path, {**_payload(model, cfg, spec, calibration, epoch, None), "train_state": train_state}
         )
         write_logs(out_dir, history)
         if on_epoch is not None:
@@ -428,20 +416,6 @@ def train_detector(
     }
     write_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
-
-
-def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:
-    """An exponential moving average of ``model``'s weights (``None`` when ``decay`` is 0): after
-    ``n`` updates each new one moves the average by ``1 - min(decay, (1 + n) / (10 + n))`` toward
-    the current weights, so the first steps' random weights fade fast."""
-    if decay <= 0:
-        return None
-
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
-        d = min(decay, (1 + float(n)) / (10 + float(n)))
-        torch._foreach_lerp_(averaged, current, 1 - d)
-
-    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: DetrConfig):

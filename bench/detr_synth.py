@@ -163,7 +163,9 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
             f"val R1@0.5 {r.get('val_MR-full-R1@0.5', float('nan')):.2f} mAP {r.get('val_MR-full-mAP', float('nan')):.2f}"
             + (
                 f" pseudo IoU {r['pseudo_mean_iou']:.3f} (>=0.5 {100 * r['pseudo_iou_0.5']:.1f} %, "
-                f">=0.7 {100 * r['pseudo_iou_0.7']:.1f} %)"
+                f">=0.7 {100 * r['pseudo_iou_0.7']:.1f} %); clip labels right: relevant "
+                f"{100 * r['pseudo_clip_pos_right']:.1f} %, not {100 * r['pseudo_clip_neg_right']:.1f} %, "
+                f"unsure {100 * r['pseudo_clip_unsure']:.1f} %"
                 if "pseudo_mean_iou" in r
                 else ""
             ),

@@ -179,6 +179,26 @@ def test_background_loss_targets_the_least_salient_half():
     assert mixed.grad[0, :2].gt(0).all() and mixed.grad[0, 2:].eq(0).all()
 
 
+def test_unsure_clips_get_no_saliency_loss():
+    from momentfinder.grounding.detr.config import LossConfig
+    from momentfinder.grounding.detr.losses import SetCriterion
+
+    criterion = SetCriterion(LossConfig())
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    base = torch.tensor([[3.0, 3.0, 0.0, 0.0, -3.0, -3.0]])
+
+    def grads(labels):
+        sal = base.clone().requires_grad_(True)
+        out = {"saliency": sal, "match_logit": torch.zeros(1), "word_share": None}
+        losses = criterion.saliency_losses(out, torch.tensor([labels]), mask, None)
+        (losses["saliency"] + losses["clip"]).backward()
+        return sal.grad[0]
+
+    # clips 2 and 3 unsure (-2): untouched; unknown (-1): the lower half is pushed down as background
+    assert grads([1, 1, -2, -2, 0, 0])[2:4].eq(0).all()
+    assert grads([1, 1, -1, -1, 0, 0])[2:4].ne(0).any()
+
+
 def test_similarity_prior_starts_as_cosine():
     from momentfinder.grounding.detr.layers import SimilarityPrior
 

@@ -19,10 +19,12 @@ from momentfinder.grounding.detr.supervision import (
     apply_pseudo_labels,
     apply_supervision,
     detector_window,
+    grow_window,
     merge_spans,
     point_saliency,
     pseudo_window_quality,
     refresh_pseudo_windows,
+    sure_saliency,
 )
 from momentfinder.grounding.detr.train import train_detector
 from momentfinder.pipeline.train import official_metrics
@@ -60,6 +62,37 @@ def test_point_saliency_is_flat_or_peaks_at_the_point():
     # two spans keep their own centres; overlap takes the larger label
     both = point_saliency(12, [(0, 4), (6, 10)], [0.5, 9.5], 0.3)
     assert both[0] > both[3] and both[9] > both[6] and both[5] == 0
+
+
+def test_sure_saliency_leaves_the_unsure_edges_unlabelled():
+    curve = np.array([0.05, 0.1, 0.2, 0.4, 0.9, 1.0, 0.8, 0.5, 0.25, 0.2, 0.05, 0.6])
+    seed = 5
+    grown = [grow_window(curve, seed, 0.3)]
+    assert grown == [(3, 8)]
+    off = load_config("detr_point").supervision
+    assert (
+        sure_saliency(curve, grown, [seed], 0.0, off).tolist()
+        == point_saliency(12, grown, [5.5], 0.0).tolist()
+    )
+    sup = DetrConfig.from_dict(
+        {
+            "supervision": {
+                "mode": "point",
+                "expand_ratio": 0.3,
+                "sure_inside_ratio": 0.6,
+                "sure_outside_ratio": 0.15,
+            }
+        }
+    ).supervision
+    labels = sure_saliency(curve, grown, [seed], 0.0, sup)
+    # sure inside (>= 0.6): 4..6; unsure: the rest of the run down to 0.15 (2..9); far clips stay negatives
+    assert labels.tolist() == [0, 0, -2, -2, 1, 1, 1, -2, -2, -2, 0, 0]
+    # two points: a clip sure for one is relevant even inside the other's unsure band
+    two = sure_saliency(curve, [(3, 8), (11, 12)], [seed, 11], 0.0, sup)
+    assert two[11] == 1 and two[10] == 0
+    # without an outside ratio, only the window's own weak clips are unsure
+    sup.sure_outside_ratio = 0.0
+    assert sure_saliency(curve, grown, [seed], 0.0, sup).tolist()[2:9] == [0, -2, 1, 1, 1, -2, 0]
 
 
 def test_merge_spans():
@@ -129,6 +162,9 @@ def test_config_checks_pseudo_settings():
         DetrConfig.from_dict({"supervision": {"pseudo_grow_ratio": 0}})
     with pytest.raises(InputError, match="point_sigma"):
         DetrConfig.from_dict({"supervision": {"point_sigma": -1}})
+    for bad in ({"sure_inside_ratio": 0.4}, {"sure_inside_ratio": 1.5}, {"sure_outside_ratio": 0.6}):
+        with pytest.raises(InputError, match="sure_outside_ratio <= expand_ratio <= sure_inside_ratio"):
+            DetrConfig.from_dict({"supervision": {"expand_ratio": 0.5, **bad}})
     assert DetrConfig.from_dict({"supervision": {"refine_pseudo": True}}).supervision.refine_pseudo
     with pytest.raises(InputError, match="refresh_every"):
         DetrConfig.from_dict({"supervision": {"refresh_every": -1}})

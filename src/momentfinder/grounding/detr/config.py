@@ -107,6 +107,12 @@ class SupervisionConfig:
     # point: saliency inside a pseudo window falls off as a Gaussian around the point (sigma as a
     # share of the window's length); 0 = flat
     point_sigma: float = 0.0
+    # refreshed pseudo windows: per-clip labels only where the curve is sure (issue #18). Clips of a
+    # window below ``sure_inside_ratio`` x the point's (or peak's) value, and clips beyond it in the
+    # run around the point down to ``sure_outside_ratio`` x that value, are left unlabelled (no
+    # saliency loss either way); the detector still trains on the whole window. 0 = off.
+    sure_inside_ratio: float = 0.0
+    sure_outside_ratio: float = 0.0
 
 
 @dataclass
@@ -162,6 +168,14 @@ class DetrConfig:
             raise InputError(f"{source}: supervision.pseudo_grow_ratio must be in (0, 1]")
         if cfg.supervision.point_sigma < 0:
             raise InputError(f"{source}: supervision.point_sigma must be >= 0")
+        sup = cfg.supervision
+        if not 0 <= sup.sure_outside_ratio <= sup.expand_ratio or not (
+            sup.sure_inside_ratio == 0 or sup.expand_ratio <= sup.sure_inside_ratio <= 1
+        ):
+            raise InputError(
+                f"{source}: supervision needs 0 <= sure_outside_ratio <= expand_ratio <= "
+                "sure_inside_ratio <= 1 (sure_inside_ratio 0: off)"
+            )
         return cfg
 
 

@@ -35,12 +35,17 @@ class FeatureSource(Protocol):
     def query_features(self, qid, text: str = "") -> QueryFeatures: ...
 
 
+UNKNOWN = -1.0  # per-clip saliency label: not labelled (point labels use such clips as background)
+UNSURE = -2.0  # per-clip saliency label: left out of every saliency loss (uncertain pseudo-window edge)
+
+
 @dataclass
 class Example:
     """One query-video pair ready for training or evaluation.
 
     ``spans``: ``(k, 2)`` normalised centre/width; ``saliency``: ``(n_clips,)`` label per clip
-    (``> 0`` relevant, higher = more; ``0`` not relevant; ``-1`` unknown); ``span_valid``: whether
+    (``> 0`` relevant, higher = more; ``0`` not relevant; ``-1`` unknown; ``-2`` unsure: no saliency
+    loss at all, not even as background); ``span_valid``: whether
     the spans supervise the detector (False for weak labels and before point pseudo-labels exist).
     """
 

@@ -5,7 +5,7 @@ Targets (one dict per batch, built by :mod:`.dataset`):
 * ``spans``: list of ``(n_b, 2)`` normalised cxw spans per sample;
 * ``span_valid``: ``(B,)`` bool, whether the sample supervises spans at all (False for weak labels);
 * ``saliency``: ``(B, L)`` float per-clip label: ``> 0`` relevant (higher = more), ``0`` not
-  relevant, ``-1`` unknown or padding.
+  relevant, ``-1`` unknown or padding, ``-2`` unsure (a pseudo window's uncertain edge: no loss).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import LossConfig
+from .dataset import UNKNOWN
 from .matcher import HungarianMatcher
 from .span_utils import generalized_temporal_iou, span_cxw_to_xx
 
@@ -54,15 +55,15 @@ class SetCriterion:
         sal = out["saliency"]
         known = labels >= 0
         unlabelled = ~known.any(1)
-        partial = (clip_mask & ~known).any(1) & known.any(1)
+        free_all = clip_mask & (labels == UNKNOWN)  # unsure clips (UNSURE) are not free background
+        partial = free_all.any(1) & known.any(1)
         losses_mil = sal.sum() * 0.0
         if unlabelled.any():
             # weak labels: multiple-instance learning, the top clips of a matched pair are relevant
             losses_mil = losses_mil + multiple_instance_loss(sal[unlabelled], clip_mask[unlabelled])
         if partial.any():
             # point labels: the least salient unlabelled half of a matched video is not relevant
-            free = clip_mask[partial] & ~known[partial]
-            losses_mil = losses_mil + background_loss(sal[partial], free)
+            losses_mil = losses_mil + background_loss(sal[partial], free_all[partial])
         # pairwise hinge: a clip with a higher label scores at least `margin` above one with a lower label
         pairs = (labels[:, :, None] > labels[:, None, :]) & known[:, :, None] & known[:, None, :]
         hinge = (cfg.saliency_margin - (sal[:, :, None] - sal[:, None, :])).clamp(min=0)

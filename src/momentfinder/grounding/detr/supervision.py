@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .config import SupervisionConfig
-from .dataset import Example, collate, windows_to_spans
+from .dataset import UNSURE, Example, collate, windows_to_spans
 from .span_utils import span_cxw_to_xx, temporal_iou
 
 
@@ -157,6 +157,26 @@ def grow_window(curve: np.ndarray, seed_clip: int, ratio: float) -> tuple[int, i
     return start, end + 1
 
 
+def sure_saliency(
+    curve: np.ndarray, grown: list[tuple[int, int]], seeds: list[int], sigma: float, cfg: SupervisionConfig
+) -> np.ndarray:
+    """Per-clip labels for pseudo windows ``grown`` around clips ``seeds`` on ``curve``: relevant
+    inside, not relevant outside, except (with ``cfg.sure_inside_ratio > 0``) where the curve is
+    unsure: clips of the run at ``sure_outside_ratio`` but not of the run at ``sure_inside_ratio``
+    (shares of the seed clip's value) are :data:`.dataset.UNSURE`."""
+    centres = [s + 0.5 for s in seeds]
+    if cfg.sure_inside_ratio <= 0:
+        return point_saliency(len(curve), grown, centres, sigma)
+    inner = [grow_window(curve, s, cfg.sure_inside_ratio) for s in seeds]
+    labels = point_saliency(len(curve), inner, centres, sigma)
+    unsure = np.zeros(len(curve), dtype=bool)
+    for s, window in zip(seeds, grown, strict=True):
+        st, ed = grow_window(curve, s, cfg.sure_outside_ratio) if cfg.sure_outside_ratio > 0 else window
+        unsure[min(st, window[0]) : max(ed, window[1])] = True
+    labels[unsure & (labels <= 0)] = UNSURE
+    return labels
+
+
 def detector_window(
     pred: np.ndarray, prob: np.ndarray, n_clips: int, clip_len: float, point: float | None
 ) -> tuple[int, int] | None:
@@ -214,7 +234,7 @@ def refresh_pseudo_windows(
             else:
                 grown = [grow_window(curve, s, cfg.expand_ratio) for s in seeds]
             sigma = cfg.point_sigma if cfg.mode == "point" else 0.0
-            e.saliency = point_saliency(e.n_clips, grown, [s + 0.5 for s in seeds], sigma)
+            e.saliency = sure_saliency(curve, grown, seeds, sigma, cfg)
             spans = merge_spans(grown)
             lengths += [ed - st for st, ed in spans]
             windows = [[st * e.clip_len, ed * e.clip_len] for st, ed in spans]
@@ -229,6 +249,10 @@ def pseudo_window_quality(examples: list[Example]) -> dict | None:
     weak labels made from full ones, as in the benchmarks): per true window, the best IoU of a
     pseudo window. ``None`` when no example has both."""
     best = []
+    counts = np.zeros(
+        4
+    )  # clips labelled relevant, of them truly inside, labelled not relevant, of them outside
+    unsure = labelled = 0
     for e in examples:
         if not (e.span_valid and e.sample.windows and len(e.spans)):
             continue
@@ -236,6 +260,13 @@ def pseudo_window_quality(examples: list[Example]) -> dict | None:
         pseudo = span_cxw_to_xx(torch.as_tensor(e.spans, dtype=torch.float64)) * n
         truth = torch.tensor([w[:2] for w in e.sample.windows], dtype=torch.float64)
         best += temporal_iou(truth, pseudo)[0].max(1).values.tolist()
+        inside = np.zeros(e.n_clips, dtype=bool)
+        for w in e.sample.windows:
+            inside[slice(*_clip_span(w, e.n_clips, e.clip_len))] = True
+        pos, neg = e.saliency > 0, e.saliency == 0
+        counts += [pos.sum(), (pos & inside).sum(), neg.sum(), (neg & ~inside).sum()]
+        unsure += int((e.saliency == UNSURE).sum())
+        labelled += e.n_clips
     if not best:
         return None
     arr = np.asarray(best)
@@ -243,6 +274,10 @@ def pseudo_window_quality(examples: list[Example]) -> dict | None:
         "mean_iou": float(arr.mean()),
         "iou_0.5": float((arr >= 0.5).mean()),
         "iou_0.7": float((arr >= 0.7).mean()),
+        # per-clip saliency labels: share right among those called relevant / not relevant, share unsure
+        "clip_pos_right": float(counts[1] / max(counts[0], 1)),
+        "clip_neg_right": float(counts[3] / max(counts[2], 1)),
+        "clip_unsure": unsure / max(labelled, 1),
     }
 
 

@@ -27,7 +27,7 @@ from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures, Timeline
 from .calibration import calibrate_no_moment, mismatched_pairs
 from .checkpoint import FeatureSpec, load_resume_checkpoint, save_checkpoint
-from .config import DetrConfig
+from .config import DetrConfig, SupervisionConfig
 from .dataset import Example, FeatureSource, build_examples, collate, to_device
 from .losses import SetCriterion
 from .model import MomentDetr
@@ -212,6 +212,49 @@ def train_step(
     return criterion(pos, batch["targets"], {"out": neg, "vid_mask": vid_mask, "valid": valid})
 
 
+def train_epoch(
+    model: MomentDetr,
+    criterion: SetCriterion,
+    optimizer: torch.optim.Optimizer,
+    examples: list[Example],
+    cfg: DetrConfig,
+    device: torch.device,
+    bf16: bool,
+    desc: str | None = None,
+) -> dict[str, float]:
+    """One pass over ``examples`` in the given order (batches of ``cfg.train.batch_size``); return
+    the mean total loss (``loss``) and its parts (``loss_span``, ...). ``desc``: progress bar label
+    (None: no bar)."""
+    model.train()
+    bs = cfg.train.batch_size
+    sums: dict[str, float] = {}
+    n_batches = math.ceil(len(examples) / bs)
+    bar = tqdm(range(n_batches), desc=desc, disable=desc is None, leave=False)
+    for b in bar:
+        batch = to_device(collate(examples[b * bs : (b + 1) * bs]), device)
+        loss, parts = train_step(model, criterion, batch, cfg, bf16)
+        optimizer.zero_grad()
+        loss.backward()
+        if cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        optimizer.step()
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        for k, v in parts.items():
+            sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
+        bar.set_postfix(loss=f"{sums['loss'] / (b + 1):.3f}")
+    bar.close()
+    return {k: v / n_batches for k, v in sums.items()}
+
+
+def refresh_due(sup: SupervisionConfig, epoch: int, has_pseudo_labels: bool) -> bool:
+    """Whether point / weak pseudo windows are (re)grown from the model before ``epoch``."""
+    if sup.mode == "full" or (has_pseudo_labels and not sup.refine_pseudo) or epoch < sup.warmup_epochs:
+        return False
+    if sup.refresh_every == 0:
+        return epoch == sup.warmup_epochs
+    return (epoch - sup.warmup_epochs) % sup.refresh_every == 0
+
+
 def feature_spec_of(examples: list[Example], features: FeatureSource) -> FeatureSpec:
     """What the model is trained on. A ``momentfinder extract`` directory names its encoder (its
     manifest), so a checkpoint trained on it can run on raw videos with that encoder."""
@@ -327,16 +370,7 @@ def train_detector(
     for epoch in range(start_epoch, cfg.train.epochs):
         t0, cpu0 = time.perf_counter(), time.process_time()
         row: dict = {"epoch": epoch}
-        if (
-            sup.mode != "full"
-            and (pseudo_labels is None or sup.refine_pseudo)
-            and epoch >= sup.warmup_epochs
-            and (
-                epoch == sup.warmup_epochs
-                if sup.refresh_every == 0
-                else (epoch - sup.warmup_epochs) % sup.refresh_every == 0
-            )
-        ):
+        if refresh_due(sup, epoch, pseudo_labels is not None):
             row["pseudo_window_clips"] = refresh_pseudo_windows(
                 model, train_ex, sup, device_t, cfg.train.max_windows
             )
@@ -347,29 +381,20 @@ def train_detector(
             quality = None
         if quality is not None:  # against the annotation point / weak labels were derived from
             row.update({f"pseudo_{k}": v for k, v in quality.items()})
-        model.train()
         order = torch.randperm(len(train_ex), generator=generator).tolist()
-        bs = cfg.train.batch_size
-        sums: dict[str, float] = {}
-        n_batches = math.ceil(len(order) / bs)
-        bar = tqdm(
-            range(n_batches), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not progress, leave=False
+        row.update(
+            train_epoch(
+                model,
+                criterion,
+                optimizer,
+                [train_ex[i] for i in order],
+                cfg,
+                device_t,
+                bf16,
+                desc=f"epoch {epoch + 1}/{cfg.train.epochs}" if progress else None,
+            )
         )
-        for b in bar:
-            batch = to_device(collate([train_ex[i] for i in order[b * bs : (b + 1) * bs]]), device_t)
-            loss, parts = train_step(model, criterion, batch, cfg, bf16)
-            optimizer.zero_grad()
-            loss.backward()
-            if cfg.train.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            optimizer.step()
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            for k, v in parts.items():
-                sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
-            bar.set_postfix(loss=f"{sums['loss'] / (b + 1):.3f}")
-        bar.close()
         scheduler.step()
-        row.update({k: v / n_batches for k, v in sums.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["train_seconds"] = time.perf_counter() - t0
         row["train_cpu_seconds"] = time.process_time() - cpu0  # all threads; robust to a busy machine

@@ -247,11 +247,11 @@ def refresh_pseudo_windows(
 def pseudo_window_quality(examples: list[Example]) -> dict | None:
     """How well the current pseudo windows match the annotation they were derived from (point /
     weak labels made from full ones, as in the benchmarks): per true window, the best IoU of a
-    pseudo window. ``None`` when no example has both."""
+    pseudo window; per clip, the share of saliency labels that are right among those called
+    relevant / not relevant, and the share left unsure. ``None`` when no example has both."""
     best = []
-    counts = np.zeros(
-        4
-    )  # clips labelled relevant, of them truly inside, labelled not relevant, of them outside
+    # clips labelled relevant, of them truly inside, labelled not relevant, of them truly outside
+    counts = np.zeros(4)
     unsure = labelled = 0
     for e in examples:
         if not (e.span_valid and e.sample.windows and len(e.spans)):

@@ -241,6 +241,10 @@ def test_pseudo_window_quality_against_the_annotation(synth):
     apply_pseudo_labels(ex, exact, tiny_config("point").supervision)
     q = pseudo_window_quality(ex)
     assert q["iou_0.7"] == 1.0 and q["mean_iou"] > 0.95
+    assert (q["clip_pos_right"], q["clip_neg_right"], q["clip_unsure"]) == (1.0, 1.0, 0.0)
+    ex[0].saliency[ex[0].saliency == 0] = -2.0  # background left unsure
+    unsure = pseudo_window_quality(ex)["clip_unsure"]
+    assert 0 < unsure == (ex[0].saliency == -2).sum() / sum(e.n_clips for e in ex)
     shifted = {
         e.sample.qid: PseudoLabel([[w[0] + 0.8 * (w[1] - w[0]), w[1] + 0.8 * (w[1] - w[0]), 1.0]])
         for e in ex
@@ -249,7 +253,8 @@ def test_pseudo_window_quality_against_the_annotation(synth):
     for e in ex:
         e.extra["points"] = [e.sample.windows[0][1] - 0.01]
     apply_pseudo_labels(ex, shifted, tiny_config("point").supervision)
-    assert pseudo_window_quality(ex)["iou_0.5"] < 0.5
+    q = pseudo_window_quality(ex)
+    assert q["iou_0.5"] < 0.5 and q["clip_pos_right"] < 1.0
 
 
 def test_refresh_from_the_detector_takes_its_window_holding_the_point(synth):

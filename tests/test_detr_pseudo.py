@@ -165,6 +165,8 @@ def test_config_checks_pseudo_settings():
     for bad in ({"sure_inside_ratio": 0.4}, {"sure_inside_ratio": 1.5}, {"sure_outside_ratio": 0.6}):
         with pytest.raises(InputError, match="sure_outside_ratio <= expand_ratio <= sure_inside_ratio"):
             DetrConfig.from_dict({"supervision": {"expand_ratio": 0.5, **bad}})
+    with pytest.raises(InputError, match="sure_outside_ratio works only with sure_inside_ratio"):
+        DetrConfig.from_dict({"supervision": {"sure_outside_ratio": 0.1}})
     assert DetrConfig.from_dict({"supervision": {"refine_pseudo": True}}).supervision.refine_pseudo
     with pytest.raises(InputError, match="refresh_every"):
         DetrConfig.from_dict({"supervision": {"refresh_every": -1}})

@@ -176,6 +176,11 @@ class DetrConfig:
                 f"{source}: supervision needs 0 <= sure_outside_ratio <= expand_ratio <= "
                 "sure_inside_ratio <= 1 (sure_inside_ratio 0: off)"
             )
+        if sup.sure_outside_ratio > 0 and sup.sure_inside_ratio == 0:
+            raise InputError(
+                f"{source}: supervision.sure_outside_ratio works only with sure_inside_ratio > 0 "
+                "(it widens the unlabelled band that sure_inside_ratio starts)"
+            )
         return cfg
 
 

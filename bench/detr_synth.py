@@ -35,6 +35,7 @@ from momentfinder.grounding.detr import load_config, load_grounder
 from momentfinder.grounding.detr.config import DetrConfig, default_config_name
 from momentfinder.grounding.detr.supervision import PseudoLabel
 from momentfinder.grounding.detr.train import train_detector
+from momentfinder.grounding.zeroshot import ZeroShotGrounder
 from momentfinder.pipeline.train import official_metrics
 from momentfinder.store import FeatureDirectory
 from momentfinder.types import GroundingResult
@@ -72,8 +73,15 @@ def bench_baseline(name: str, grounder, test_pos: list) -> dict:
     return {"method": name, **metrics_of(results, test_pos), "ms_per_query": round(ms, 2)}
 
 
-def bench_detr(mode: str, run: Path, test_pos: list, test_neg: list) -> dict:
+def bench_detr(
+    mode: str, run: Path, test_pos: list, test_neg: list, rerank: float | None = None, fallback=None
+) -> dict:
+    """Test metrics of ``run``'s best.ckpt; ``rerank``: with ``inference.zeroshot_rerank`` set to
+    it (a checkpoint without its own zero-shot calibration borrows ``fallback``'s grounder)."""
     grounder = load_grounder(run / "best.ckpt")
+    if rerank is not None:
+        grounder.config.inference.zeroshot_rerank = rerank
+        grounder.zeroshot = grounder.zeroshot or fallback
     pairs = [(c, q) for _, c, q in test_pos]
     results = grounder.ground_batch(pairs, 10, reject=False)
     row = {"method": f"detr ({mode})", **metrics_of(results, test_pos)}
@@ -244,6 +252,15 @@ def main() -> int:
         action="store_true",
         help="diagnostic: score each epoch's last.ckpt on test too (JSON 'per_epoch'; never selects)",
     )
+    ap.add_argument(
+        "--rerank",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="W",
+        help="also score each run with inference.zeroshot_rerank=W (the zero-shot grounder's look-alike "
+        "contrast re-ranking the detector's moments), one row per W; 0 = the checkpoint without it",
+    )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 
@@ -258,6 +275,11 @@ def main() -> int:
     pseudo_modes = {"weak": {"weak"}, "point-and-weak": {"point", "weak"}, "none": set()}[args.pseudo]
     if pseudo_modes & set(args.modes) and not args.evaluate_only:
         pseudo = zero_shot_pseudo_labels(zero_shot, load_pairs(fd, data / "train.jsonl", cache))
+    # for --rerank on checkpoints trained before they kept a zero-shot calibration: the bench's own
+    rerank_fallback = ZeroShotGrounder(
+        zero_shot.config,
+        dataclasses.replace(zero_shot.calibration, feature_threshold=None, curve_threshold=None),
+    )
     for mode in args.modes:
         init = "_zs" if mode in pseudo_modes else ""
         config = Path(args.config or default_config_name(mode)).stem
@@ -273,6 +295,11 @@ def main() -> int:
             bench_detr(mode + init.replace("_zs", " + zero-shot init") + args.tag, run, test_pos, test_neg)
         )
         rows[-1]["train_wall_s"] = round(walls[mode], 1) or None
+        for weight in args.rerank:
+            name = (
+                f"{mode}{init.replace('_zs', ' + zero-shot init')}{args.tag} + zero-shot re-rank {weight:g}"
+            )
+            rows.append(bench_detr(name, run, test_pos, test_neg, weight, rerank_fallback))
     rows.append(bench_baseline("zero-shot (calibrated on val)", zero_shot, test_pos))
     # the same grounder without its no-moment rejection (the DETR rows' R1@0.5 is ungated too)
     open_zero_shot = make_grounder("zero-shot")

@@ -81,6 +81,10 @@ class InferenceConfig:
     decode: str = "hybrid"
     nms_iou: float = 0.7  # temporal NMS on the predicted windows; <= 0 disables
     positive_reject_rate: float = 0.01  # share of val positives the calibrated no-moment threshold rejects
+    # each moment's score + this x its zero-shot span score (normalised over the query's moments),
+    # then ranked by that: the zero-shot grounder's look-alike contrast, from a calibration fitted
+    # on the val split at training and kept in the checkpoint (predict/rerank.py); 0 = off
+    zeroshot_rerank: float = 0.0
 
 
 @dataclass
@@ -154,6 +158,8 @@ class DetrConfig:
             raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):
             raise InputError(f"{source}: inference.decode must be detr or hybrid")
+        if not cfg.inference.zeroshot_rerank >= 0:
+            raise InputError(f"{source}: inference.zeroshot_rerank must be >= 0 (0: off)")
         if cfg.supervision.mode not in SUPERVISION_MODES:
             raise InputError(f"{source}: supervision.mode must be one of {', '.join(SUPERVISION_MODES)}")
         if cfg.supervision.refine_source not in REFINE_SOURCES:

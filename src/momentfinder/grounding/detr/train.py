@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ...atomic import write_atomic
 from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures, Timeline
+from ..zeroshot import NoMomentCalibration, ZeroShotGrounder
 from .calibration import calibrate_no_moment, mismatched_pairs
 from .checkpoint import FeatureSpec, load_resume_checkpoint, save_checkpoint
 from .config import DetrConfig, SupervisionConfig
@@ -32,6 +33,7 @@ from .dataset import Example, FeatureSource, build_examples, collate, to_device
 from .losses import SetCriterion
 from .model import MomentDetr
 from .predict.grounder import DetrGrounder
+from .predict.rerank import calibration_payload, fit_rerank_calibration
 from .supervision import (
     PseudoLabel,
     apply_pseudo_labels,
@@ -67,6 +69,19 @@ def point_hit(results: list[GroundingResult], samples: list[GroundingSample], se
     return 100.0 * float(np.mean(hits)) if hits else None
 
 
+def example_pairs(examples: list[Example]) -> list[tuple[ClipFeatures, QueryFeatures]]:
+    """The (clips, query) pairs of ``examples`` (features already in memory) for a grounder."""
+    return [
+        (
+            ClipFeatures(
+                e.clips, Timeline.of(len(e.clips), e.clip_len, e.sample.duration), video_id=e.sample.vid
+            ),
+            QueryFeatures(e.sample.query, e.tokens[0], e.tokens),
+        )
+        for e in examples
+    ]
+
+
 def predict_examples(
     grounder: DetrGrounder, examples: list[Example], top_k: int, reject: bool, batch_size: int = 64
 ):
@@ -74,15 +89,7 @@ def predict_examples(
     results = []
     for i in range(0, len(examples), batch_size):
         chunk = examples[i : i + batch_size]
-        pairs = [
-            (
-                ClipFeatures(
-                    e.clips, Timeline.of(len(e.clips), e.clip_len, e.sample.duration), video_id=e.sample.vid
-                ),
-                QueryFeatures(e.sample.query, e.tokens[0], e.tokens),
-            )
-            for e in chunk
-        ]
+        pairs = example_pairs(chunk)
         for e, r in zip(chunk, grounder.ground_batch(pairs, top_k, reject=reject), strict=True):
             r.qid = e.sample.qid
             results.append(r)
@@ -341,6 +348,10 @@ def train_detector(
         log.info("pseudo windows for %d of %d training queries", n_pseudo, len(train_ex))
     initial_quality = pseudo_window_quality(train_ex) if sup.mode != "full" else None
     spec = feature_spec_of(train_ex, features)
+    # the zero-shot grounder that re-ranks the detector's moments (inference.zeroshot_rerank),
+    # calibrated on val once; every checkpoint keeps it, so the option can be turned on later too
+    rerank_cal = fit_rerank_calibration(example_pairs(val_ex), example_pairs(neg_ex))
+    zeroshot = ZeroShotGrounder(calibration=rerank_cal) if rerank_cal is not None else None
 
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
     criterion = SetCriterion(cfg.loss)
@@ -401,7 +412,7 @@ def train_detector(
         last_epoch = epoch == cfg.train.epochs - 1
         calibration = None
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
-            grounder = DetrGrounder(model, cfg, spec, device=device_t)
+            grounder = DetrGrounder(model, cfg, spec, device=device_t, zeroshot=zeroshot)
             metrics, calibration = validate(grounder, val_ex, neg_ex, cfg, seed, evaluate)
             model.train()
             row.update({f"val_{k}": v for k, v in metrics.items()})
@@ -411,7 +422,9 @@ def train_detector(
             value = math.inf if key == "last" else metrics[key]
             if key == "last" or (value is not None and value > best["metric"]):
                 best = {"epoch": epoch, "metric": float(value)}
-                save_checkpoint(best_path, _payload(model, cfg, spec, calibration, epoch, metrics))
+                save_checkpoint(
+                    best_path, _payload(model, cfg, spec, calibration, epoch, metrics, rerank_cal)
+                )
         history.append(row)
         train_state = {
             "optimizer": optimizer.state_dict(),
@@ -424,7 +437,8 @@ def train_detector(
             "pseudo_labels": pseudo_label_state(train_ex) if sup.mode != "full" else None,
         }
         save_checkpoint(
-            last_path, {**_payload(model, cfg, spec, calibration, epoch, None), "train_state": train_state}
+            last_path,
+            {**_payload(model, cfg, spec, calibration, epoch, None, rerank_cal), "train_state": train_state},
         )
         write_logs(out_dir, history)
         if on_epoch is not None:
@@ -456,9 +470,15 @@ def _without_epochs(config: dict) -> dict:
 
 
 def _payload(
-    model, cfg: DetrConfig, spec: FeatureSpec, calibration: dict | None, epoch: int, metrics: dict | None
+    model,
+    cfg: DetrConfig,
+    spec: FeatureSpec,
+    calibration: dict | None,
+    epoch: int,
+    metrics: dict | None,
+    rerank_cal: NoMomentCalibration | None = None,
 ) -> dict:
-    return {
+    payload = {
         "config": cfg.to_dict(),
         "spec": spec.to_dict(),
         "calibration": calibration or {},
@@ -466,6 +486,9 @@ def _payload(
         "epoch": epoch,
         "val_metrics": metrics or {},
     }
+    if rerank_cal is not None:
+        payload["zeroshot_calibration"] = calibration_payload(rerank_cal)
+    return payload
 
 
 def write_logs(out_dir: Path, history: list[dict]) -> None:

@@ -31,7 +31,7 @@ from .curves import (
     uses_parts,
 )
 from .fit import fit_calibration
-from .proposals import ranked_moments, relevance_for_proposals
+from .proposals import ranked_moments, relevance_for_proposals, span_scores
 
 
 class ZeroShotGrounder:
@@ -96,6 +96,19 @@ class ZeroShotGrounder:
     def curves(self, clips: ClipFeatures, query: QueryFeatures) -> SimilarityCurves:
         """Cosine curves of the pooled query and (when used) of each sub-query, with their null levels."""
         return similarity_curves(clips, query, self.config, self._arrays)
+
+    def span_scores(self, clips: ClipFeatures, query: QueryFeatures, spans: np.ndarray) -> np.ndarray:
+        """Scores ``(m,)`` of given clip spans ``[start, end)`` ``(m, 2)`` (another grounder's
+        moments), as this grounder scores its own proposals in a short video: on the sub-queries
+        turned away from their look-alike when the calibration's query bank allows it, with the
+        inside-vs-outside contrast and length weighting of :func:`.proposals.span_scores`."""
+        curves = self.curves(clips, query)
+        pooled_levels, subquery_levels = level_curves(curves, self.config)
+        turned = contrast_levels(curves, self.config)
+        parts = subquery_levels if turned is None else turned
+        return span_scores(
+            np.asarray(spans, dtype=np.int64).reshape(-1, 2), pooled_levels, parts, self.config
+        )
 
     def query_vectors(self, query: QueryFeatures) -> tuple[np.ndarray, np.ndarray | None]:
         """The unit pooled query ``(dim,)`` and the sub-queries ``(k, dim)`` (None: pooled query only)."""

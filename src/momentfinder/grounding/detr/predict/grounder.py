@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -10,12 +11,16 @@ import torch
 from ....errors import ModelUnavailableError
 from ....types import ClipFeatures, GroundingResult, Moment, QueryFeatures
 from ...nms import temporal_nms
+from ...zeroshot import ZeroShotGrounder
 from ..checkpoint import FeatureSpec, load_checkpoint
 from ..config import DetrConfig
 from ..dataset import pad, query_tokens
 from ..model import MomentDetr
 from ..span_utils import span_cxw_to_xx
 from .decode import hybrid_candidates
+from .rerank import calibration_from_payload, rerank
+
+log = logging.getLogger(__name__)
 
 
 class DetrGrounder:
@@ -32,10 +37,13 @@ class DetrGrounder:
         spec: FeatureSpec,
         no_moment_threshold: float | None = None,
         device: str | torch.device = "cpu",
+        zeroshot: ZeroShotGrounder | None = None,
     ):
         self.model = model.to(device).eval()
         self.config, self.spec = config, spec
         self.no_moment_threshold = no_moment_threshold
+        # re-ranks the moments when inference.zeroshot_rerank > 0 (rerank.py); None: not available
+        self.zeroshot = zeroshot
         self.grow_ratio: float | None = None  # hybrid decoding, calibrated on val (calibration.py)
         self.device = torch.device(device)
 
@@ -74,6 +82,8 @@ class DetrGrounder:
                     seconds, probs[i], saliency[i, :n], c.clip_len, c.duration, self.grow_ratio
                 )
             moments = self._moments(seconds, scores, top_k)
+            if self.config.inference.zeroshot_rerank > 0 and self.zeroshot is not None:
+                moments = rerank(moments, c, q, self.zeroshot, self.config.inference.zeroshot_rerank)
             score = float(no_moment[i])
             if reject and self.no_moment_threshold is not None and score > self.no_moment_threshold:
                 moments = []
@@ -109,6 +119,17 @@ def load_grounder(checkpoint_path: str | os.PathLike, device: str | torch.device
     model = MomentDetr(config.model, spec.visual_dim, spec.text_dim)
     model.load_state_dict(ckpt["model"])
     calibration = ckpt.get("calibration") or {}
-    grounder = DetrGrounder(model, config, spec, calibration.get("no_moment_threshold"), device)
+    zeroshot = None
+    if ckpt.get("zeroshot_calibration") is not None:
+        zeroshot = ZeroShotGrounder(
+            calibration=calibration_from_payload(ckpt["zeroshot_calibration"], str(checkpoint_path))
+        )
+    elif config.inference.zeroshot_rerank > 0:
+        log.warning(
+            "%s holds no zero-shot calibration (trained before re-ranking, or on features the "
+            "zero-shot grounder cannot read): its moments are not re-ranked",
+            checkpoint_path,
+        )
+    grounder = DetrGrounder(model, config, spec, calibration.get("no_moment_threshold"), device, zeroshot)
     grounder.grow_ratio = calibration.get("grow_ratio")
     return grounder

@@ -19,11 +19,21 @@ from momentfinder.grounding.detr.predict.rerank import (
     fit_rerank_calibration,
     rerank,
 )
+from momentfinder.grounding.detr.train import train_detector
 from momentfinder.grounding.zeroshot import ZeroShotGrounder
+from momentfinder.pipeline.train import official_metrics
 from momentfinder.store import FeatureDirectory
 from momentfinder.types import ClipFeatures, Moment, QueryFeatures, Timeline
 
-from .test_detr_train import run, synth, tiny_config  # noqa: F401  (synth: the module fixture)
+from .conftest import generate_synthetic
+from .test_detr_train import synth, tiny_config  # noqa: F401  (synth: the module fixture)
+
+
+@pytest.fixture(scope="module")
+def synth_bank(tmp_path_factory):
+    """Enough val queries (120) for the zero-shot grounder's query bank, so re-ranking has its
+    look-alike contrast."""
+    return generate_synthetic(tmp_path_factory.mktemp("synth_bank"), seed=5, n_videos=800, dim=24)
 
 
 class FixedScores:
@@ -32,7 +42,7 @@ class FixedScores:
     def __init__(self, scores):
         self.scores, self.spans = np.asarray(scores, dtype=float), None
 
-    def span_scores(self, clips, query, spans):
+    def span_scores(self, clips, query, spans, contrast_only=False):
         self.spans = spans.tolist()
         return self.scores
 
@@ -56,6 +66,9 @@ def test_rerank_adds_the_weighted_normalised_zero_shot_score():
     assert rerank(moments, *pair(), FixedScores([0.0, 0.0, 0.0]), 0.4) == moments
     clips, _ = pair()
     assert rerank(moments, clips, QueryFeatures("q", np.ones(5, np.float32)), zs, 0.4) == moments
+    no_contrast = FixedScores([1.0])
+    no_contrast.scores = None  # no look-alike contrast for this query
+    assert rerank(moments, *pair(), no_contrast, 0.4) == moments
 
 
 def test_rerank_keeps_spans_inside_the_video():
@@ -106,15 +119,25 @@ def test_calibration_survives_a_checkpoint(synth, tmp_path):  # noqa: F811
     assert fit_rerank_calibration([(wide, query)], []) is None
 
 
-def test_training_keeps_the_calibration_and_inference_reranks(synth, tmp_path, caplog):  # noqa: F811
+def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_path, caplog):
+    synth = synth_bank
     cfg = tiny_config(tmp_path, epochs=1)
     cfg.inference.zeroshot_rerank = 0.5
-    run(cfg, synth, tmp_path / "r")
+    train_detector(
+        cfg,
+        FeatureDirectory(synth, normalize=True),
+        read_annotations(synth / "train.jsonl")[:120],  # the val split is what the bank needs
+        read_annotations(synth / "val.jsonl"),
+        tmp_path / "r",
+        evaluate=official_metrics,
+        seed=7,
+        progress=False,
+    )
     ckpt = tmp_path / "r" / "best.ckpt"
     grounder = load_grounder(ckpt)
     assert grounder.zeroshot is not None and grounder.config.inference.zeroshot_rerank == 0.5
     fd = FeatureDirectory(synth, normalize=True)
-    samples = read_annotations(synth / "test.jsonl")
+    samples = read_annotations(synth / "test.jsonl")[:60]
     pairs = [
         (fd.clip_features(s.vid, duration=s.duration), fd.query_features(s.qid, s.query)) for s in samples
     ]
@@ -124,9 +147,14 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth, tmp_path, c
         assert scores == sorted(scores, reverse=True)
     grounder.config.inference.zeroshot_rerank = 0.0
     without = grounder.ground_batch(pairs, 5, reject=False)
-    # the same moments, only their order and scores change
+    # the same moments, only their order and scores change (for some queries)
     for a, b in zip(with_rerank, without, strict=True):
         assert sorted((m.start, m.end) for m in a.moments) == sorted((m.start, m.end) for m in b.moments)
+    assert grounder.zeroshot.calibration.query_bank is not None
+    assert any(
+        [(m.start, m.end) for m in a.moments] != [(m.start, m.end) for m in b.moments]
+        for a, b in zip(with_rerank, without, strict=True)
+    )
 
     # a checkpoint from before re-ranking: a warning, and the moments as the detector ranks them
     payload = load_checkpoint(ckpt)

@@ -97,14 +97,20 @@ class ZeroShotGrounder:
         """Cosine curves of the pooled query and (when used) of each sub-query, with their null levels."""
         return similarity_curves(clips, query, self.config, self._arrays)
 
-    def span_scores(self, clips: ClipFeatures, query: QueryFeatures, spans: np.ndarray) -> np.ndarray:
+    def span_scores(
+        self, clips: ClipFeatures, query: QueryFeatures, spans: np.ndarray, contrast_only: bool = False
+    ) -> np.ndarray | None:
         """Scores ``(m,)`` of given clip spans ``[start, end)`` ``(m, 2)`` (another grounder's
         moments), as this grounder scores its own proposals in a short video: on the sub-queries
         turned away from their look-alike when the calibration's query bank allows it, with the
-        inside-vs-outside contrast and length weighting of :func:`.proposals.span_scores`."""
+        inside-vs-outside contrast and length weighting of :func:`.proposals.span_scores`.
+        ``contrast_only``: None when there is no look-alike contrast (no query bank, or one of
+        another kind of sub-query than this query's)."""
         curves = self.curves(clips, query)
-        pooled_levels, subquery_levels = level_curves(curves, self.config)
         turned = contrast_levels(curves, self.config)
+        if turned is None and contrast_only:
+            return None
+        pooled_levels, subquery_levels = level_curves(curves, self.config)
         parts = subquery_levels if turned is None else turned
         return span_scores(
             np.asarray(spans, dtype=np.int64).reshape(-1, 2), pooled_levels, parts, self.config

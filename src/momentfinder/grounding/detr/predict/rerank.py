@@ -88,8 +88,9 @@ def rerank(
     weight: float,
 ) -> list[Moment]:
     """``moments`` with ``weight`` x their normalised zero-shot span scores added, best first (see
-    the module docstring). Unchanged when there is nothing to compare or the query's width is not
-    the clips'."""
+    the module docstring). Unchanged when there is nothing to compare, the query's width is not
+    the clips', or the zero-shot grounder has no look-alike contrast for this query (its query
+    bank holds another kind of sub-query: token features from training, phrases on a video)."""
     if len(moments) < 2 or weight <= 0 or query.pooled.shape[-1] != clips.dim:
         return moments
     n, clip_len = clips.n_clips, clips.clip_len
@@ -98,7 +99,9 @@ def rerank(
     spans = np.clip(spans, 0, n).astype(np.int64)
     spans[:, 1] = np.clip(np.maximum(spans[:, 1], spans[:, 0] + 1), 1, n)
     spans[:, 0] = np.minimum(spans[:, 0], spans[:, 1] - 1)
-    z = zeroshot.span_scores(clips, query, spans)
+    z = zeroshot.span_scores(clips, query, spans, contrast_only=True)
+    if z is None:  # no look-alike contrast for this query: plain zero-shot levels do not help
+        return moments
     scale = float(np.abs(z).max())
     if not np.isfinite(z).all() or scale <= 0:
         return moments

@@ -120,14 +120,13 @@ def test_calibration_survives_a_checkpoint(synth, tmp_path):  # noqa: F811
 
 
 def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_path, caplog):
-    synth = synth_bank
     cfg = tiny_config(tmp_path, epochs=1)
     cfg.inference.zeroshot_rerank = 0.5
     train_detector(
         cfg,
-        FeatureDirectory(synth, normalize=True),
-        read_annotations(synth / "train.jsonl")[:120],  # the val split is what the bank needs
-        read_annotations(synth / "val.jsonl"),
+        FeatureDirectory(synth_bank, normalize=True),
+        read_annotations(synth_bank / "train.jsonl")[:120],  # the val split is what the bank needs
+        read_annotations(synth_bank / "val.jsonl"),
         tmp_path / "r",
         evaluate=official_metrics,
         seed=7,
@@ -136,8 +135,8 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_pa
     ckpt = tmp_path / "r" / "best.ckpt"
     grounder = load_grounder(ckpt)
     assert grounder.zeroshot is not None and grounder.config.inference.zeroshot_rerank == 0.5
-    fd = FeatureDirectory(synth, normalize=True)
-    samples = read_annotations(synth / "test.jsonl")[:60]
+    fd = FeatureDirectory(synth_bank, normalize=True)
+    samples = read_annotations(synth_bank / "test.jsonl")[:60]
     pairs = [
         (fd.clip_features(s.vid, duration=s.duration), fd.query_features(s.qid, s.query)) for s in samples
     ]

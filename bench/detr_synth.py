@@ -82,6 +82,8 @@ def bench_detr(
     if rerank is not None:
         grounder.config.inference.zeroshot_rerank = rerank
         grounder.zeroshot = grounder.zeroshot or fallback
+    elif grounder.zeroshot is not None and grounder.config.inference.zeroshot_rerank > 0:
+        mode += f" + zero-shot re-rank {grounder.config.inference.zeroshot_rerank:g} (its config)"
     pairs = [(c, q) for _, c, q in test_pos]
     results = grounder.ground_batch(pairs, 10, reject=False)
     row = {"method": f"detr ({mode})", **metrics_of(results, test_pos)}

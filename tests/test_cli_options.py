@@ -55,6 +55,8 @@ BAD_NUMBERS = [
     ("predict", "--features", "F", "--annotations", "A", "--out", "P", "--top-k", "-3"),
     ("predict", "--features", "F", "--annotations", "A", "--out", "P", "--target-rejection", "nan"),
     ("predict", "--features", "F", "--annotations", "A", "--out", "P", "--target-rejection", "1"),
+    ("predict", "--features", "F", "--annotations", "A", "--out", "P", "--zeroshot-rerank", "-0.5"),
+    ("ground", "V", "q", "--zeroshot-rerank", "nan"),
 ]
 
 

@@ -3,6 +3,7 @@ self-training with ``momentfinder train --pseudo-labels`` and its bad inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -188,6 +189,17 @@ def test_builtin_weak_config_selects_on_r1_with_the_default_model():
     cfg = load_config("detr_weak")
     assert (cfg.supervision.mode, cfg.train.select_metric) == ("weak", "MR-full-R1@0.5")
     assert (cfg.model, cfg.train.epochs) == (load_config("detr").model, load_config("detr").train.epochs)
+
+
+def test_builtin_configs_rerank_point_and_weak_only():
+    weights = {
+        name: load_config(name).inference.zeroshot_rerank for name in ("detr", "detr_point", "detr_weak")
+    }
+    assert weights == {"detr": 0.0, "detr_point": 0.2, "detr_weak": 0.2}
+    # the rest of inference is the default model's
+    for name in ("detr_point", "detr_weak"):
+        inference = dataclasses.replace(load_config(name).inference, zeroshot_rerank=0.0)
+        assert inference == load_config("detr").inference
 
 
 @pytest.mark.parametrize(

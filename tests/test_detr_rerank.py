@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
 import pytest
 import torch
 
+from momentfinder.cli import main
 from momentfinder.data.readers import read_annotations
 from momentfinder.errors import InputError
 from momentfinder.grounding.detr import load_grounder
@@ -20,6 +22,7 @@ from momentfinder.grounding.detr.predict.rerank import (
     rerank,
 )
 from momentfinder.grounding.detr.train import train_detector
+from momentfinder.grounding.registry import GrounderSpec, build_grounder
 from momentfinder.grounding.zeroshot import ZeroShotGrounder
 from momentfinder.pipeline.train import official_metrics
 from momentfinder.store import FeatureDirectory
@@ -155,6 +158,14 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_pa
         for a, b in zip(with_rerank, without, strict=True)
     )
 
+    # the weight as a user overrides it (predict / ground --zeroshot-rerank)
+    spec = GrounderSpec(checkpoint=str(ckpt), device="cpu", zeroshot_rerank=0.0)
+    for grounder_, want in (
+        (build_grounder(spec), without),
+        (load_grounder(ckpt, zeroshot_rerank=0.5), with_rerank),
+    ):
+        got = grounder_.ground_batch(pairs, 5, reject=False)
+        assert [r.moments for r in got] == [r.moments for r in want]
     # a checkpoint from before re-ranking: a warning, and the moments as the detector ranks them
     payload = load_checkpoint(ckpt)
     del payload["zeroshot_calibration"]
@@ -166,7 +177,41 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_pa
         m.score for m in without[0].moments
     ]
 
+    # the same from the command line (predict --zeroshot-rerank)
+    ann = tmp_path / "test.jsonl"
+    ann.write_text("".join(line + "\n" for line in (synth_bank / "test.jsonl").read_text().splitlines()[:60]))
+    preds = {}
+    for weight in ("0", "0.5"):
+        argv = [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            "--features",
+            str(synth_bank),
+            "--annotations",
+            str(ann),
+        ]
+        assert main([*argv, "--out", str(tmp_path / weight), "--no-reject", "--zeroshot-rerank", weight]) == 0
+        preds[weight] = [json.loads(line)["pred_relevant_windows"] for line in open(tmp_path / weight)]
+    assert preds["0"] != preds["0.5"]
+    for weight, value in (("0", 0.0), ("0.5", 0.5)):
+        want = load_grounder(ckpt, zeroshot_rerank=value).ground_batch(pairs, 10, reject=False)
+        for windows, res in zip(preds[weight], want, strict=True):
+            spans = [[m.start, m.end] for m in res.moments]
+            np.testing.assert_allclose([w[:2] for w in windows], spans, atol=1e-2)
+
 
 def test_config_refuses_a_negative_weight():
     with pytest.raises(InputError, match="zeroshot_rerank"):
         DetrConfig.from_dict({"inference": {"zeroshot_rerank": -0.1}})
+
+
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf")])
+def test_override_refuses_a_bad_weight(weight):
+    with pytest.raises(InputError, match="--zeroshot-rerank must be 0 or more"):
+        GrounderSpec(checkpoint="run/best.ckpt", zeroshot_rerank=weight)
+
+
+def test_override_needs_a_checkpoint():
+    with pytest.raises(InputError, match="trained checkpoint only"):
+        GrounderSpec(zeroshot_rerank=0.2)

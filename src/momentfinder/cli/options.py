@@ -41,6 +41,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+ZEROSHOT_RERANK_HELP = (
+    "with a trained checkpoint: weight of the zero-shot re-ranking of its moments (the zero-shot "
+    "grounder's look-alike contrast; 0 = off; default: the checkpoint's own, 0.2 for point and weak "
+    "labels, off for full labels)"
+)
+
+
 def clip_seconds(text: str) -> float:
     """A clip length in seconds, between :data:`MIN_CLIP_LEN` and :data:`MAX_CLIP_LEN`."""
     value = finite_float(text)
@@ -202,6 +216,9 @@ def add_grounding_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="a trained model (RUN/best.ckpt from momentfinder train)",
     )
+    g.add_argument(
+        "--zeroshot-rerank", type=non_negative_float, metavar="W", default=None, help=ZEROSHOT_RERANK_HELP
+    )
     g.add_argument("--top-k", type=positive_int, default=5, help="moments to return (default 5)")
     g.add_argument(
         "--subtitles", default=None, help="subtitle/transcript file (default: sidecar or embedded)"
@@ -350,6 +367,7 @@ def finder_config_from_args(args: argparse.Namespace, use_subtitles: bool = True
     cfg = finder_config(
         visual_model=args.visual_model,
         checkpoint=getattr(args, "model", None),
+        zeroshot_rerank=getattr(args, "zeroshot_rerank", None),
         clip_len=args.clip_len,
         no_visual=args.no_visual or ("channels" in channels and "visual" not in channels["channels"]),
         frames_per_clip=args.frames_per_clip,

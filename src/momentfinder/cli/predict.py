@@ -1,7 +1,7 @@
 """``momentfinder predict``: ground every query of an annotation file in a feature directory.
 
     momentfinder predict --features DIR --annotations FILE --out PRED.jsonl
-        [--grounder zero-shot | --checkpoint RUN/best.ckpt] [--top-k 10]
+        [--grounder zero-shot | --checkpoint RUN/best.ckpt [--zeroshot-rerank W]] [--top-k 10]
         [--calibrate-on VAL_ANN [VAL_NEG_ANN] --save-calibration CAL.json] [--calibration CAL.json]
 
 ``DIR`` has the Moment-DETR layout (``clip_features/{vid}.npz``, ``clip_text_features/qid{N}.npz``,
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import clip_seconds, key_values, positive_int, share
+from .options import ZEROSHOT_RERANK_HELP, clip_seconds, key_values, non_negative_float, positive_int, share
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "no-moment threshold rejects queries unless --no-reject",
     )
     p.add_argument("--device", default=None, help="--checkpoint: cpu, cuda (default: CUDA when available)")
+    p.add_argument(
+        "--zeroshot-rerank", type=non_negative_float, metavar="W", default=None, help=ZEROSHOT_RERANK_HELP
+    )
     p.add_argument("--top-k", type=positive_int, default=10, help="moments per query (default 10)")
     p.add_argument(
         "--clip-len",
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             device=args.device,
             reject=not args.no_reject,
+            zeroshot_rerank=args.zeroshot_rerank,
         ),
         top_k=args.top_k,
         clip_len=args.clip_len,

@@ -23,7 +23,9 @@ class GrounderSpec:
     (``ZeroShotConfig`` keys for ``zero-shot``); ``calibration``: a no-moment calibration file made
     for the user's encoder (zero-shot only; without one nothing is rejected); ``checkpoint``: a
     trained detector (``momentfinder train``), which replaces ``name``; ``reject``: False never
-    rejects a query (the checkpoint's calibrated threshold, or a calibration, is ignored).
+    rejects a query (the checkpoint's calibrated threshold, or a calibration, is ignored);
+    ``zeroshot_rerank``: with a checkpoint, the weight of the zero-shot re-ranking of its moments
+    (``inference.zeroshot_rerank``; None keeps the checkpoint's own, 0 turns it off).
     """
 
     name: str = DEFAULT_GROUNDER
@@ -32,8 +34,16 @@ class GrounderSpec:
     checkpoint: str | None = None
     device: str | None = None
     reject: bool = True
+    zeroshot_rerank: float | None = None
 
     def __post_init__(self) -> None:
+        if self.zeroshot_rerank is not None:
+            if self.checkpoint is None:
+                raise InputError(
+                    "zero-shot re-ranking (--zeroshot-rerank) applies to a trained checkpoint only"
+                )
+            if not self.zeroshot_rerank >= 0 or self.zeroshot_rerank == float("inf"):
+                raise InputError(f"--zeroshot-rerank must be 0 or more, got {self.zeroshot_rerank}")
         if self.checkpoint is None and self.name not in GROUNDER_NAMES:
             raise InputError(f"unknown grounder {self.name!r}; choose one of: {', '.join(GROUNDER_NAMES)}")
         if self.checkpoint is not None or self.name != "zero-shot":
@@ -54,7 +64,9 @@ def build_grounder(spec: GrounderSpec | None = None):
     if spec.checkpoint is not None:
         from .detr import load_grounder
 
-        grounder = load_grounder(spec.checkpoint, device=spec.device or _default_device())
+        grounder = load_grounder(
+            spec.checkpoint, device=spec.device or _default_device(), zeroshot_rerank=spec.zeroshot_rerank
+        )
         if not spec.reject:
             grounder.no_moment_threshold = None
         return grounder

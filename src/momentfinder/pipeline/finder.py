@@ -65,6 +65,7 @@ class FinderConfig:
     text_model: str | None = None  # sentence-transformers dir; None = bundled all-MiniLM-L6-v2
     grounder: str = DEFAULT_GROUNDER
     checkpoint: str | None = None  # a trained model (momentfinder train): replaces the zero-shot grounder
+    zeroshot_rerank: float | None = None  # with checkpoint: its zero-shot re-ranking weight; None: its own
     calibration: str | None = None  # zero-shot no-moment calibration JSON made for this encoder
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8
@@ -121,7 +122,11 @@ class FinderConfig:
 
     def grounder_spec(self) -> GrounderSpec:
         return GrounderSpec(
-            name=self.grounder, calibration=self.calibration, checkpoint=self.checkpoint, device=self.device
+            name=self.grounder,
+            calibration=self.calibration,
+            checkpoint=self.checkpoint,
+            device=self.device,
+            zeroshot_rerank=self.zeroshot_rerank,
         )
 
 

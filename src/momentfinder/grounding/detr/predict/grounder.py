@@ -111,10 +111,17 @@ class DetrGrounder:
         ]
 
 
-def load_grounder(checkpoint_path: str | os.PathLike, device: str | torch.device = "cpu") -> DetrGrounder:
-    """A ready :class:`DetrGrounder` from ``RUN/best.ckpt`` (config, weights, calibration)."""
+def load_grounder(
+    checkpoint_path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    zeroshot_rerank: float | None = None,
+) -> DetrGrounder:
+    """A ready :class:`DetrGrounder` from ``RUN/best.ckpt`` (config, weights, calibration);
+    ``zeroshot_rerank`` replaces the checkpoint's ``inference.zeroshot_rerank`` (None keeps it)."""
     ckpt = load_checkpoint(checkpoint_path, map_location=device)
     config = DetrConfig.from_dict(ckpt["config"], str(checkpoint_path))
+    if zeroshot_rerank is not None:
+        config.inference.zeroshot_rerank = float(zeroshot_rerank)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     model = MomentDetr(config.model, spec.visual_dim, spec.text_dim)
     model.load_state_dict(ckpt["model"])

@@ -57,6 +57,7 @@ BAD_NUMBERS = [
     ("predict", "--features", "F", "--annotations", "A", "--out", "P", "--target-rejection", "1"),
     ("predict", "--features", "F", "--annotations", "A", "--out", "P", "--zeroshot-rerank", "-0.5"),
     ("ground", "V", "q", "--zeroshot-rerank", "nan"),
+    ("ground", "V", "q", "--zeroshot-rerank", "0.3"),  # without --model: nothing to re-rank
 ]
 
 

@@ -166,6 +166,10 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_pa
     ):
         got = grounder_.ground_batch(pairs, 5, reject=False)
         assert [r.moments for r in got] == [r.moments for r in want]
+    # a direct caller's override goes through the config's checks too
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(InputError, match="zeroshot_rerank must be a finite number >= 0"):
+            load_grounder(ckpt, zeroshot_rerank=bad)
     # a checkpoint from before re-ranking: a warning, and the moments as the detector ranks them
     payload = load_checkpoint(ckpt)
     del payload["zeroshot_calibration"]
@@ -201,9 +205,10 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_pa
             np.testing.assert_allclose([w[:2] for w in windows], spans, atol=1e-2)
 
 
-def test_config_refuses_a_negative_weight():
-    with pytest.raises(InputError, match="zeroshot_rerank"):
-        DetrConfig.from_dict({"inference": {"zeroshot_rerank": -0.1}})
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf"), "-1"])
+def test_config_refuses_a_bad_weight(weight):
+    with pytest.raises(InputError, match="zeroshot_rerank must be a finite number >= 0"):
+        DetrConfig.from_dict({"inference": {"zeroshot_rerank": weight}})
 
 
 @pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf")])

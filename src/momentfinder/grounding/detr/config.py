@@ -158,8 +158,8 @@ class DetrConfig:
             raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):
             raise InputError(f"{source}: inference.decode must be detr or hybrid")
-        if not cfg.inference.zeroshot_rerank >= 0:
-            raise InputError(f"{source}: inference.zeroshot_rerank must be >= 0 (0: off)")
+        if not 0 <= cfg.inference.zeroshot_rerank < float("inf"):
+            raise InputError(f"{source}: inference.zeroshot_rerank must be a finite number >= 0 (0: off)")
         if cfg.supervision.mode not in SUPERVISION_MODES:
             raise InputError(f"{source}: supervision.mode must be one of {', '.join(SUPERVISION_MODES)}")
         if cfg.supervision.refine_source not in REFINE_SOURCES:

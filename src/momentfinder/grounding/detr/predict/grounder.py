@@ -119,9 +119,10 @@ def load_grounder(
     """A ready :class:`DetrGrounder` from ``RUN/best.ckpt`` (config, weights, calibration);
     ``zeroshot_rerank`` replaces the checkpoint's ``inference.zeroshot_rerank`` (None keeps it)."""
     ckpt = load_checkpoint(checkpoint_path, map_location=device)
-    config = DetrConfig.from_dict(ckpt["config"], str(checkpoint_path))
-    if zeroshot_rerank is not None:
-        config.inference.zeroshot_rerank = float(zeroshot_rerank)
+    raw = ckpt["config"]
+    if zeroshot_rerank is not None:  # through the config's own checks, like any other setting
+        raw = {**raw, "inference": {**(raw.get("inference") or {}), "zeroshot_rerank": zeroshot_rerank}}
+    config = DetrConfig.from_dict(raw, str(checkpoint_path))
     spec = FeatureSpec.from_dict(ckpt["spec"])
     model = MomentDetr(config.model, spec.visual_dim, spec.text_dim)
     model.load_state_dict(ckpt["model"])

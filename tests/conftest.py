@@ -13,7 +13,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+# ../shared beside the repo, or wherever $MOMENTFINDER_SHARED points (a clone elsewhere)
+SHARED = os.path.abspath(
+    os.environ.get("MOMENTFINDER_SHARED") or os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+)
 SHARED_DATA = os.path.join(SHARED, "data")
 CHARADES_MP4 = os.path.join(SHARED_DATA, "univtg", "charades.mp4")
 
@@ -22,7 +25,7 @@ def shared_path(*parts: str) -> str:
     """A file under ../shared/data, or skip the test with a clear message when it is absent."""
     path = os.path.join(SHARED_DATA, *parts)
     if not os.path.exists(path):
-        pytest.skip(f"shared data not found: {path}")
+        pytest.skip(f"shared data not found: {path} (set MOMENTFINDER_SHARED to the shared folder)")
     return path
 
 
@@ -30,7 +33,9 @@ def generate_synthetic(out: Path, seed: int, n_videos: int, dim: int | None = No
     """Write ../shared/bench/synth_qvh.py's data set to ``out``, or skip when the generator is absent."""
     generator = Path(SHARED) / "bench" / "synth_qvh.py"
     if not generator.is_file():
-        pytest.skip(f"synthetic generator not found: {generator} (../shared is not beside the repo)")
+        pytest.skip(
+            f"synthetic generator not found: {generator} (set MOMENTFINDER_SHARED to the shared folder)"
+        )
     cmd = [sys.executable, str(generator), str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
     subprocess.run(cmd + (["--dim", str(dim)] if dim else []), check=True, capture_output=True)
     return Path(out)

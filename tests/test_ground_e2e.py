@@ -99,7 +99,7 @@ def test_second_query_reuses_cached_features(talk_video, tiny_clip, tmp_path, mo
 
 def test_charades_video_json(tiny_clip, tmp_path, capsys):
     if not os.path.exists(CHARADES_MP4):
-        pytest.skip(f"shared data not found: {CHARADES_MP4}")
+        pytest.skip(f"shared data not found: {CHARADES_MP4} (set MOMENTFINDER_SHARED to the shared folder)")
     rc = main(
         [
             "ground",

@@ -120,7 +120,8 @@ def load_grounder(
     ``zeroshot_rerank`` replaces the checkpoint's ``inference.zeroshot_rerank`` (None keeps it)."""
     ckpt = load_checkpoint(checkpoint_path, map_location=device)
     raw = ckpt["config"]
-    if zeroshot_rerank is not None:  # through the config's own checks, like any other setting
+    # the override goes through the config's own checks, like any other setting
+    if zeroshot_rerank is not None and isinstance(raw, dict) and isinstance(raw.get("inference") or {}, dict):
         raw = {**raw, "inference": {**(raw.get("inference") or {}), "zeroshot_rerank": zeroshot_rerank}}
     config = DetrConfig.from_dict(raw, str(checkpoint_path))
     spec = FeatureSpec.from_dict(ckpt["spec"])

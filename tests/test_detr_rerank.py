@@ -211,6 +211,11 @@ def test_config_refuses_a_bad_weight(weight):
         DetrConfig.from_dict({"inference": {"zeroshot_rerank": weight}})
 
 
+def test_config_refuses_a_section_that_is_not_a_mapping():
+    with pytest.raises(InputError, match="section 'inference' must be a mapping"):
+        DetrConfig.from_dict({"inference": [0.2]})
+
+
 @pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf")])
 def test_override_refuses_a_bad_weight(weight):
     with pytest.raises(InputError, match="--zeroshot-rerank must be 0 or more"):

@@ -138,6 +138,8 @@ class DetrConfig:
         for section, values in data.items():
             if section not in {f.name for f in dataclasses.fields(cls)}:
                 raise InputError(f"{source}: unknown section {section!r}")
+            if values is not None and not isinstance(values, dict):
+                raise InputError(f"{source}: section {section!r} must be a mapping of settings")
             target = getattr(cfg, section)
             known = {f.name: f for f in dataclasses.fields(target)}
             for key, value in (values or {}).items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,7 +12,13 @@ import torch
 from momentfinder.errors import InputError
 from momentfinder.grounding.detr.config import DetrConfig, load_config
 from momentfinder.grounding.detr.supervision import point_of
-from momentfinder.grounding.detr.train import calibration_metric, make_scheduler, point_hit
+from momentfinder.grounding.detr.train import (
+    calibration_metric,
+    make_scheduler,
+    point_hit,
+    rejects_enough,
+    replaces_best,
+)
 from momentfinder.types import GroundingResult, GroundingSample, Moment, Timeline
 
 from .test_detr_train import run, synth, tiny_config  # noqa: F401  (synth: the module fixture)
@@ -86,3 +93,25 @@ def test_best_checkpoint_follows_the_selection_metric(synth, tmp_path, select): 
         assert summary["best_val_metric"] == max(values)
     assert summary["best_epoch"] == expected and summary["select_metric"] == select
     assert torch.load(tmp_path / "r" / "best.ckpt", weights_only=True)["epoch"] == expected
+
+
+def test_selection_passes_over_an_epoch_that_rejects_too_few_negatives():
+    # seed 1 of the five-seed point runs (issue #18): (epoch, val R1@0.5, val negatives rejected)
+    log = [(0, 88.83, 0.967), (3, 88.5, 0.985), (8, 89.33, 0.592), (11, 88.83, 0.995)]
+    for minimum, kept in ((0.8, 0), (0.0, 8), (0.99, 11), (1.0, 8)):
+        best = {"epoch": -1, "metric": -math.inf, "rejects_enough": False}
+        for epoch, value, rejected in log:
+            rejects = rejects_enough(rejected, minimum)
+            if replaces_best(best, value, rejects):
+                best = {"epoch": epoch, "metric": value, "rejects_enough": rejects}
+        assert best["epoch"] == kept, minimum
+    # no negatives measured: the metric alone; a state saved before this rule counts as enough
+    assert rejects_enough(None, 0.8)
+    assert not replaces_best({"epoch": 2, "metric": 90.0}, 89.0, True)
+    assert not replaces_best({"epoch": 2, "metric": 90.0}, None, True)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])
+def test_config_refuses_a_bad_selection_floor(value):
+    with pytest.raises(InputError, match="select_min_negative_reject must be in"):
+        DetrConfig.from_dict({"train": {"select_min_negative_reject": value}})

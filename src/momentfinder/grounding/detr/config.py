@@ -71,6 +71,10 @@ class TrainConfig:
     # val query's point, for point-labelled val sets), or ``last`` (the last validated epoch; the
     # grow ratio on mAP)
     select_metric: str = "MR-full-mAP"
+    # an epoch whose calibrated no-moment threshold rejects fewer of the val negatives than this is
+    # kept only while no validated epoch has reached it (issue #18: a point run kept an epoch
+    # rejecting 59 % of them); 0 = rejection ignored
+    select_min_negative_reject: float = 0.8
     precision: str = "auto"  # auto (bf16 autocast where the CPU/GPU has fast bf16) | bf16 | fp32
 
 
@@ -156,6 +160,8 @@ class DetrConfig:
                 setattr(target, key, value)
         if cfg.train.lr_schedule not in LR_SCHEDULES:
             raise InputError(f"{source}: train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+        if not 0 <= cfg.train.select_min_negative_reject <= 1:
+            raise InputError(f"{source}: train.select_min_negative_reject must be in [0, 1]")
         if cfg.train.select_metric not in SELECT_METRICS:
             raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):

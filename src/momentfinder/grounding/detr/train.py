@@ -358,7 +358,7 @@ def train_detector(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = make_scheduler(optimizer, cfg)
     history: list[dict] = []
-    best = {"epoch": -1, "metric": -math.inf}
+    best = {"epoch": -1, "metric": -math.inf, "rejects_enough": False}
     start_epoch = 0
     if resume:
         ckpt = load_resume_checkpoint(last_path, map_location=device_t)
@@ -420,8 +420,9 @@ def train_detector(
             row["no_moment_threshold"] = calibration.get("no_moment_threshold")
             key = cfg.train.select_metric  # "last": every validated epoch replaces the one before
             value = math.inf if key == "last" else metrics[key]
-            if key == "last" or (value is not None and value > best["metric"]):
-                best = {"epoch": epoch, "metric": float(value)}
+            rejects = rejects_enough(row["val_negative_reject"], cfg.train.select_min_negative_reject)
+            if key == "last" or replaces_best(best, value, rejects):
+                best = {"epoch": epoch, "metric": float(value), "rejects_enough": rejects}
                 save_checkpoint(
                     best_path, _payload(model, cfg, spec, calibration, epoch, metrics, rerank_cal)
                 )
@@ -527,3 +528,17 @@ def plot_history(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def rejects_enough(negative_reject: float | None, minimum: float) -> bool:
+    """Whether an epoch's calibrated threshold rejects at least ``minimum`` of the val negatives
+    (``train.select_min_negative_reject``; no negatives measured: it does)."""
+    return negative_reject is None or negative_reject >= minimum
+
+
+def replaces_best(best: dict, value: float | None, rejects: bool) -> bool:
+    """Whether a validated epoch (its select metric ``value``) replaces ``best``: one that rejects
+    enough negatives beats one that does not, then the higher metric wins (ties keep the earlier)."""
+    if value is None:
+        return False
+    return (rejects, value) > (best.get("rejects_enough", True), best["metric"])

@@ -68,6 +68,12 @@ def test_train_writes_run_and_resumes_exactly(synth, tmp_path):
     run(cfg, synth, tmp_path / "b", stop_after=1)  # as if killed after the first epoch
     with pytest.raises(InputError, match="--resume"):
         run(cfg, synth, tmp_path / "b")
+    # a run started by an older version (a setting added since missing from its config) resumes
+    from momentfinder.grounding.detr.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(tmp_path / "b" / "last.ckpt")
+    del payload["config"]["train"]["select_min_negative_reject"]
+    save_checkpoint(tmp_path / "b" / "last.ckpt", payload)
     run(cfg, synth, tmp_path / "b", resume=True)
     a = torch.load(tmp_path / "a" / "last.ckpt", weights_only=True)["model"]
     b = torch.load(tmp_path / "b" / "last.ckpt", weights_only=True)["model"]

@@ -362,7 +362,9 @@ def train_detector(
     start_epoch = 0
     if resume:
         ckpt = load_resume_checkpoint(last_path, map_location=device_t)
-        if _without_epochs(ckpt["config"]) != _without_epochs(cfg.to_dict()):
+        # through from_dict, so settings added since the run started count at their defaults
+        saved = DetrConfig.from_dict(ckpt["config"], str(last_path)).to_dict()
+        if _without_epochs(saved) != _without_epochs(cfg.to_dict()):
             raise InputError(
                 f"{last_path} was trained with a different config; resume with the same --config"
             )

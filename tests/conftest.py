@@ -18,7 +18,6 @@ SHARED = os.path.abspath(
     os.environ.get("MOMENTFINDER_SHARED") or os.path.join(os.path.dirname(__file__), "..", "..", "shared")
 )
 SHARED_DATA = os.path.join(SHARED, "data")
-CHARADES_MP4 = os.path.join(SHARED_DATA, "univtg", "charades.mp4")
 
 
 def shared_path(*parts: str) -> str:

@@ -14,7 +14,7 @@ from momentfinder.store import FeatureDirectory
 from momentfinder.types import GroundingResult, Moment, SubtitleSegment
 from momentfinder.video.sample import Scene, write_sample_video
 
-from .conftest import CHARADES_MP4
+from .conftest import shared_path
 
 # A four-minute video: twelve 20 s scenes, each with one subtitle line at a known time.
 LINES = [
@@ -98,12 +98,11 @@ def test_second_query_reuses_cached_features(talk_video, tiny_clip, tmp_path, mo
 
 
 def test_charades_video_json(tiny_clip, tmp_path, capsys):
-    if not os.path.exists(CHARADES_MP4):
-        pytest.skip(f"shared data not found: {CHARADES_MP4} (set MOMENTFINDER_SHARED to the shared folder)")
+    charades = shared_path("univtg", "charades.mp4")
     rc = main(
         [
             "ground",
-            CHARADES_MP4,
+            charades,
             "a person opens a door",
             "--visual-model",
             tiny_clip,

@@ -119,11 +119,11 @@ def load_grounder(
     """A ready :class:`DetrGrounder` from ``RUN/best.ckpt`` (config, weights, calibration);
     ``zeroshot_rerank`` replaces the checkpoint's ``inference.zeroshot_rerank`` (None keeps it)."""
     ckpt = load_checkpoint(checkpoint_path, map_location=device)
-    raw = ckpt["config"]
-    # the override goes through the config's own checks, like any other setting
-    if zeroshot_rerank is not None and isinstance(raw, dict) and isinstance(raw.get("inference") or {}, dict):
-        raw = {**raw, "inference": {**(raw.get("inference") or {}), "zeroshot_rerank": zeroshot_rerank}}
-    config = DetrConfig.from_dict(raw, str(checkpoint_path))
+    config = DetrConfig.from_dict(ckpt["config"], str(checkpoint_path))
+    if zeroshot_rerank is not None:  # through the config's own checks, like any other setting
+        data = config.to_dict()
+        data["inference"]["zeroshot_rerank"] = zeroshot_rerank
+        config = DetrConfig.from_dict(data, str(checkpoint_path))
     spec = FeatureSpec.from_dict(ckpt["spec"])
     model = MomentDetr(config.model, spec.visual_dim, spec.text_dim)
     model.load_state_dict(ckpt["model"])

@@ -75,6 +75,9 @@ class TrainConfig:
     # kept only while no validated epoch has reached it (issue #18: a point run kept an epoch
     # rejecting 59 % of them); 0 = rejection ignored
     select_min_negative_reject: float = 0.8
+    # validate, select and save an exponential moving average of the weights reaching back about
+    # this many epochs instead of the last step's (averaging.py); 0 = off
+    average_epochs: float = 0.0
     precision: str = "auto"  # auto (bf16 autocast where the CPU/GPU has fast bf16) | bf16 | fp32
 
 
@@ -162,6 +165,8 @@ class DetrConfig:
             raise InputError(f"{source}: train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
         if not 0 <= cfg.train.select_min_negative_reject <= 1:
             raise InputError(f"{source}: train.select_min_negative_reject must be in [0, 1]")
+        if not 0 <= cfg.train.average_epochs < float("inf"):
+            raise InputError(f"{source}: train.average_epochs must be a finite number >= 0 (0: off)")
         if cfg.train.select_metric not in SELECT_METRICS:
             raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):

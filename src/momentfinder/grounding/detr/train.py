@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ...atomic import write_atomic
 from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, GroundingSample, QueryFeatures, Timeline
 from ..zeroshot import NoMomentCalibration, ZeroShotGrounder
+from .averaging import weight_average
 from .calibration import calibrate_no_moment, mismatched_pairs
 from .checkpoint import FeatureSpec, load_resume_checkpoint, save_checkpoint
 from .config import DetrConfig, SupervisionConfig
@@ -228,10 +230,11 @@ def train_epoch(
     device: torch.device,
     bf16: bool,
     desc: str | None = None,
+    average: AveragedModel | None = None,
 ) -> dict[str, float]:
     """One pass over ``examples`` in the given order (batches of ``cfg.train.batch_size``); return
     the mean total loss (``loss``) and its parts (``loss_span``, ...). ``desc``: progress bar label
-    (None: no bar)."""
+    (None: no bar); ``average``: the moving average of the weights, updated after every step."""
     model.train()
     bs = cfg.train.batch_size
     sums: dict[str, float] = {}
@@ -245,6 +248,8 @@ def train_epoch(
         if cfg.train.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update_parameters(model)
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
         for k, v in parts.items():
             sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + v
@@ -357,6 +362,9 @@ def train_detector(
     criterion = SetCriterion(cfg.loss)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = make_scheduler(optimizer, cfg)
+    average = weight_average(model, cfg.train.average_epochs, math.ceil(len(train_ex) / cfg.train.batch_size))
+    # what validation scores and the checkpoints hold: the averaged weights when averaging
+    kept = average.module if average is not None else model
     history: list[dict] = []
     best = {"epoch": -1, "metric": -math.inf, "rejects_enough": False}
     start_epoch = 0
@@ -369,7 +377,10 @@ def train_detector(
                 f"{last_path} was trained with a different config; resume with the same --config"
             )
         state = ckpt["train_state"]
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(state.get("weights", ckpt["model"]))  # raw weights when averaging
+        if average is not None:
+            average.module.load_state_dict(ckpt["model"])
+            average.n_averaged.fill_(state["n_averaged"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"].cpu())  # RNG states are CPU tensors, whatever map_location
@@ -405,6 +416,7 @@ def train_detector(
                 device_t,
                 bf16,
                 desc=f"epoch {epoch + 1}/{cfg.train.epochs}" if progress else None,
+                average=average,
             )
         )
         scheduler.step()
@@ -414,7 +426,7 @@ def train_detector(
         last_epoch = epoch == cfg.train.epochs - 1
         calibration = None
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
-            grounder = DetrGrounder(model, cfg, spec, device=device_t, zeroshot=zeroshot)
+            grounder = DetrGrounder(kept, cfg, spec, device=device_t, zeroshot=zeroshot)
             metrics, calibration = validate(grounder, val_ex, neg_ex, cfg, seed, evaluate)
             model.train()
             row.update({f"val_{k}": v for k, v in metrics.items()})
@@ -425,9 +437,7 @@ def train_detector(
             rejects = rejects_enough(row["val_negative_reject"], cfg.train.select_min_negative_reject)
             if key == "last" or replaces_best(best, value, rejects):
                 best = {"epoch": epoch, "metric": float(value), "rejects_enough": rejects}
-                save_checkpoint(
-                    best_path, _payload(model, cfg, spec, calibration, epoch, metrics, rerank_cal)
-                )
+                save_checkpoint(best_path, _payload(kept, cfg, spec, calibration, epoch, metrics, rerank_cal))
         history.append(row)
         train_state = {
             "optimizer": optimizer.state_dict(),
@@ -439,9 +449,12 @@ def train_detector(
             "best": best,
             "pseudo_labels": pseudo_label_state(train_ex) if sup.mode != "full" else None,
         }
+        if average is not None:  # the payload's "model" is the average; the raw weights go on
+            train_state["weights"] = _cpu_state(model)
+            train_state["n_averaged"] = int(average.n_averaged)
         save_checkpoint(
             last_path,
-            {**_payload(model, cfg, spec, calibration, epoch, None, rerank_cal), "train_state": train_state},
+            {**_payload(kept, cfg, spec, calibration, epoch, None, rerank_cal), "train_state": train_state},
         )
         write_logs(out_dir, history)
         if on_epoch is not None:
@@ -485,13 +498,17 @@ def _payload(
         "config": cfg.to_dict(),
         "spec": spec.to_dict(),
         "calibration": calibration or {},
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": _cpu_state(model),
         "epoch": epoch,
         "val_metrics": metrics or {},
     }
     if rerank_cal is not None:
         payload["zeroshot_calibration"] = calibration_payload(rerank_cal)
     return payload
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 def write_logs(out_dir: Path, history: list[dict]) -> None:

@@ -208,3 +208,38 @@ def test_resume_after_the_process_is_killed(synth, tmp_path):
     b = torch.load(killed / "last.ckpt", weights_only=True)
     assert done < 5 and b["epoch"] == 4
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_restart_after_warmup_trains_a_fresh_detector_and_resumes_exactly(synth, tmp_path):
+    cfg = tiny_config(tmp_path, epochs=3)
+    cfg.supervision.mode, cfg.supervision.warmup_epochs, cfg.supervision.refresh_every = "point", 1, 0
+    run(cfg, synth, tmp_path / "kept")
+    cfg.supervision.restart_after_warmup = True
+    run(cfg, synth, tmp_path / "fresh")
+    log = json.loads((tmp_path / "fresh" / "log.json").read_text())
+    assert [r.get("restarted") for r in log] == [None, 1, None]  # once, when the windows are grown
+    kept_log = json.loads((tmp_path / "kept" / "log.json").read_text())
+    assert log[0]["loss"] == kept_log[0]["loss"]  # the same warm-up ...
+    assert log[1]["loss"] != kept_log[1]["loss"]  # ... then another model
+    first = torch.load(tmp_path / "fresh" / "last.ckpt", weights_only=True)["model"]
+
+    run(cfg, synth, tmp_path / "resumed", stop_after=1)  # killed after the warm-up ...
+    run(cfg, synth, tmp_path / "resumed", stop_after=1, resume=True)  # ... and right after the restart
+    run(cfg, synth, tmp_path / "resumed", resume=True)
+    resumed = torch.load(tmp_path / "resumed" / "last.ckpt", weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], first[k]) for k in first)
+    assert json.loads((tmp_path / "resumed" / "log.json").read_text())[2]["loss"] == log[2]["loss"]
+
+
+def test_restart_needs_a_warmup_of_its_own(synth, tmp_path):
+    """With pseudo labels from another grounder there is no warm-up model, so nothing restarts."""
+    from momentfinder.grounding.detr.supervision import PseudoLabel
+
+    cfg = tiny_config(tmp_path)
+    cfg.supervision.mode, cfg.supervision.warmup_epochs = "point", 1
+    cfg.supervision.restart_after_warmup = cfg.supervision.refine_pseudo = True
+    train = read_annotations(synth / "train.jsonl")
+    pseudo = {s.qid: PseudoLabel([[*w[:2], 1.0] for w in s.windows]) for s in train}
+    run(cfg, synth, tmp_path / "p", pseudo_labels=pseudo)
+    log = json.loads((tmp_path / "p" / "log.json").read_text())
+    assert "pseudo_window_clips" in log[1] and all("restarted" not in r for r in log)

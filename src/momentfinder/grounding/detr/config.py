@@ -109,6 +109,10 @@ class SupervisionConfig:
     # point: with no pseudo window holding the point, grow one on the labeller's curve at this share
     # of the point's value (0.8 gave 66 % of windows at IoU >= 0.5 with the zero-shot curve, 0.5 gave 49 %)
     pseudo_grow_ratio: float = 0.8
+    # point / weak without pseudo labels: after the warm-up epochs grow the windows, a freshly
+    # initialised detector trains on them (issue #18: trained on after the saliency-only warm-up,
+    # the detector's own windows stayed poor, test R1@0.5 29 detector-only against 85 with full labels)
+    restart_after_warmup: bool = False
     refine_pseudo: bool = False  # with pseudo labels: refresh them from the model after warmup_epochs too
     # what a refresh grows the pseudo windows from: ``saliency`` (the model's curve around the point
     # or peak, at expand_ratio) or ``detector`` (its most confident predicted window holding the point,

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -358,13 +359,11 @@ def train_detector(
     rerank_cal = fit_rerank_calibration(example_pairs(val_ex), example_pairs(neg_ex))
     zeroshot = ZeroShotGrounder(calibration=rerank_cal) if rerank_cal is not None else None
 
-    model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device_t)
-    criterion = SetCriterion(cfg.loss)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = make_scheduler(optimizer, cfg)
-    average = weight_average(model, cfg.train.average_epochs, math.ceil(len(train_ex) / cfg.train.batch_size))
+    steps_per_epoch = math.ceil(len(train_ex) / cfg.train.batch_size)
+    model, optimizer, scheduler, average = start_model(cfg, spec, device_t, steps_per_epoch)
     # what validation scores and the checkpoints hold: the averaged weights when averaging
     kept = average.module if average is not None else model
+    criterion = SetCriterion(cfg.loss)
     history: list[dict] = []
     best = {"epoch": -1, "metric": -math.inf, "rejects_enough": False}
     start_epoch = 0
@@ -399,6 +398,13 @@ def train_detector(
                 model, train_ex, sup, device_t, cfg.train.max_windows
             )
             quality = pseudo_window_quality(train_ex)
+            if sup.restart_after_warmup and epoch == sup.warmup_epochs and pseudo_labels is None:
+                # the warm-up model has grown the windows; a fresh one trains on them
+                model, optimizer, scheduler, average = start_model(
+                    cfg, spec, device_t, steps_per_epoch, epoch
+                )
+                kept = average.module if average is not None else model
+                row["restarted"] = 1
         elif epoch == start_epoch and not resume:
             quality = initial_quality
         else:
@@ -471,6 +477,21 @@ def train_detector(
     }
     write_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
+
+
+def start_model(
+    cfg: DetrConfig, spec: FeatureSpec, device: torch.device, steps_per_epoch: int, epoch: int = 0
+) -> tuple[MomentDetr, torch.optim.Optimizer, object, AveragedModel | None]:
+    """A freshly initialised detector (from the global torch RNG) with its optimiser, its learning
+    rate schedule advanced to ``epoch`` and its weight average (None unless train.average_epochs)."""
+    model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = make_scheduler(optimizer, cfg)
+    with warnings.catch_warnings():  # stepping the schedule before any optimiser step, on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(epoch):
+            scheduler.step()
+    return model, optimizer, scheduler, weight_average(model, cfg.train.average_epochs, steps_per_epoch)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: DetrConfig):

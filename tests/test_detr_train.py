@@ -221,13 +221,13 @@ def test_restart_after_warmup_trains_a_fresh_detector_and_resumes_exactly(synth,
     kept_log = json.loads((tmp_path / "kept" / "log.json").read_text())
     assert log[0]["loss"] == kept_log[0]["loss"]  # the same warm-up ...
     assert log[1]["loss"] != kept_log[1]["loss"]  # ... then another model
-    first = torch.load(tmp_path / "fresh" / "last.ckpt", weights_only=True)["model"]
+    fresh = torch.load(tmp_path / "fresh" / "last.ckpt", weights_only=True)["model"]
 
     run(cfg, synth, tmp_path / "resumed", stop_after=1)  # killed after the warm-up ...
     run(cfg, synth, tmp_path / "resumed", stop_after=1, resume=True)  # ... and right after the restart
     run(cfg, synth, tmp_path / "resumed", resume=True)
     resumed = torch.load(tmp_path / "resumed" / "last.ckpt", weights_only=True)["model"]
-    assert all(torch.equal(resumed[k], first[k]) for k in first)
+    assert all(torch.equal(resumed[k], fresh[k]) for k in fresh)
     assert json.loads((tmp_path / "resumed" / "log.json").read_text())[2]["loss"] == log[2]["loss"]
 
 

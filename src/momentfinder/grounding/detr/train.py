@@ -361,8 +361,6 @@ def train_detector(
 
     steps_per_epoch = math.ceil(len(train_ex) / cfg.train.batch_size)
     model, optimizer, scheduler, average = start_model(cfg, spec, device_t, steps_per_epoch)
-    # what validation scores and the checkpoints hold: the averaged weights when averaging
-    kept = average.module if average is not None else model
     criterion = SetCriterion(cfg.loss)
     history: list[dict] = []
     best = {"epoch": -1, "metric": -math.inf, "rejects_enough": False}
@@ -403,7 +401,6 @@ def train_detector(
                 model, optimizer, scheduler, average = start_model(
                     cfg, spec, device_t, steps_per_epoch, epoch
                 )
-                kept = average.module if average is not None else model
                 row["restarted"] = 1
         elif epoch == start_epoch and not resume:
             quality = initial_quality
@@ -430,6 +427,8 @@ def train_detector(
         row["train_seconds"] = time.perf_counter() - t0
         row["train_cpu_seconds"] = time.process_time() - cpu0  # all threads; robust to a busy machine
         last_epoch = epoch == cfg.train.epochs - 1
+        # what validation scores and the checkpoints hold: the averaged weights when averaging
+        kept = average.module if average is not None else model
         calibration = None
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
             grounder = DetrGrounder(kept, cfg, spec, device=device_t, zeroshot=zeroshot)
@@ -481,7 +480,7 @@ def train_detector(
 
 def start_model(
     cfg: DetrConfig, spec: FeatureSpec, device: torch.device, steps_per_epoch: int, epoch: int = 0
-) -> tuple[MomentDetr, torch.optim.Optimizer, object, AveragedModel | None]:
+) -> tuple[MomentDetr, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, AveragedModel | None]:
     """A freshly initialised detector (from the global torch RNG) with its optimiser, its learning
     rate schedule advanced to ``epoch`` and its weight average (None unless train.average_epochs)."""
     model = MomentDetr(cfg.model, spec.visual_dim, spec.text_dim).to(device)

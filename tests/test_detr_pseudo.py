@@ -181,6 +181,7 @@ def test_config_checks_pseudo_settings():
 def test_builtin_point_config_grows_windows_once():
     sup = load_config("detr_point").supervision
     assert (sup.mode, sup.warmup_epochs, sup.refresh_every, sup.expand_ratio) == ("point", 1, 0, 0.3)
+    assert sup.restart_after_warmup and not load_config("detr").supervision.restart_after_warmup
     assert load_config("detr_point").model == load_config("detr").model
     assert load_config("detr_point").train.select_metric == "MR-full-R1@0.5"
 

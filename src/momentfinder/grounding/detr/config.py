@@ -111,7 +111,8 @@ class SupervisionConfig:
     pseudo_grow_ratio: float = 0.8
     # point / weak without pseudo labels: after the warm-up epochs grow the windows, a freshly
     # initialised detector trains on them (issue #18: trained on after the saliency-only warm-up,
-    # the detector's own windows stayed poor, test R1@0.5 29 detector-only against 85 with full labels)
+    # the detector's own windows stayed poor, test R1@0.5 29 detector-only against 85 with full labels;
+    # on in detr_point)
     restart_after_warmup: bool = False
     refine_pseudo: bool = False  # with pseudo labels: refresh them from the model after warmup_epochs too
     # what a refresh grows the pseudo windows from: ``saliency`` (the model's curve around the point

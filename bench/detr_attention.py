@@ -27,6 +27,7 @@ import torch
 from momentfinder.data.readers import read_annotations
 from momentfinder.grounding.detr import load_grounder
 from momentfinder.grounding.detr.dataset import build_examples, collate
+from momentfinder.grounding.detr.supervision import clip_span
 from momentfinder.store import FeatureDirectory
 
 
@@ -96,7 +97,7 @@ def main() -> int:
     inside = torch.zeros(batch["vid_mask"].shape)
     for i, e in enumerate(examples):
         for w in e.sample.windows:
-            inside[i, int(w[0] / e.clip_len) : int(np.ceil(w[1] / e.clip_len))] = 1.0
+            inside[i, slice(*clip_span(w, e.n_clips, e.clip_len))] = 1.0
     report = {}
     for path in args.checkpoints:
         model = load_grounder(path).model.eval()

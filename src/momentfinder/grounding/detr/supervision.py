@@ -72,7 +72,8 @@ def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _clip_span(window: list[float], n_clips: int, clip_len: float) -> tuple[int, int]:
+def clip_span(window: list[float], n_clips: int, clip_len: float) -> tuple[int, int]:
+    """Clip indices ``[start, end)`` covering ``window`` (seconds), at least one clip, inside the video."""
     st = min(int(window[0] / clip_len + 1e-6), n_clips - 1)
     ed = min(max(int(np.ceil(window[1] / clip_len - 1e-6)), st + 1), n_clips)
     return st, ed
@@ -94,7 +95,7 @@ def apply_pseudo_labels(
         n, clip_len = e.n_clips, e.clip_len
         ranked = [w for w in label.windows if w[1] > w[0]]
         if cfg.mode == "weak":
-            spans = [_clip_span(w, n, clip_len) for w in ranked[: cfg.pseudo_windows]]
+            spans = [clip_span(w, n, clip_len) for w in ranked[: cfg.pseudo_windows]]
             centres = [(st + ed) / 2 for st, ed in spans]
         elif cfg.mode == "point":
             spans, centres = [], []
@@ -106,7 +107,7 @@ def apply_pseudo_labels(
                 holding = next((w for w in ranked if w[0] <= t <= w[1]), None)
                 seed_clip = min(int(t / clip_len), n - 1)
                 if holding is not None:
-                    spans.append(_clip_span(holding, n, clip_len))
+                    spans.append(clip_span(holding, n, clip_len))
                 elif curve is not None:
                     spans.append(grow_window(curve, seed_clip, cfg.pseudo_grow_ratio))
                 else:
@@ -189,7 +190,7 @@ def detector_window(
         if end <= start:
             continue
         if point is None or start <= point <= end:
-            return _clip_span([start, end], n_clips, clip_len)
+            return clip_span([start, end], n_clips, clip_len)
     return None
 
 
@@ -262,7 +263,7 @@ def pseudo_window_quality(examples: list[Example]) -> dict | None:
         best += temporal_iou(truth, pseudo)[0].max(1).values.tolist()
         inside = np.zeros(e.n_clips, dtype=bool)
         for w in e.sample.windows:
-            inside[slice(*_clip_span(w, e.n_clips, e.clip_len))] = True
+            inside[slice(*clip_span(w, e.n_clips, e.clip_len))] = True
         pos, neg = e.saliency > 0, e.saliency == 0
         counts += [pos.sum(), (pos & inside).sum(), neg.sum(), (neg & ~inside).sum()]
         unsure += int((e.saliency == UNSURE).sum())

@@ -192,7 +192,7 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
         read_annotations(data / "val.jsonl"),
         run,
         evaluate=official_metrics,
-        seed=args.seed if args.train_seed is None else args.train_seed,
+        seed=args.train_seed,
         resume=(run / "last.ckpt").is_file(),
         val_negatives=read_annotations(data / "val_negative.jsonl"),
         pseudo_labels=pseudo,
@@ -265,6 +265,8 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
+    if args.train_seed is None:
+        args.train_seed = args.seed
 
     data = ensure_data(args.data_root, args.seed, args.n_videos)
     fd = FeatureDirectory(data, normalize=True)
@@ -285,7 +287,7 @@ def main() -> int:
     for mode in args.modes:
         init = "_zs" if mode in pseudo_modes else ""
         config = Path(args.config or default_config_name(mode)).stem
-        train_seed = "" if args.train_seed is None else f"_train{args.train_seed}"
+        train_seed = "" if args.train_seed == args.seed else f"_train{args.train_seed}"
         run = args.runs / f"seed{args.seed}_n{args.n_videos}_{config}_{mode}{init}{train_seed}{args.tag}"
         torch.set_num_threads(args.threads)
         hook = None

@@ -52,6 +52,14 @@ def contrast_scores(prob: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return inside / n_in - outside
 
 
+def clips_of_seconds(seconds: np.ndarray, clip_len: float) -> np.ndarray:
+    """``(k, 2)`` windows in seconds as clip indices ``[start, end)`` (the clips they touch; not
+    clamped to the video)."""
+    return np.stack(
+        [np.floor(seconds[:, 0] / clip_len), np.ceil(seconds[:, 1] / clip_len - 1e-6)], axis=1
+    ).astype(np.int64)
+
+
 def hybrid_candidates(
     spans_seconds: np.ndarray,
     fg_prob: np.ndarray,
@@ -68,15 +76,12 @@ def hybrid_candidates(
     detector windows by saliency contrast alone.
     """
     prob = 1.0 / (1.0 + np.exp(-saliency))
-    clips_of = lambda sec: np.stack(  # noqa: E731
-        [np.floor(sec[:, 0] / clip_len), np.ceil(sec[:, 1] / clip_len - 1e-6)], axis=1
-    ).astype(np.int64)
     if grow_ratio is None:
         proposals = saliency_proposals(prob) * clip_len
         seconds = np.concatenate([spans_seconds, np.minimum(proposals, duration)])
-        return seconds, contrast_scores(prob, clips_of(seconds))
+        return seconds, contrast_scores(prob, clips_of_seconds(seconds, clip_len))
     proposals = saliency_proposals(prob, ratios=(grow_ratio,))
     peaks = np.array([prob[a:b].max() for a, b in proposals])
-    detector = fg_prob * np.clip(contrast_scores(prob, clips_of(spans_seconds)), 0, None)
+    detector = fg_prob * np.clip(contrast_scores(prob, clips_of_seconds(spans_seconds, clip_len)), 0, None)
     seconds = np.concatenate([spans_seconds, np.minimum(proposals * clip_len, duration)])
     return seconds, np.concatenate([detector, 1.0 + peaks])

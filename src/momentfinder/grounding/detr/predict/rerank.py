@@ -25,6 +25,7 @@ import torch
 from ....errors import InputError
 from ....types import ClipFeatures, Moment, QueryFeatures
 from ...zeroshot import NoMomentCalibration, ZeroShotGrounder
+from .decode import clips_of_seconds
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,7 @@ def rerank(
         return moments
     n, clip_len = clips.n_clips, clips.clip_len
     seconds = np.array([[m.start, m.end] for m in moments], dtype=np.float64)
-    spans = np.stack([np.floor(seconds[:, 0] / clip_len), np.ceil(seconds[:, 1] / clip_len - 1e-6)], axis=1)
-    spans = np.clip(spans, 0, n).astype(np.int64)
+    spans = np.clip(clips_of_seconds(seconds, clip_len), 0, n)
     spans[:, 1] = np.clip(np.maximum(spans[:, 1], spans[:, 0] + 1), 1, n)
     spans[:, 0] = np.minimum(spans[:, 0], spans[:, 1] - 1)
     z = zeroshot.span_scores(clips, query, spans, contrast_only=True)

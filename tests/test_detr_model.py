@@ -7,6 +7,7 @@ import torch
 
 from momentfinder.errors import InputError
 from momentfinder.grounding.detr.config import DetrConfig, load_config
+from momentfinder.grounding.detr.layers import ConditionalDecoderLayer, sine_embedding
 from momentfinder.grounding.detr.losses import SetCriterion
 from momentfinder.grounding.detr.matcher import HungarianMatcher
 from momentfinder.grounding.detr.model import MomentDetr
@@ -21,8 +22,11 @@ torch.set_num_threads(1)
 
 
 def tiny(name: str = "detr") -> DetrConfig:
+    """A small config of a built-in one; ``NAME+conditional``: with the conditional decoder."""
+    name, _, decoder = name.partition("+")
     cfg = load_config(name)
     cfg.model.hidden_dim, cfg.model.dim_feedforward, cfg.model.nheads = 32, 64, 4
+    cfg.model.decoder = decoder or cfg.model.decoder
     return cfg
 
 
@@ -56,6 +60,9 @@ def test_config_yaml_layers_and_errors(tmp_path):
     f.write_text("model:\n  hiden_dim: 64\n")
     with pytest.raises(InputError, match="model.hiden_dim"):
         load_config(f)
+    f.write_text("model:\n  decoder: deformable\n")
+    with pytest.raises(InputError, match="model.decoder must be one of dab, conditional"):
+        load_config(f)
     f.write_text("supervision:\n  mode: glance\n")
     with pytest.raises(InputError, match="supervision.mode"):
         load_config(f)
@@ -64,7 +71,7 @@ def test_config_yaml_layers_and_errors(tmp_path):
     assert DetrConfig.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("name", ["detr", "detr_qd", "detr_moment"])
+@pytest.mark.parametrize("name", ["detr", "detr_qd", "detr_moment", "detr+conditional"])
 def test_model_shapes_without_length_cap(name):
     cfg = tiny(name)
     model = MomentDetr(cfg.model, vid_dim=12, txt_dim=8).eval()
@@ -80,7 +87,7 @@ def test_model_shapes_without_length_cap(name):
     assert (out["word_share"] is not None) == (cfg.model.t2v_layers > 0 and cfg.model.num_dummies > 0)
 
 
-@pytest.mark.parametrize("name", ["detr", "detr_moment"])
+@pytest.mark.parametrize("name", ["detr", "detr_moment", "detr+conditional"])
 def test_padding_does_not_change_predictions(name):
     torch.manual_seed(0)
     model = MomentDetr(tiny(name).model, vid_dim=12, txt_dim=8).eval()
@@ -96,6 +103,27 @@ def test_padding_does_not_change_predictions(name):
     assert torch.allclose(alone["pred_spans"], padded["pred_spans"], atol=1e-5)
     assert torch.allclose(alone["saliency"], padded["saliency"][:, :20], atol=1e-5)
     assert torch.allclose(alone["match_logit"], padded["match_logit"], atol=1e-5)
+
+
+def test_conditional_cross_attention_looks_by_position():
+    """With the content projections zeroed, where a query attends follows its anchor embedding
+    alone: two queries with different anchors read different clips of an otherwise uniform memory
+    (the positional part of the logit is wired in), and equal anchors read the same."""
+    torch.manual_seed(0)
+    layer = ConditionalDecoderLayer(32, 4, 64, 0.0).eval()
+    with torch.no_grad():
+        for lin in (layer.q_content, layer.k_content):
+            lin.weight.zero_()
+            lin.bias.zero_()
+        layer.k_position.weight.copy_(10 * torch.eye(32))
+        layer.q_position.weight.copy_(10 * torch.eye(32))
+    memory = torch.randn(1, 30, 32)
+    clip_pos = sine_embedding(torch.linspace(0.02, 0.98, 30)[None], 32)
+    anchors = sine_embedding(torch.tensor([[0.1, 0.9, 0.1]]), 32)
+    x = torch.zeros(1, 3, 32)
+    out = layer(x, anchors, memory, clip_pos, torch.zeros(1, 30, dtype=torch.bool))
+    assert not torch.allclose(out[0, 0], out[0, 1], atol=1e-3)
+    assert torch.allclose(out[0, 0], out[0, 2], atol=1e-5)
 
 
 def _fake_output(spans: torch.Tensor, fg: float, saliency: torch.Tensor) -> dict:

@@ -34,6 +34,9 @@ class ModelConfig:
     n_input_proj: int = 2
     use_tef: bool = True  # append temporal endpoint features [start, end] / n_clips to each clip
     similarity_prior: bool = True  # clip-word similarities through a learned alignment (identity at start)
+    # decoder cross-attention: ``dab`` adds the anchor embedding to the query (DAB-DETR, QD-DETR);
+    # ``conditional`` keeps content and position apart, concatenated per head (Conditional DETR)
+    decoder: str = "dab"
 
 
 @dataclass
@@ -174,6 +177,8 @@ class DetrConfig:
             raise InputError(f"{source}: train.average_epochs must be a finite number >= 0 (0: off)")
         if cfg.train.select_metric not in SELECT_METRICS:
             raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
+        if cfg.model.decoder not in DECODERS:
+            raise InputError(f"{source}: model.decoder must be one of {', '.join(DECODERS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):
             raise InputError(f"{source}: inference.decode must be detr or hybrid")
         if not 0 <= cfg.inference.zeroshot_rerank < float("inf"):
@@ -209,6 +214,7 @@ class DetrConfig:
 
 
 SUPERVISION_MODES = ("full", "point", "weak")
+DECODERS = ("dab", "conditional")
 LR_SCHEDULES = ("step", "cosine")
 SELECT_METRICS = ("MR-full-mAP", "MR-full-R1@0.5", "MR-full-R1@0.7", "point_hit", "last")
 REFINE_SOURCES = ("saliency", "detector")

@@ -119,6 +119,67 @@ class AnchorDecoderLayer(nn.Module):
         return self.norms[2](x + self.dropouts[2](self.feedforward(x)))
 
 
+class ConditionalDecoderLayer(nn.Module):
+    """A decoder layer whose cross-attention keeps content and position apart (Conditional DETR,
+    Meng et al., ICCV 2021).
+
+    Each head's query is the concatenation of a content part (from the query's state) and a
+    positional part (its anchor embedding, scaled per channel by a function of its state, the
+    *conditional spatial query*); each key the concatenation of the clip memory's content and the
+    clip's position. The attention logit is then content·content + position·position: where a
+    moment query looks no longer has to be carried through the same vectors as what it looks for
+    (in :class:`AnchorDecoderLayer` both are summed into one query and one key). Self-attention,
+    feed-forward and norms are as there.
+    """
+
+    def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
+        super().__init__()
+        if dim % nheads:
+            raise ValueError(f"hidden_dim {dim} is not divisible by nheads {nheads}")
+        self.nheads, self.dropout = nheads, dropout
+        self.self_attention = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
+        self.q_content, self.q_position = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.k_content, self.k_position = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.value, self.out = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.position_scale = MLP(dim, dim, dim, 2)  # the state -> per-channel scale of the anchor embedding
+        self.feedforward = nn.Sequential(
+            nn.Linear(dim, dim_feedforward), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_feedforward, dim)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
+        self.dropouts = nn.ModuleList(nn.Dropout(dropout) for _ in range(3))
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        return x.view(b, n, self.nheads, d // self.nheads).transpose(1, 2)  # (B, H, n, d / H)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        query_pos: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        memory_padding: torch.Tensor,
+    ) -> torch.Tensor:
+        q = x + query_pos
+        x = self.norms[0](x + self.dropouts[0](self.self_attention(q, q, x, need_weights=False)[0]))
+        spatial = query_pos * self.position_scale(x)
+        query = torch.cat([self._heads(self.q_content(x)), self._heads(self.q_position(spatial))], dim=-1)
+        key = torch.cat(
+            [self._heads(self.k_content(memory)), self._heads(self.k_position(memory_pos))], dim=-1
+        )
+        keep = ~memory_padding[:, None, None, :]  # (B, 1, 1, L): True = a clip to attend to
+        out = nn.functional.scaled_dot_product_attention(
+            query,
+            key,
+            self._heads(self.value(memory)),
+            attn_mask=keep,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        out = self.out(out.transpose(1, 2).flatten(2))
+        x = self.norms[1](x + self.dropouts[1](out))
+        return self.norms[2](x + self.dropouts[2](self.feedforward(x)))
+
+
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     x = x.clamp(eps, 1 - eps)
     return torch.log(x / (1 - x))

@@ -16,6 +16,7 @@ from .config import ModelConfig
 from .layers import (
     MLP,
     AnchorDecoderLayer,
+    ConditionalDecoderLayer,
     SimilarityPrior,
     TextToVideoLayer,
     input_projection,
@@ -34,7 +35,9 @@ class MomentDetr(nn.Module):
     to the clips; optionally (``t2v_layers > 0``) let clips attend to words and dummy tokens
     (query-dependent video); encode (clips alone, or clips + words when ``t2v_layers == 0``);
     decode ``num_queries`` learnable moment queries against the clip memory; each query carries an
-    anchor span that every decoder layer refines (DAB-DETR, as in QD-DETR).
+    anchor span that every decoder layer refines (DAB-DETR, as in QD-DETR). With
+    ``decoder: conditional`` the cross-attention keeps the anchor's position apart from the
+    query's content (Conditional DETR, :class:`.layers.ConditionalDecoderLayer`).
     """
 
     def __init__(self, cfg: ModelConfig, vid_dim: int, txt_dim: int):
@@ -51,8 +54,9 @@ class MomentDetr(nn.Module):
         )
         enc = nn.TransformerEncoderLayer(d, cfg.nheads, cfg.dim_feedforward, cfg.dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(enc, cfg.enc_layers, enable_nested_tensor=False)
+        layer = ConditionalDecoderLayer if cfg.decoder == "conditional" else AnchorDecoderLayer
         self.decoder = nn.ModuleList(
-            AnchorDecoderLayer(d, cfg.nheads, cfg.dim_feedforward, cfg.dropout) for _ in range(cfg.dec_layers)
+            layer(d, cfg.nheads, cfg.dim_feedforward, cfg.dropout) for _ in range(cfg.dec_layers)
         )
         self.decoder_norm = nn.LayerNorm(d)
         # learnable anchor spans (centre, width), spread over the video; each layer refines them

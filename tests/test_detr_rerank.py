@@ -177,9 +177,8 @@ def test_training_keeps_the_calibration_and_inference_reranks(synth_bank, tmp_pa
     with caplog.at_level(logging.WARNING):
         old = load_grounder(tmp_path / "old.ckpt")
     assert old.zeroshot is None and "holds no zero-shot calibration" in caplog.text
-    assert [m.score for m in old.ground_batch(pairs[:3], 5, reject=False)[0].moments] == [
-        m.score for m in without[0].moments
-    ]
+    # (the same batch as `without`: another batch pads differently, which moves scores by ~1e-7)
+    assert [r.moments for r in old.ground_batch(pairs, 5, reject=False)] == [r.moments for r in without]
 
     # the same from the command line (predict --zeroshot-rerank)
     ann = tmp_path / "test.jsonl"

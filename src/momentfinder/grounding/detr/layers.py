@@ -85,17 +85,17 @@ class TextToVideoLayer(nn.Module):
         return clips, weights
 
 
-class AnchorDecoderLayer(nn.Module):
-    """A DETR decoder layer whose queries carry a positional embedding of their anchor span (DAB-DETR).
-
-    The anchor embedding is added to queries and keys of self-attention and to the queries of
-    cross-attention (the clip memory's keys carry the clip positions), not to the content stream.
-    """
+class _DecoderLayer(nn.Module):
+    """A DETR decoder layer: self-attention of the moment queries (their anchor embedding added to
+    queries and keys), cross-attention to the clip memory (``build_cross`` and ``cross(x, query_pos,
+    memory, memory_pos, memory_padding)``, which each subclass defines), feed-forward; each with dropout, a residual and a LayerNorm."""
 
     def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
         super().__init__()
         self.self_attention = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
-        self.cross_attention = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
+        # the cross-attention's modules next, so that parameters are created (and drawn from the
+        # seed) in the order they always were: checkpoints and optimiser states keep their layout
+        self.build_cross(dim, nheads, dropout)
         self.feedforward = nn.Sequential(
             nn.Linear(dim, dim_feedforward), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_feedforward, dim)
         )
@@ -112,14 +112,28 @@ class AnchorDecoderLayer(nn.Module):
     ) -> torch.Tensor:
         q = x + query_pos
         x = self.norms[0](x + self.dropouts[0](self.self_attention(q, q, x, need_weights=False)[0]))
-        out = self.cross_attention(
-            x + query_pos, memory + memory_pos, memory, key_padding_mask=memory_padding, need_weights=False
-        )[0]
+        out = self.cross(x, query_pos, memory, memory_pos, memory_padding)
         x = self.norms[1](x + self.dropouts[1](out))
         return self.norms[2](x + self.dropouts[2](self.feedforward(x)))
 
 
-class ConditionalDecoderLayer(nn.Module):
+class AnchorDecoderLayer(_DecoderLayer):
+    """A DETR decoder layer whose queries carry a positional embedding of their anchor span (DAB-DETR).
+
+    The anchor embedding is added to queries and keys of self-attention and to the queries of
+    cross-attention (the clip memory's keys carry the clip positions), not to the content stream.
+    """
+
+    def build_cross(self, dim: int, nheads: int, dropout: float) -> None:
+        self.cross_attention = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
+
+    def cross(self, x, query_pos, memory, memory_pos, memory_padding):
+        return self.cross_attention(
+            x + query_pos, memory + memory_pos, memory, key_padding_mask=memory_padding, need_weights=False
+        )[0]
+
+
+class ConditionalDecoderLayer(_DecoderLayer):
     """A decoder layer whose cross-attention keeps content and position apart (Conditional DETR,
     Meng et al., ICCV 2021).
 
@@ -132,36 +146,20 @@ class ConditionalDecoderLayer(nn.Module):
     feed-forward and norms are as there.
     """
 
-    def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
-        super().__init__()
+    def build_cross(self, dim: int, nheads: int, dropout: float) -> None:
         if dim % nheads:
             raise ValueError(f"hidden_dim {dim} is not divisible by nheads {nheads}")
         self.nheads, self.dropout = nheads, dropout
-        self.self_attention = nn.MultiheadAttention(dim, nheads, dropout=dropout, batch_first=True)
         self.q_content, self.q_position = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.k_content, self.k_position = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.value, self.out = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.position_scale = MLP(dim, dim, dim, 2)  # the state -> per-channel scale of the anchor embedding
-        self.feedforward = nn.Sequential(
-            nn.Linear(dim, dim_feedforward), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_feedforward, dim)
-        )
-        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
-        self.dropouts = nn.ModuleList(nn.Dropout(dropout) for _ in range(3))
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         return x.view(b, n, self.nheads, d // self.nheads).transpose(1, 2)  # (B, H, n, d / H)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        query_pos: torch.Tensor,
-        memory: torch.Tensor,
-        memory_pos: torch.Tensor,
-        memory_padding: torch.Tensor,
-    ) -> torch.Tensor:
-        q = x + query_pos
-        x = self.norms[0](x + self.dropouts[0](self.self_attention(q, q, x, need_weights=False)[0]))
+    def cross(self, x, query_pos, memory, memory_pos, memory_padding):
         spatial = query_pos * self.position_scale(x)
         query = torch.cat([self._heads(self.q_content(x)), self._heads(self.q_position(spatial))], dim=-1)
         key = torch.cat(
@@ -175,9 +173,7 @@ class ConditionalDecoderLayer(nn.Module):
             attn_mask=keep,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        out = self.out(out.transpose(1, 2).flatten(2))
-        x = self.norms[1](x + self.dropouts[1](out))
-        return self.norms[2](x + self.dropouts[2](self.feedforward(x)))
+        return self.out(out.transpose(1, 2).flatten(2))
 
 
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:

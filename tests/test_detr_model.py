@@ -107,8 +107,9 @@ def test_padding_does_not_change_predictions(name):
 
 def test_conditional_cross_attention_looks_by_position():
     """With the content projections zeroed, where a query attends follows its anchor embedding
-    alone: two queries with different anchors read different clips of an otherwise uniform memory
-    (the positional part of the logit is wired in), and equal anchors read the same."""
+    alone: three queries in the same state (zeros: self-attention over equal values leaves them
+    equal) read different clips when their anchors differ (the positional part of the logit is
+    wired in) and the same clips when their anchors are equal."""
     torch.manual_seed(0)
     layer = ConditionalDecoderLayer(32, 4, 64, 0.0).eval()
     with torch.no_grad():

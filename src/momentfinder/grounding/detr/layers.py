@@ -87,8 +87,9 @@ class TextToVideoLayer(nn.Module):
 
 class _DecoderLayer(nn.Module):
     """A DETR decoder layer: self-attention of the moment queries (their anchor embedding added to
-    queries and keys), cross-attention to the clip memory (``build_cross`` and ``cross(x, query_pos,
-    memory, memory_pos, memory_padding)``, which each subclass defines), feed-forward; each with dropout, a residual and a LayerNorm."""
+    queries and keys), cross-attention to the clip memory (``build_cross`` and ``cross(x,
+    query_pos, memory, memory_pos, memory_padding)``, which each subclass defines), feed-forward;
+    each with dropout, a residual and a LayerNorm."""
 
     def __init__(self, dim: int, nheads: int, dim_feedforward: int, dropout: float):
         super().__init__()

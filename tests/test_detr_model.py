@@ -60,6 +60,11 @@ def test_config_yaml_layers_and_errors(tmp_path):
     f.write_text("model:\n  hiden_dim: 64\n")
     with pytest.raises(InputError, match="model.hiden_dim"):
         load_config(f)
+    f.write_text("model:\n  hidden_dim: 30\n  nheads: 8\n")  # was torch's AssertionError at model build
+    with pytest.raises(
+        InputError, match=r"model.hidden_dim \(30\) must be a positive multiple of model.nheads \(8\)"
+    ):
+        load_config(f)
     f.write_text("model:\n  decoder: deformable\n")
     with pytest.raises(InputError, match="model.decoder must be one of dab, conditional"):
         load_config(f)

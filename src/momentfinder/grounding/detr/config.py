@@ -177,6 +177,11 @@ class DetrConfig:
             raise InputError(f"{source}: train.average_epochs must be a finite number >= 0 (0: off)")
         if cfg.train.select_metric not in SELECT_METRICS:
             raise InputError(f"{source}: train.select_metric must be one of {', '.join(SELECT_METRICS)}")
+        if cfg.model.nheads < 1 or cfg.model.hidden_dim < 1 or cfg.model.hidden_dim % cfg.model.nheads:
+            raise InputError(
+                f"{source}: model.hidden_dim ({cfg.model.hidden_dim}) must be a positive multiple of "
+                f"model.nheads ({cfg.model.nheads})"
+            )
         if cfg.model.decoder not in DECODERS:
             raise InputError(f"{source}: model.decoder must be one of {', '.join(DECODERS)}")
         if cfg.inference.decode not in ("detr", "hybrid"):

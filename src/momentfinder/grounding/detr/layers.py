@@ -148,8 +148,6 @@ class ConditionalDecoderLayer(_DecoderLayer):
     """
 
     def build_cross(self, dim: int, nheads: int, dropout: float) -> None:
-        if dim % nheads:
-            raise ValueError(f"hidden_dim {dim} is not divisible by nheads {nheads}")
         self.nheads, self.dropout = nheads, dropout
         self.q_content, self.q_position = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.k_content, self.k_position = nn.Linear(dim, dim), nn.Linear(dim, dim)

@@ -68,6 +68,10 @@ FrameSize = int | tuple[int, int] | None  # short side in pixels, exact (width, 
 # periods when longer) ends early: a truncated file, whose missing part yields no clip.
 TRUNCATION_SLACK = 1.0
 _MAX_DEMUX_ERRORS = 32  # demuxer errors in a row before the rest of a file counts as unreadable
+# Matroska stores packets one after another, with only element headers (tens of bytes) between
+# them; more bytes than this passed over between two packets is a broken cluster the demuxer
+# skipped without an error (it resyncs at the next cluster).
+RESYNC_BYTES = 4096
 
 
 @dataclass
@@ -273,16 +277,34 @@ def read_packets(
     container: av.container.InputContainer,
     streams: av.stream.Stream | Sequence[av.stream.Stream],
     on_error: Callable[[float | None], None] | None = None,
+    on_resync: Callable[[float | None], None] | None = None,
 ) -> Iterator[av.Packet]:
     """The packets of ``streams`` in file order (then the empty packets that flush decoders),
     skipping what the demuxer cannot read: after an error demuxing resumes where it stopped, up
     to a few dozen errors in a row (then the rest counts as unreadable); ``on_error(None)``
-    hears of each."""
+    hears of each. In Matroska, where packets lie one after another, ``on_resync(time)`` hears
+    of data the demuxer passed over without an error (over :data:`RESYNC_BYTES` between two
+    packets of any stream), with the time of the next packet of ``streams``."""
+    wanted = {s.index for s in ([streams] if isinstance(streams, av.stream.Stream) else streams)}
+    watch = on_resync is not None and "matroska" in (container.format.name or "")
+    block_pos = block_end = -1  # the last block read (laced packets share its position)
+    passed_over = False
     failures = 0
     while True:
         try:
-            for packet in container.demux(streams):
+            for packet in container.demux() if watch else container.demux(streams):
                 failures = 0
+                if watch and packet.size and packet.pos >= 0:
+                    if packet.pos == block_pos:
+                        block_end += packet.size
+                    else:
+                        passed_over |= block_end >= 0 and packet.pos - block_end > RESYNC_BYTES
+                        block_pos, block_end = packet.pos, packet.pos + packet.size
+                if packet.stream.index not in wanted:
+                    continue
+                if passed_over and packet.size:
+                    on_resync(_packet_time(packet))
+                    passed_over = False
                 yield packet
             return
         except av.FFmpegError:  # from the demuxer (the consumer's exceptions never reach here)
@@ -297,15 +319,32 @@ def decode_frames(
     container: av.container.InputContainer,
     streams: av.stream.Stream | Sequence[av.stream.Stream],
     on_error: Callable[[float | None], None] | None = None,
+    on_resync: Callable[[float | None], None] | None = None,
 ) -> Iterator[av.frame.Frame]:
     """Decoded frames of ``streams`` in order, skipping what cannot be read.
 
     A packet that fails to decode is dropped, as FFmpeg's own tools drop it (the decoder
     resyncs at the next decodable packet, at the latest the next keyframe); demuxer errors are
     skipped by :func:`read_packets`. ``on_error(time)`` hears of every dropped packet (seconds,
-    or None when the demuxer could not even say where).
+    or None when the demuxer could not even say where); ``on_resync(time)`` of data the demuxer
+    passed over silently (:func:`read_packets`). After such a gap the packets up to the next
+    keyframe are dropped too (each heard of by ``on_error``): they refer to pictures that were
+    lost, and the decoder would conceal them with whatever it still holds, without an error.
     """
-    for packet in read_packets(container, streams, on_error):
+    awaiting_key = False
+
+    def resynced(t: float | None) -> None:
+        nonlocal awaiting_key
+        awaiting_key = True
+        on_resync(t)
+
+    for packet in read_packets(container, streams, on_error, resynced if on_resync else None):
+        if awaiting_key and packet.size:
+            if not packet.is_keyframe:
+                if on_error is not None:
+                    on_error(_packet_time(packet))
+                continue
+            awaiting_key = False
         try:
             frames = packet.decode()
         except EOFError:  # this decoder is drained: nothing more will come from it
@@ -625,14 +664,16 @@ class _DamageLog:
     decoded frame among them (decoders hand out frames late, so spans are found in presentation
     order at the end, not as events arrive). A demuxer error says no time: the span runs from the
     last decoded frame to the next one. A demuxer that resyncs silently (Matroska skips a broken
-    cluster) leaves a gap in the decoded frames: a long one that ends at a failure is unreadable
-    too. (A long gap alone is not: variable-frame-rate video pauses at will.)
+    cluster) leaves a gap in the decoded frames: a long one that ends at a failure, or where the
+    demuxer passed over data (:func:`read_packets`), is unreadable too. (A long gap alone is not:
+    variable-frame-rate video pauses at will.)
     """
 
     def __init__(self, report: DecodeReport, start_time: float, period: float):
         self.report, self.start_time, self.period = report, start_time, period
         self.seeks: set[float] = set()  # the last decoded frame before each seek: gaps, not damage
         self.failed: list[float] = []  # times of the packets that could not be decoded
+        self.resyncs: list[float] = []  # times where the demuxer went on after passing over data
         self.decoded: list[float] = []  # times of the frames that were
         self.spans: list[tuple[float, float]] = []
         self.last_good: float | None = None  # the last decoded frame, since the last seek
@@ -644,6 +685,11 @@ class _DamageLog:
             self.failed.append(t - self.start_time)
         elif self.lost_since is None:
             self.lost_since = self.last_good + self.period if self.last_good is not None else 0.0
+
+    def resynced(self, t: float | None) -> None:
+        self.report.skipped += 1
+        if t is not None:
+            self.resyncs.append(t - self.start_time)
 
     def good(self, t: float) -> None:
         self.report.frames += 1
@@ -674,13 +720,13 @@ class _DamageLog:
             run.append(t)
         if run:
             spans.append(self._span(run, decoded))
-        failed = sorted(self.failed)
+        lost = sorted(self.failed + self.resyncs)
         long_gap = max(0.5, 8 * self.period)
         for a, b in zip(decoded, decoded[1:], strict=False):
             if b - a <= long_gap or a in self.seeks:
                 continue
-            near = bisect.bisect_left(failed, a)
-            if near < len(failed) and failed[near] <= b + long_gap:
+            near = bisect.bisect_left(lost, a)
+            if near < len(lost) and lost[near] <= b + long_gap:
                 spans.append((a + self.period, b))
         merged: list[tuple[float, float]] = []
         for a, b in sorted(spans):
@@ -730,7 +776,7 @@ def _nearest_frames(
     seek_from: float | None = None  # where decoding was when it last seeked
     while ti < n:
         restarted = False
-        for frame in decode_frames(container, stream, damage.error):
+        for frame in decode_frames(container, stream, damage.error, damage.resynced):
             counter += 1
             t = _frame_time(frame, start_time + counter * period)
             damage.good(t - start_time)

@@ -13,6 +13,7 @@ from momentfinder.errors import InputError
 from momentfinder.grounding import GROUNDER_NAMES, make_grounder
 from momentfinder.grounding.curve_ops import (
     best_excess,
+    disjoint_excess,
     kth_largest,
     noise_scale,
     runs_above,
@@ -100,6 +101,33 @@ def test_best_excess_matches_brute_force():
     assert best_excess(cols, 0.3) == pytest.approx(
         [best_excess(cols[:, 0], 0.3), best_excess(cols[:, 1], 0.3)]
     )
+
+
+def brute_disjoint_excess(x: np.ndarray, tau: float, spans: int) -> float:
+    """Greedy by brute force: the best span, then the best one at least a clip away from it, ..."""
+    x, total, free = x - tau, 0.0, np.ones(len(x), bool)
+    for _ in range(spans):
+        best, where = 0.0, None
+        for i in range(len(x)):
+            for j in range(i + 1, len(x) + 1):
+                if free[i:j].all() and x[i:j].sum() > best + 1e-12:
+                    best, where = float(x[i:j].sum()), (i, j)
+        if where is None:
+            break
+        total += best
+        free[max(0, where[0] - 1) : where[1] + 1] = False
+    return total
+
+
+@pytest.mark.parametrize("spans", [1, 2, 3])
+def test_disjoint_excess_matches_brute_force(spans):
+    rng = np.random.default_rng(spans)
+    rows = rng.standard_normal((12, 16)) * 2
+    want = [brute_disjoint_excess(r, 0.5, spans) for r in rows]
+    np.testing.assert_allclose(disjoint_excess(rows, 0.5, spans), want, atol=1e-9)
+    if spans == 1:
+        np.testing.assert_allclose(disjoint_excess(rows, 0.5, 1), [best_excess(r, 0.5) for r in rows])
+    assert disjoint_excess(np.full((2, 5), -1.0), 0.0, spans).tolist() == [0.0, 0.0]
 
 
 def test_find_common_tokens_finds_the_stop_words():
@@ -422,6 +450,22 @@ def test_long_video_coarse_pass_finds_the_moment_among_partial_matches():
         scores = [m.score for m in res.moments]
         assert scores == sorted(scores, reverse=True) and len(res.moments) <= 10
     assert found == 5
+
+
+def test_long_video_region_where_the_query_happens_twice_comes_first():
+    """Windows are ranked by their best two disjoint spans (``coarse_spans=2``): a region where the
+    query happens twice beats one with a single, slightly stronger match (noise has no second
+    strong span); with ``coarse_spans=1`` the single match wins."""
+    curve = np.random.default_rng(0).standard_normal(1500) * 0.2
+    curve[300:308] += 3.0  # once, stronger and longer than either of the pair
+    curve[1000:1005] += 2.8  # twice, 50 s apart
+    curve[1030:1035] += 2.8
+    curve[1005:1030] -= 1.0  # nothing between them: one span over both would not pay
+    timeline = Timeline.of(len(curve), 2.0)
+    for spans, want in ((2, 1000), (1, 300)):
+        g = ZeroShotGrounder(ZeroShotConfig(coarse_spans=spans), NoMomentCalibration())
+        top = g.ground_curve(curve, timeline, top_k=3).moments[0]
+        assert 2 * want - 2 <= top.start < top.end <= 2 * want + 72, (spans, top)
 
 
 def test_piecewise_constant_curves_get_finite_scores():

@@ -21,6 +21,7 @@ RANGES = {  # name: (low, high or None, low excluded)
     "window_clips": (2, None, False),
     "window_stride": (0.0, 1.0, True),
     "coarse_regions": (1, None, False),
+    "coarse_spans": (1, None, False),
     "null_quantile": (0.0, 1.0, False),
     "common_token_share": (0.0, 1.0, True),
     "bank_temperature": (0.0, None, False),
@@ -69,6 +70,9 @@ class ZeroShotConfig:
     window_stride: float = 0.5  # window step as a share of window_clips
     coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
     coarse_regions: int = 10  # windows kept by the coarse pass and grounded by the fine one
+    # a window's evidence sums the excess of its best this many disjoint spans (a query that
+    # happens twice in a region counts twice; 1 = the best span alone)
+    coarse_spans: int = 2
     saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
     relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
     score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..curve_ops import (
+    disjoint_excess,
     gaussian_smooth,
     kth_largest,
     segment_means,
@@ -134,8 +135,8 @@ def coarse_to_fine(
     regions: RegionSiblings | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
-    of its best span of the level curve (the excess over ``coarse_level`` noise units, a
-    maximum-subarray sum); the ``coarse_regions`` best windows are kept. Fine: each kept window
+    of its ``coarse_spans`` best disjoint spans of the level curve (their excess over
+    ``coarse_level`` noise units, maximum-subarray sums); the ``coarse_regions`` best windows are kept. Fine: each kept window
     is grounded like a short video (proposals on its own standardised relevance, scored on the
     whole-video level curves). A moment's score is its window's evidence minus how far its fine
     score falls below the window's best, so the best moment of the best window comes first and
@@ -150,11 +151,10 @@ def coarse_to_fine(
     size = config.window_clips
     level = and_level(pooled_levels, subquery_levels, config)
     starts = window_starts(len(relevance), config)
-    # best span excess of every window at once: cumulative sums of (level - coarse_level)
-    csum = np.concatenate([[0.0], np.cumsum(level - config.coarse_level)])
-    index = starts[:, None] + np.arange(size + 1)[None, :]
-    window_csum = csum[index]
-    evidence = (window_csum - np.minimum.accumulate(window_csum, axis=1)).max(axis=1)
+    # the best disjoint spans' excess of every window at once
+    evidence = disjoint_excess(
+        level[starts[:, None] + np.arange(size)[None, :]], config.coarse_level, config.coarse_spans
+    )
     if model is not None and config.coarse_evidence == "logistic":
         evidence = np.array(
             [

@@ -312,6 +312,16 @@ def test_odd_sizes_decode(odd_video):
 # --- damaged data mid-file --------------------------------------------------------------------
 
 
+def zero_block(path: str, out, share: float, size: int = 4096) -> str:
+    """A copy of ``path`` with ``size`` bytes zeroed at ``share`` of the file."""
+    data = bytearray(open(path, "rb").read())
+    at = int(len(data) * share)
+    data[at : at + size] = bytes(size)
+    with open(out, "wb") as f:
+        f.write(bytes(data))
+    return str(out)
+
+
 @pytest.fixture(scope="module")
 def intact_and_damaged(tmp_path_factory) -> tuple[str, str]:
     """30 s (red, green, blue scenes of 10 s), 160×120 @ 25 fps = 750 frames, and a copy with one
@@ -320,12 +330,7 @@ def intact_and_damaged(tmp_path_factory) -> tuple[str, str]:
     intact = write_sample_video(
         root / "intact.mp4", [Scene(10, RED), Scene(10, GREEN), Scene(10, BLUE)], (160, 120)
     )
-    data = bytearray(open(intact, "rb").read())
-    at = len(data) // 5
-    data[at : at + 4096] = bytes(4096)
-    damaged = root / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
-    return intact, str(damaged)
+    return intact, zero_block(intact, root / "damaged.mp4", 0.2)
 
 
 def test_damage_is_skipped_and_reported(intact_and_damaged):
@@ -345,16 +350,6 @@ def test_damage_is_skipped_and_reported(intact_and_damaged):
     assert after and [dominant(clips[i].frames[0]) for i in after] == [
         dominant(good[i].frames[0]) for i in after
     ]
-
-
-def zero_block(path: str, out, share: float, size: int = 4096) -> str:
-    """A copy of ``path`` with ``size`` bytes zeroed at ``share`` of the file."""
-    data = bytearray(open(path, "rb").read())
-    at = int(len(data) * share)
-    data[at : at + size] = bytes(size)
-    with open(out, "wb") as f:
-        f.write(bytes(data))
-    return str(out)
 
 
 def same_where_readable(clips, good, report: DecodeReport) -> list[int]:

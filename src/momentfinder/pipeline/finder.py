@@ -526,14 +526,16 @@ def validate_query(query: str) -> str:
 
 def _note_damage(feats: VideoFeatures) -> None:
     """Notes for the video data that could not be read; a video that decodes to less than its stated
-    length (truncated, or damaged from a point on) ends there: its timeline is clamped, so no moment lies in the missing part."""
+    length (truncated, or damaged from a point on) ends there: its timeline is clamped, so no
+    moment lies in the missing part."""
     visual = feats.visual
     if visual is None:
         return
     if visual.duration < feats.timeline.duration - 1e-6:
         feats.notes.append(
             f"video ends at {format_time(visual.duration)}, before its stated length "
-            f"{format_time(feats.timeline.duration)} (truncated file, or damaged to the end); moments are searched up to there"
+            f"{format_time(feats.timeline.duration)} (truncated file, or damaged to the end); "
+            "moments are searched up to there"
         )
         feats.timeline = Timeline.covering(visual.duration, feats.timeline.clip_len)
     for start, end in visual.unreadable:

@@ -68,7 +68,7 @@ class ZeroShotConfig:
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
     window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips
     window_stride: float = 0.5  # window step as a share of window_clips
-    coarse_level: float = 1.0  # noise units; a window's evidence is its best span's excess over this
+    coarse_level: float = 1.0  # noise units; a window's evidence is its best spans' excess over this
     coarse_regions: int = 10  # windows kept by the coarse pass and grounded by the fine one
     # a window's evidence sums the excess of its best this many disjoint spans (a query that
     # happens twice in a region counts twice; 1 = the best span alone)

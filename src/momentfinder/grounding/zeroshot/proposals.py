@@ -136,8 +136,8 @@ def coarse_to_fine(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its ``coarse_spans`` best disjoint spans of the level curve (their excess over
-    ``coarse_level`` noise units, maximum-subarray sums); the ``coarse_regions`` best windows are kept. Fine: each kept window
-    is grounded like a short video (proposals on its own standardised relevance, scored on the
+    ``coarse_level`` noise units, maximum-subarray sums); the ``coarse_regions`` best windows are
+    kept. Fine: each kept window is grounded like a short video (proposals on its own standardised relevance, scored on the
     whole-video level curves). A moment's score is its window's evidence minus how far its fine
     score falls below the window's best, so the best moment of the best window comes first and
     each kept window's best moment comes before the runners-up of the windows above it.

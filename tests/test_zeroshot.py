@@ -943,6 +943,8 @@ def test_fit_calibration_applies_the_rejection_margin():
         ({"rejection_margin": -1}, "rejection_margin"),
         ({"sibling_pick": 3}, "sibling_pick"),
         ({"sibling_scope": "window"}, "sibling_scope"),
+        ({"coarse_spans": 0}, "coarse_spans"),
+        ({"coarse_spans": "two"}, "coarse_spans"),
     ],
 )
 def test_bad_contrast_options_are_input_errors(options, match):

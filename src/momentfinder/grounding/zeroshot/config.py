@@ -67,7 +67,9 @@ class ZeroShotConfig:
     max_moment_clips: int | None = None  # longest proposal; None = unbounded
     evidence_level: float = 1.0  # noise units a clip must exceed to count as evidence
     window_clips: int = 75  # longer videos are grounded coarse-to-fine in windows of this many clips
-    window_stride: float = 0.5  # window step as a share of window_clips
+    # window step as a share of window_clips: 0.25 puts every moment in the middle half of some
+    # window, so the fine pass sees its surroundings (0.5: half the windows)
+    window_stride: float = 0.25
     coarse_level: float = 1.0  # noise units; a window's evidence is its best spans' excess over this
     coarse_regions: int = 10  # windows kept by the coarse pass and grounded by the fine one
     # a window's evidence sums the excess of its best this many disjoint spans (a query that

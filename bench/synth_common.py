@@ -22,15 +22,33 @@ GENERATOR = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "s
 CLIP_LEN = 2.0
 
 
-def ensure_data(root: Path, seed: int, n_videos: int) -> Path:
-    """``root/seed{S}_n{N}``, generated on first use."""
-    out = root / f"seed{seed}_n{n_videos}"
+# the generator's text projection; "no modality gap" replaces it by the video projection
+TEXT_PROJECTION = "    P_text = np.eye(D) + a.gap * world.standard_normal((D, D)) / np.sqrt(D)\n"
+
+
+def ensure_data(root: Path, seed: int, n_videos: int, modality_gap: bool = True) -> Path:
+    """``root/seed{S}_n{N}``, generated on first use.
+
+    ``modality_gap=False`` (``root/seed{S}_n{N}_nogap``, a diagnostic): the same videos, annotations
+    and queries, but query tokens seen through the *video* projection, as if the text encoder
+    mapped a concept where the video encoder does. What the zero-shot grounder loses to the gap
+    between the two encoders is then the difference to the plain set. The generator's world is
+    drawn from a fixed seed before anything else, so only the query features change."""
+    out = root / f"seed{seed}_n{n_videos}{'' if modality_gap else '_nogap'}"
     if not (out / "test_negative.jsonl").is_file():
         if not GENERATOR.is_file():
             sys.exit(f"generator not found: {GENERATOR} (the shared/ folder must sit beside the repo)")
         print(f"generating {out} ...", file=sys.stderr)
-        cmd = [sys.executable, str(GENERATOR), str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        args = [str(out), "--seed", str(seed), "--n-videos", str(n_videos)]
+        if modality_gap:
+            subprocess.run([sys.executable, str(GENERATOR), *args], check=True, stdout=subprocess.DEVNULL)
+        else:
+            src = GENERATOR.read_text()
+            if src.count(TEXT_PROJECTION) != 1:
+                sys.exit(f"{GENERATOR} changed: its text projection line is not found, no gap-free variant")
+            src = src.replace(TEXT_PROJECTION, TEXT_PROJECTION + "    P_text = P_video\n")
+            run = [sys.executable, "-", *args]
+            subprocess.run(run, input=src, text=True, check=True, stdout=subprocess.DEVNULL)
     return out
 
 

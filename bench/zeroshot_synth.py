@@ -15,6 +15,7 @@ so the bench reruns its code (deterministic) to read them (:func:`latent_labels`
 
     python bench/zeroshot_synth.py --seeds 0 1 2
     python bench/zeroshot_synth.py --seeds 0 --set length_exponent=0.5   # an ablation
+    python bench/zeroshot_synth.py --seeds 0 --no-modality-gap   # what the text/video gap costs
 """
 
 from __future__ import annotations
@@ -354,13 +355,19 @@ def main() -> int:
         help="no calibration, as `ground` without --calibration: no null level, query bank or "
         "rejection; the val stop words are kept, standing in for the phrases the video path uses",
     )
+    ap.add_argument(
+        "--no-modality-gap",
+        action="store_true",
+        help="diagnostic: the same data with query tokens seen through the video projection "
+        "(no gap between the text and video encoders), to measure what the gap costs",
+    )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
 
     config = ZeroShotConfig.from_dict(key_values(args.set))
     rows, long_rows = [], []
     for seed in args.seeds:
-        root = ensure_data(args.data_root, seed, args.n_videos)
+        root = ensure_data(args.data_root, seed, args.n_videos, modality_gap=not args.no_modality_gap)
         fd = FeatureDirectory(root)
         cache: dict = {}
         val_pos, val_neg = (

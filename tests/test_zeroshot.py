@@ -1085,3 +1085,38 @@ def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
         assert bench.top_moment_place(sample, group, -1.0, lengths, events, query_event, family) == "none"
     finally:
         sys.modules.pop("zeroshot_synth", None)
+
+
+def test_bench_gap_free_variant_changes_only_the_query_features(tmp_path, monkeypatch):
+    """bench/synth_common.py ``modality_gap=False``: the same videos and annotations, query tokens
+    through the video projection, so a query lines up better with the clips of its moment."""
+    import importlib
+    import json
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "bench" / "synth_qvh.py").is_file():
+        pytest.skip("the shared generator is absent")
+    monkeypatch.syspath_prepend(str(root / "bench"))
+    common = importlib.import_module("synth_common")
+    try:
+        plain = common.ensure_data(tmp_path, 3, 20)
+        free = common.ensure_data(tmp_path, 3, 20, modality_gap=False)
+    finally:
+        sys.modules.pop("synth_common", None)
+    assert free.name == "seed3_n20_nogap" and plain.name == "seed3_n20"
+    for name in ("train.jsonl", "val.jsonl", "test.jsonl", "val_negative.jsonl"):
+        assert (free / name).read_text() == (plain / name).read_text()
+    gains = []
+    for line in (plain / "train.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        clips = np.load(plain / "clip_features" / f"{rec['vid']}.npz")["features"]
+        np.testing.assert_array_equal(clips, np.load(free / "clip_features" / f"{rec['vid']}.npz")["features"])
+        inside = clips[rec["relevant_clip_ids"]].mean(axis=0)
+        cos = {}
+        for kind, path in (("plain", plain), ("free", free)):
+            query = np.load(path / "clip_text_features" / f"qid{rec['qid']}.npz")["pooler_output"]
+            cos[kind] = float(inside @ query)
+        gains.append(cos["free"] - cos["plain"])
+    assert len(gains) >= 10 and np.mean(gains) > 0.05, gains

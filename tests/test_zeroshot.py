@@ -1112,7 +1112,9 @@ def test_bench_gap_free_variant_changes_only_the_query_features(tmp_path, monkey
     for line in (plain / "train.jsonl").read_text().splitlines():
         rec = json.loads(line)
         clips = np.load(plain / "clip_features" / f"{rec['vid']}.npz")["features"]
-        np.testing.assert_array_equal(clips, np.load(free / "clip_features" / f"{rec['vid']}.npz")["features"])
+        np.testing.assert_array_equal(
+            clips, np.load(free / "clip_features" / f"{rec['vid']}.npz")["features"]
+        )
         inside = clips[rec["relevant_clip_ids"]].mean(axis=0)
         cos = {}
         for kind, path in (("plain", plain), ("free", free)):

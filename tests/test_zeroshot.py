@@ -503,7 +503,9 @@ def test_query_bank_separates_a_look_alike_action():
         calib = calibration_pairs(w, seed)
         clips = w.video(60, [(10, 16, 0, 0, 0.6), (30, 36, 0, 1, 1.5)], noise=1.0)
         for temperature in gaps:
-            cfg = ZeroShotConfig(bank_temperature=temperature, bank_min_size=1, sibling_weight=0.0)
+            cfg = ZeroShotConfig(  # the bank alone: no look-alike contrast, no corpus expansion
+                bank_temperature=temperature, bank_min_size=1, sibling_weight=0.0, corpus_weight=0.0
+            )
             cal = ZeroShotGrounder(cfg).calibrate(calib)
             assert (cal.query_bank is not None) == (temperature > 0)
             g = ZeroShotGrounder(cfg, cal)
@@ -868,8 +870,12 @@ def _look_alike_hits(sibling_weight: float, pick: str = "present") -> int:
         w = World(seed)
         calib = calibration_pairs(w, seed)
         clips = w.video(60, [(10, 14, 0, 0, 0.7), (30, 34, 0, 1, 1.0)], noise=1.5)
-        cfg = ZeroShotConfig(
-            bank_min_size=1, bank_temperature=0.0, sibling_weight=sibling_weight, sibling_pick=pick
+        cfg = ZeroShotConfig(  # the look-alike contrast alone (queries with no encoder gap to bridge)
+            bank_min_size=1,
+            bank_temperature=0.0,
+            sibling_weight=sibling_weight,
+            sibling_pick=pick,
+            corpus_weight=0.0,
         )
         cal = dataclasses.replace(ZeroShotGrounder(cfg).calibrate(calib), feature_threshold=None)
         top = ZeroShotGrounder(cfg, cal).ground(clips, w.query(0, 0)).moments[0]
@@ -1122,3 +1128,106 @@ def test_bench_gap_free_variant_changes_only_the_query_features(tmp_path, monkey
             cos[kind] = float(inside @ query)
         gains.append(cos["free"] - cos["plain"])
     assert len(gains) >= 10 and np.mean(gains) > 0.05, gains
+
+
+# -- corpus expansion ----------------------------------------------------------------------------
+
+
+def gap_world(seed: int) -> tuple[World, np.ndarray]:
+    """A :class:`World` whose queries are seen through another projection than its clips (the gap
+    between a text and a video encoder): returns the world and the text projection."""
+    w = World(seed)
+    rng = np.random.default_rng(100 + seed)
+    return w, np.eye(DIM) + 1.6 * rng.standard_normal((DIM, DIM)) / np.sqrt(DIM)
+
+
+def gap_query(w: World, text: np.ndarray, su: int, ac: int) -> QueryFeatures:
+    toks = unit(np.stack([w.subj[su], w.act[ac], w.fill[0]]) @ text.T).astype(np.float32)
+    return QueryFeatures(f"subject {su} does action {ac}", unit(toks.sum(0)), toks)
+
+
+def test_corpus_expansion_moves_a_query_toward_its_clips_without_their_own_video():
+    """Through the gap a text token keeps only part of its concept's direction; the mean of the
+    calibration clips that match it best is the video side's picture of the concept, so the
+    expanded token lines up with the concept better. Clips of the video being grounded are left
+    out: with every clip of the concept in that video, the expansion cannot find it."""
+    from momentfinder.grounding.zeroshot.calibration import corpus_record
+    from momentfinder.grounding.zeroshot.curves import expand_vectors
+
+    gains, own_gains = [], []
+    for seed in range(5):
+        w, text = gap_world(seed)
+        videos = [w.video(40, [(5, 15, s, a)], vid=f"c{s}{a}") for s in range(6) for a in range(6)]
+        clips = np.concatenate([v.features for v in videos])
+        owner = np.repeat(np.arange(len(videos)), 40)
+        names = [v.video_id for v in videos]
+        cal = NoMomentCalibration(corpus=corpus_record(clips, owner, names))
+        corpus = cal.corpus_arrays(DIM)
+        assert np.abs(corpus[0] - clips).max() < 0.01  # int8 storage
+        assert cal.corpus_arrays(DIM + 1) is None
+        cfg = ZeroShotConfig(corpus_top=20)
+        token = gap_query(w, text, 2, 3).tokens[:2]  # subject 2, action 3
+        concept = np.stack([w.subj[2], w.act[3]])
+        before = np.einsum("kd,kd->k", token, concept)
+        after = np.einsum("kd,kd->k", expand_vectors(token, corpus, cfg), concept)
+        gains.append(after - before)
+        # a corpus whose only clips of action 3 are in the grounded video "solo"
+        solo = w.video(60, [(0, 60, 5, 3)], vid="solo")
+        others = [v for v in videos if not v.video_id.endswith("3")]
+        clips2 = np.concatenate([solo.features, *[v.features for v in others]])
+        owner2 = np.repeat(np.arange(1 + len(others)), [60] + [40] * len(others))
+        cal2 = NoMomentCalibration(
+            corpus=corpus_record(clips2, owner2, ["solo", *[v.video_id for v in others]])
+        )
+        act = token[1:2]
+        kept = expand_vectors(act, cal2.corpus_arrays(DIM), cfg)[0] @ w.act[3]
+        left_out = expand_vectors(act, cal2.corpus_arrays(DIM), cfg, video="solo")[0] @ w.act[3]
+        own_gains.append((kept - act[0] @ w.act[3], left_out - act[0] @ w.act[3]))
+    assert np.min(gains) > 0.1, gains  # both parts, every world
+    kept, left_out = np.array(own_gains).T
+    assert kept.mean() > 0.1 and left_out.max() < 0.02 and (kept > left_out).all(), own_gains
+    # off: unchanged vectors, no corpus kept
+    assert (
+        ZeroShotGrounder(ZeroShotConfig(corpus_weight=0.0)).calibrate(calibration_pairs(w, 0)).corpus is None
+    )
+
+
+def test_calibration_keeps_a_corpus_sample_and_expands_without_the_own_video(tmp_path):
+    w, text = gap_world(0)
+    pairs = [
+        (w.video(40, [(5, 15, s, a)], vid=f"c{s}{a}"), gap_query(w, text, s, a))
+        for s in range(6)
+        for a in range(6)
+    ]
+    cal = ZeroShotGrounder(ZeroShotConfig(corpus_clips=500, bank_min_size=1)).calibrate(pairs)
+    assert cal.corpus["shape"] == [500, DIM] and sorted(cal.corpus["videos"]) == sorted(
+        c.video_id for c, _ in pairs
+    )
+    clips, _mean, owner, videos = cal.corpus_arrays(DIM)
+    for row in (0, 250, 499):  # each sampled clip is a clip of the video it names
+        video = next(c for c, _ in pairs if c.video_id == videos[owner[row]])
+        assert np.abs(video.features - clips[row]).max(axis=1).min() < 0.01
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    back = NoMomentCalibration.load(path)
+    assert back.corpus == cal.corpus
+    g = ZeroShotGrounder(ZeroShotConfig(), back)
+    query = pairs[0][1]
+    inside = g.query_vectors(query)[1]
+    assert g.query_vectors(query)[1] is inside  # remembered: a library expands once per query
+    grounded = ZeroShotGrounder(ZeroShotConfig(), back)
+    grounded.ground(pairs[0][0], query)  # grounding a corpus video leaves its own clips out
+    key_videos = {k[-1] for k in grounded._arrays._memo}
+    assert pairs[0][0].video_id in key_videos
+    for bad, match in (
+        ({**cal.corpus, "owner": cal.corpus["owner"][:-1]}, "owner"),
+        ({**cal.corpus, "int8": "not base64!"}, "base64"),
+        ({**cal.corpus, "shape": [500, DIM + 1]}, "does not hold"),
+        ({**cal.corpus, "scale": ""}, "does not hold"),
+        ({k: v for k, v in cal.corpus.items() if k != "videos"}, "corpus must be an object"),
+    ):
+        data = cal.to_dict()
+        data["corpus"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(InputError, match=match):
+            NoMomentCalibration.load(path)

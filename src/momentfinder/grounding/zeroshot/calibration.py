@@ -26,6 +26,10 @@ calibration stores it alongside the thresholds, and records the encoder it was m
   normalisation (QB-Norm, Bogolin et al., CVPR 2022) does in text-video retrieval.
   ``bank_clip_sims`` holds the cosines of a sample of calibration clips with every bank entry, from
   which the grounder computes that soft maximum's null level for each query's own leave-out bank.
+* ``corpus``: a fixed sample of the calibration clips (unit features as int8 with a scale per
+  clip, base64 in the JSON: a quarter of float32) with the video each comes from. Corpus expansion (``ZeroShotConfig.corpus_weight``) mixes
+  every query vector with the mean of the corpus clips most similar to it: the video encoder's
+  picture of what the text names. Clips of the video being grounded are left out (by video id).
 * ``evidence_model``: with ``no_moment="logistic"``, a tiny logistic model over several statistics of
   the level curves (:func:`momentfinder.grounding.zeroshot.curves.evidence_statistics`), fitted
   on which calibration queries happen in their video and which do not (no windows): ``statistics``
@@ -39,6 +43,8 @@ quantile of the positive queries' evidence.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import os
@@ -74,6 +80,10 @@ class NoMomentCalibration:
     bank_clip_sims: list[list[float]] | None = None  # (n_sample, b) cosines of calibration clips
     query_bank_kind: str | None = None  # "phrases" or "tokens": the sub-queries it holds (None: both)
     evidence_model: dict | None = None  # logistic no-moment model (None: the evidence alone)
+    # calibration clips for corpus expansion: {"shape": [n, dim], "int8": base64 of the unit
+    # features x 127 / each clip's largest magnitude, "scale": base64 of those magnitudes
+    # (float32), "videos": [video ids], "owner": [per clip, its index in videos]} (None: no corpus)
+    corpus: dict | None = None
     report: dict = field(default_factory=dict)
     path: str | None = field(default=None, compare=False, repr=False)  # the file it was loaded from
 
@@ -117,6 +127,16 @@ class NoMomentCalibration:
         bank = np.asarray(self.query_bank, dtype=np.float32)
         sims = np.asarray(self.bank_clip_sims, dtype=np.float32)
         return (bank, sims) if sims.shape[1] == len(bank) else None
+
+    def corpus_arrays(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+        """The corpus as unit clip features ``(n, dim)`` float32, their mean ``(dim,)``, each clip's
+        video index ``(n,)`` and the video ids; None when absent or of another width."""
+        if not self.corpus or self.corpus["shape"][1] != dim:
+            return None
+        codes = np.frombuffer(base64.b64decode(self.corpus["int8"]), dtype=np.int8)
+        scale = np.frombuffer(base64.b64decode(self.corpus["scale"]), dtype="<f4")
+        clips = codes.reshape(self.corpus["shape"]).astype(np.float32) * (scale[:, None] / 127.0)
+        return clips, clips.mean(axis=0), np.asarray(self.corpus["owner"]), list(self.corpus["videos"])
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -177,6 +197,8 @@ class NoMomentCalibration:
             raise InputError(f"{where}: bank_clip_sims must have one column per query_bank row")
         if cal.evidence_model is not None:
             check_evidence_model(cal.evidence_model, where)
+        if cal.corpus is not None:
+            check_corpus(cal.corpus, where)
         return cal
 
     def save(self, path: str | os.PathLike) -> None:
@@ -297,6 +319,52 @@ def find_common_tokens(
         left = left[np.argsort(-share[left], kind="stable")]
     dim = bank.shape[1]
     return np.asarray(reps, np.float32).reshape(-1, dim), np.asarray(rep_shares)
+
+
+def corpus_record(clips: np.ndarray, owner: np.ndarray, videos: list[str]) -> dict:
+    """The ``corpus`` field for unit clip features ``(n, dim)`` and each one's index in ``videos``
+    (int8 codes with a float32 scale per clip: relative error under 0.5 % of the largest value)."""
+    clips = np.asarray(clips, dtype=np.float32)
+    scale = np.maximum(np.abs(clips).max(axis=1), 1e-12).astype("<f4")
+    codes = np.clip(np.rint(clips * (127.0 / scale[:, None])), -127, 127).astype(np.int8)
+    return {
+        "shape": [int(v) for v in clips.shape],
+        "int8": base64.b64encode(codes.tobytes()).decode("ascii"),
+        "scale": base64.b64encode(scale.tobytes()).decode("ascii"),
+        "videos": [str(v) for v in videos],
+        "owner": [int(v) for v in owner],
+    }
+
+
+def check_corpus(corpus: dict, where: str = "calibration") -> None:
+    """Raise :class:`InputError` unless ``corpus`` is a well-formed ``corpus`` field."""
+    keys = ["int8", "owner", "scale", "shape", "videos"]
+    if not isinstance(corpus, dict) or sorted(corpus) != keys:
+        raise InputError(f"{where}: corpus must be an object with {', '.join(keys)}")
+    shape, videos, owner = corpus["shape"], corpus["videos"], corpus["owner"]
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
+        raise InputError(f"{where}: corpus shape must be two positive integers")
+    if not (isinstance(videos, list) and all(isinstance(v, str) for v in videos)):
+        raise InputError(f"{where}: corpus videos must be a list of video ids")
+    if not (
+        isinstance(owner, list)
+        and len(owner) == shape[0]
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(videos) for v in owner)
+    ):
+        raise InputError(f"{where}: corpus owner must give each clip's index in corpus videos")
+    try:
+        codes = base64.b64decode(corpus["int8"], validate=True)
+        scale = base64.b64decode(corpus["scale"], validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise InputError(f"{where}: corpus int8 and scale must be base64 data") from None
+    if len(codes) != shape[0] * shape[1] or len(scale) != 4 * shape[0]:
+        raise InputError(f"{where}: corpus data does not hold {shape[0]} x {shape[1]} values")
+    if not np.isfinite(np.frombuffer(scale, dtype="<f4")).all():
+        raise InputError(f"{where}: corpus scales hold NaN or infinite values")
 
 
 _MODEL_KEYS = ("statistics", "mean", "scale", "weights", "bias")

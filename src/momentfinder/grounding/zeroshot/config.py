@@ -33,6 +33,9 @@ RANGES = {  # name: (low, high or None, low excluded)
     "rejection_margin": (0.0, None, False),
     "sibling_similarity": (-1.0, 1.0, False),
     "contrast_width": (0.0, None, True),
+    "corpus_weight": (0.0, 1.0, False),
+    "corpus_top": (1, None, False),
+    "corpus_clips": (0, None, False),
 }
 
 CHOICES = {
@@ -114,6 +117,16 @@ class ZeroShotConfig:
     # when scoring the moments of a window, is the one that window shows most ("region") or the one
     # the whole video shows most ("video")
     sibling_scope: str = "region"
+    # corpus expansion: every query vector (pooled, sub-queries, and so the query bank) is mixed
+    # with its picture in the calibration videos, the mean of the corpus_top calibration clips most
+    # similar to it minus the corpus mean: the text encoder's vector borrows the video encoder's
+    # view of the same concept (pseudo-relevance feedback over unlabelled videos; a video's own
+    # clips never expand its queries). This share of the mix is the corpus's; 0 = off. Needs a
+    # calibration made with corpus_clips > 0 (it keeps that many calibration clips, int8: 0.5 MB
+    # per 1,000 clips of a 512-wide encoder)
+    corpus_weight: float = 0.5
+    corpus_top: int = 30
+    corpus_clips: int = 32768
 
     def __post_init__(self):
         for name, allowed in CHOICES.items():

@@ -1,7 +1,7 @@
 """Fitting a :class:`NoMomentCalibration` on validation (clips, query) pairs.
 
 From the calibration videos and queries alone (no labels but which queries happen): the null
-level (the videos' mean clip), the stop words (query tokens that recur across the queries), the
+level (the videos' mean clip), a sample of their clips (the corpus of corpus expansion), the stop words (query tokens that recur across the queries), the
 query bank (the queries' sub-queries and a sample of clip similarities with them), the encoder the
 features come from, and the evidence thresholds of the no-moment decision for features and for
 curves.
@@ -20,6 +20,7 @@ from ...types import ClipFeatures, QueryFeatures
 from .calibration import (
     NoMomentCalibration,
     calibrate_threshold,
+    corpus_record,
     find_common_tokens,
     fit_evidence_model,
     logistic_evidence,
@@ -76,11 +77,15 @@ def fit_calibration(
             common = [[round(float(v), 4) for v in r] for r in reps]
             shares = [round(float(v), 4) for v in rep_shares]
     probe = NoMomentCalibration(
-        feature_mean=[float(v) for v in mean], common_tokens=common, common_token_shares=shares
+        feature_mean=[float(v) for v in mean],
+        common_tokens=common,
+        common_token_shares=shares,
+        corpus=corpus_of(videos, cfg.corpus_clips) if cfg.corpus_weight > 0 else None,
     )
     arrays = CalibrationArrays(probe)
     if cfg.subquery_weight > 0 and (cfg.bank_temperature > 0 or cfg.sibling_weight > 0):
-        with_subs = [(q, query_vectors(q, cfg, arrays)[1]) for q in queries]
+        pairs = [*positives, *negatives]  # each query expanded without its own video's clips
+        with_subs = [(q, query_vectors(q, cfg, arrays, c.video_id)[1]) for c, q in pairs]
         with_subs = [(q, subs) for q, subs in with_subs if subs is not None]
         if with_subs:
             probe = with_query_bank(
@@ -153,6 +158,20 @@ def fit_calibration(
         evidence_model=model,
         report=report,
     )
+
+
+def corpus_of(videos: dict, size: int) -> dict | None:
+    """The ``corpus`` field: a fixed sample of ``size`` clips of the calibration ``videos`` (video
+    id, or another key for a video without one, -> features), as unit features with their video."""
+    if size <= 0 or not videos:
+        return None
+    names = [key if isinstance(key, str) else f"#unnamed-{i}" for i, key in enumerate(videos)]
+    rows = np.concatenate([f.astype(np.float32, copy=False) for f in videos.values()])
+    owner = np.repeat(np.arange(len(videos)), [len(f) for f in videos.values()])
+    if len(rows) > size:  # a fixed sample: the same calibration gives the same file
+        keep = np.sort(np.random.default_rng(0).choice(len(rows), size, replace=False))
+        rows, owner = rows[keep], owner[keep]
+    return corpus_record(unit(rows), owner, names)
 
 
 def with_query_bank(

@@ -18,6 +18,9 @@ Training-free, from one vision-language encoder. The steps, each switchable in
    similarity to a clip is taken relative to the clip's soft maximum similarity to the
    calibration queries' other parts, so a clip that better matches some other action or subject
    (a look-alike) no longer counts as this part.
+   Corpus expansion (:func:`.curves.expand_vectors`): every query vector is mixed with its
+   picture in the calibration videos (the mean of the ``corpus_top`` calibration clips most like
+   it), which comes from the video encoder and so bridges the gap between the two encoders.
 3. **Proposals** (:mod:`.proposals`, TAG / VTG-GPT style): runs of the smoothed, standardised
    level curve above several levels. Low levels give whole events and merge nearby runs, high
    levels give their cores and split events that touch.

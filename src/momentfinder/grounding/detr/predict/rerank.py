@@ -24,7 +24,7 @@ import torch
 
 from ....errors import InputError
 from ....types import ClipFeatures, Moment, QueryFeatures
-from ...zeroshot import NoMomentCalibration, ZeroShotGrounder
+from ...zeroshot import NoMomentCalibration, ZeroShotConfig, ZeroShotGrounder
 from .decode import clips_of_seconds
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def fit_rerank_calibration(positives: list[Pair], negatives: list[Pair]) -> NoMo
             query.pooled.shape[-1],
         )
         return None
-    try:
-        cal = ZeroShotGrounder().calibrate(list(positives), list(negatives))
+    try:  # without corpus expansion: re-ranking was measured without it, and checkpoints stay small
+        cal = ZeroShotGrounder(ZeroShotConfig(corpus_weight=0.0)).calibrate(list(positives), list(negatives))
     except InputError as err:
         log.warning("zero-shot re-ranking unavailable: its calibration failed (%s)", err)
         return None

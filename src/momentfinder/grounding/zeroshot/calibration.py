@@ -27,9 +27,10 @@ calibration stores it alongside the thresholds, and records the encoder it was m
   ``bank_clip_sims`` holds the cosines of a sample of calibration clips with every bank entry, from
   which the grounder computes that soft maximum's null level for each query's own leave-out bank.
 * ``corpus``: a fixed sample of the calibration clips (unit features as int8 with a scale per
-  clip, base64 in the JSON: a quarter of float32) with the video each comes from. Corpus expansion (``ZeroShotConfig.corpus_weight``) mixes
-  every query vector with the mean of the corpus clips most similar to it: the video encoder's
-  picture of what the text names. Clips of the video being grounded are left out (by video id).
+  clip, base64 in the JSON: a quarter of float32) with the video each comes from. Corpus
+  expansion (``ZeroShotConfig.corpus_weight``) mixes every query vector with the mean of the
+  corpus clips most similar to it: the video encoder's picture of what the text names. Clips of
+  the video being grounded are left out (by video id).
 * ``evidence_model``: with ``no_moment="logistic"``, a tiny logistic model over several statistics of
   the level curves (:func:`momentfinder.grounding.zeroshot.curves.evidence_statistics`), fitted
   on which calibration queries happen in their video and which do not (no windows): ``statistics``

@@ -122,8 +122,8 @@ class ZeroShotConfig:
     # similar to it minus the corpus mean: the text encoder's vector borrows the video encoder's
     # view of the same concept (pseudo-relevance feedback over unlabelled videos; a video's own
     # clips never expand its queries). This share of the mix is the corpus's; 0 = off. Needs a
-    # calibration made with corpus_clips > 0 (it keeps that many calibration clips, int8: 0.5 MB
-    # per 1,000 clips of a 512-wide encoder)
+    # calibration made with corpus_clips > 0 (it keeps that many calibration clips as int8: about
+    # 0.7 MB of JSON per 1,000 clips of a 512-wide encoder)
     corpus_weight: float = 0.5
     corpus_top: int = 30
     corpus_clips: int = 32768

@@ -174,7 +174,8 @@ def expand_vectors(
     A text vector and the clips showing its concept differ by the gap between the text and video
     encoders; the corpus picture comes from the video encoder itself, so it lines up with those
     clips better (on the synthetic benchmark a sub-query's moment stands out of its video's
-    curve by 2.5 instead of 1.6 noise units, median)."""
+    curve by 2.5 noise units with the half-and-half mix, 2.7 with the picture alone, 1.6 with the
+    text vector; medians over 300 queries, all val clips as the corpus)."""
     clips, mean, owner, videos = corpus
     sims = vectors @ clips.T  # (k, n)
     if video is not None and video in videos:

@@ -1,10 +1,10 @@
 """Fitting a :class:`NoMomentCalibration` on validation (clips, query) pairs.
 
 From the calibration videos and queries alone (no labels but which queries happen): the null
-level (the videos' mean clip), a sample of their clips (the corpus of corpus expansion), the stop words (query tokens that recur across the queries), the
-query bank (the queries' sub-queries and a sample of clip similarities with them), the encoder the
-features come from, and the evidence thresholds of the no-moment decision for features and for
-curves.
+level (the videos' mean clip), a sample of their clips (the corpus of corpus expansion), the stop
+words (query tokens that recur across the queries), the query bank (the queries' sub-queries and a
+sample of clip similarities with them), the encoder the features come from, and the evidence
+thresholds of the no-moment decision for features and for curves.
 """
 
 from __future__ import annotations

@@ -62,8 +62,8 @@ def test_index_search_and_everyday_changes(videos, tiny_clip, tmp_path, capsys):
     shutil.copytree(os.path.dirname(videos[0]), folder)
     db = tmp_path / "lib.db"
     common = ["--db", db, "--cache-dir", tmp_path / "cache"]
-    code, out, _ = run(capsys, "index", "add", folder, "--visual-model", tiny_clip, *common, "--json")
-    assert code == 0 and len(json.loads(out)["added"]) == 4
+    code, out, err = run(capsys, "index", "add", folder, "--visual-model", tiny_clip, *common, "--json")
+    assert code == 0 and len(json.loads(out)["added"]) == 4, (out, err)
     code, out, _ = run(capsys, "index", "add", folder, *common, "--json")  # nothing changed
     assert json.loads(out)["unchanged"] and not json.loads(out)["added"]
     os.rename(folder / "v2.mp4", folder / "renamed.mp4")

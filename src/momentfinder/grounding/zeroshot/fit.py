@@ -166,12 +166,20 @@ def corpus_of(videos: dict, size: int) -> dict | None:
     if size <= 0 or not videos:
         return None
     names = [key if isinstance(key, str) else f"#unnamed-{i}" for i, key in enumerate(videos)]
-    rows = np.concatenate([f.astype(np.float32, copy=False) for f in videos.values()])
-    owner = np.repeat(np.arange(len(videos)), [len(f) for f in videos.values()])
-    if len(rows) > size:  # a fixed sample: the same calibration gives the same file
+    rows, owner = clip_sample(list(videos.values()), size)
+    return corpus_record(unit(rows), owner, names)
+
+
+def clip_sample(videos: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``size`` clips of the calibration ``videos`` (features of each) as float32 rows, and
+    the index of the video each comes from: all of them, or a fixed sample (the same calibration
+    gives the same file), in their order."""
+    rows = np.concatenate([f.astype(np.float32, copy=False) for f in videos])
+    owner = np.repeat(np.arange(len(videos)), [len(f) for f in videos])
+    if len(rows) > size:
         keep = np.sort(np.random.default_rng(0).choice(len(rows), size, replace=False))
         rows, owner = rows[keep], owner[keep]
-    return corpus_record(unit(rows), owner, names)
+    return rows, owner
 
 
 def with_query_bank(
@@ -190,9 +198,7 @@ def with_query_bank(
         log.info("query bank off: %d groups of sub-queries, fewer than %d", len(reps), cfg.bank_min_size)
         return calibration
     bank = np.round(reps, 4).astype(np.float32)
-    rows = np.concatenate([f.astype(np.float32, copy=False) for f in videos])
-    if len(rows) > cfg.bank_clips:  # a fixed sample: the same calibration gives the same file
-        rows = rows[np.sort(np.random.default_rng(0).choice(len(rows), cfg.bank_clips, replace=False))]
+    rows, _ = clip_sample(videos, cfg.bank_clips)
     clip_sims = unit(rows) @ bank.T
     return dataclasses.replace(
         calibration,

@@ -455,7 +455,8 @@ def test_long_video_coarse_pass_finds_the_moment_among_partial_matches():
 def test_long_video_region_where_the_query_happens_twice_comes_first():
     """Windows are ranked by their best two disjoint spans (``coarse_spans=2``): a region where the
     query happens twice beats one with a single, slightly stronger match (noise has no second
-    strong span); with ``coarse_spans=1`` the single match wins."""
+    strong span); with ``coarse_spans=1`` the single match wins. Without the window peak
+    (``coarse_peak_weight=0``), which would rank the stronger match first."""
     curve = np.random.default_rng(0).standard_normal(1500) * 0.2
     curve[300:308] += 3.0  # once, stronger and longer than either of the pair
     curve[1000:1005] += 2.8  # twice, 50 s apart
@@ -463,9 +464,24 @@ def test_long_video_region_where_the_query_happens_twice_comes_first():
     curve[1005:1030] -= 1.0  # nothing between them: one span over both would not pay
     timeline = Timeline.of(len(curve), 2.0)
     for spans, want in ((2, 1000), (1, 300)):
-        g = ZeroShotGrounder(ZeroShotConfig(coarse_spans=spans), NoMomentCalibration())
+        cfg = ZeroShotConfig(coarse_spans=spans, coarse_peak_weight=0.0)
+        g = ZeroShotGrounder(cfg, NoMomentCalibration())
         top = g.ground_curve(curve, timeline, top_k=3).moments[0]
         assert 2 * want - 2 <= top.start < top.end <= 2 * want + 72, (spans, top)
+
+
+def test_long_video_windows_are_ranked_by_their_peak_before_their_excess():
+    """``coarse_peak_weight``: a short match that stands high (the query's parts together) beats a
+    long partial match whose summed excess over the coarse level is five times larger; with the
+    weight 0 the excess alone ranks the windows and the long partial match comes first."""
+    curve = np.random.default_rng(1).standard_normal(1500) * 0.2
+    curve[300:340] += 1.8  # long, moderate: excess ~ 40 x 0.8
+    curve[1000:1003] += 3.5  # short, high: excess ~ 3 x 2.5, the highest peak
+    timeline = Timeline.of(len(curve), 2.0)
+    for weight, want in ((100.0, (1000, 1003)), (0.0, (300, 340))):
+        g = ZeroShotGrounder(ZeroShotConfig(coarse_peak_weight=weight), NoMomentCalibration())
+        top = g.ground_curve(curve, timeline, top_k=3).moments[0]
+        assert 2 * want[0] - 4 <= top.start < top.end <= 2 * want[1] + 4, (weight, top)
 
 
 def test_piecewise_constant_curves_get_finite_scores():
@@ -793,8 +809,8 @@ def test_bad_no_moment_options_are_input_errors():
 
 
 def test_long_video_windows_ranked_by_the_logistic_model():
-    """A window with a strong pooled match but no part at all wins on the excess of the AND level;
-    a model that weighs the parts matching together ranks the window where they do first."""
+    """A window with a strong pooled match but no part at all wins on the excess of the AND level
+    (the window peak off); a model that weighs the parts matching together ranks the window where they do first."""
     from momentfinder.grounding.zeroshot.curves import EVIDENCE_STATISTICS
     from momentfinder.grounding.zeroshot.proposals import ranked_moments
 
@@ -809,7 +825,7 @@ def test_long_video_windows_ranked_by_the_logistic_model():
     model.update(weights=weights, bias=0.0)
     relevance = pooled + subs.min(axis=1)
     for coarse, model_, where in (("excess", model, 100), ("logistic", None, 100), ("logistic", model, 400)):
-        cfg = ZeroShotConfig(coarse_evidence=coarse, coarse_regions=1)
+        cfg = ZeroShotConfig(coarse_evidence=coarse, coarse_regions=1, coarse_peak_weight=0.0)
         spans, _ = ranked_moments(relevance, pooled, subs, 1, cfg, model_)
         assert where <= spans[0][0] < where + 30, (coarse, model_ is None, spans[0])
 

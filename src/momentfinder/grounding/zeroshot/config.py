@@ -22,6 +22,7 @@ RANGES = {  # name: (low, high or None, low excluded)
     "window_stride": (0.0, 1.0, True),
     "coarse_regions": (1, None, False),
     "coarse_spans": (1, None, False),
+    "coarse_peak_weight": (0.0, None, False),
     "null_quantile": (0.0, 1.0, False),
     "common_token_share": (0.0, 1.0, True),
     "bank_temperature": (0.0, None, False),
@@ -78,6 +79,10 @@ class ZeroShotConfig:
     # a window's evidence sums the excess of its best this many disjoint spans (a query that
     # happens twice in a region counts twice; 1 = the best span alone)
     coarse_spans: int = 2
+    # ... plus this x the window's peak: the highest AND level (pooled + sub-queries) smoothed by
+    # smooth_sigma. Large, so the peak decides and the spans' excess ranks the overlapping windows
+    # that share one (a short strong match is found among hours of long partial matches); 0 = off
+    coarse_peak_weight: float = 100.0
     saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
     relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
     score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units

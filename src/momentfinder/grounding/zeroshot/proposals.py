@@ -136,8 +136,10 @@ def coarse_to_fine(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its ``coarse_spans`` best disjoint spans of the level curve (their excess over
-    ``coarse_level`` noise units, maximum-subarray sums); the ``coarse_regions`` best windows are
-    kept. Fine: each kept window is grounded like a short video (proposals on its own standardised relevance, scored on the
+    ``coarse_level`` noise units, maximum-subarray sums) plus ``coarse_peak_weight`` x its peak
+    (the highest level smoothed by ``smooth_sigma``: with the default weight the peak ranks the
+    windows and the excess orders the overlapping ones that share it); the ``coarse_regions``
+    best windows are kept. Fine: each kept window is grounded like a short video (proposals on its own standardised relevance, scored on the
     whole-video level curves). A moment's score is its window's evidence minus how far its fine
     score falls below the window's best, so the best moment of the best window comes first and
     each kept window's best moment comes before the runners-up of the windows above it.
@@ -152,9 +154,12 @@ def coarse_to_fine(
     level = and_level(pooled_levels, subquery_levels, config)
     starts = window_starts(len(relevance), config)
     # the best disjoint spans' excess of every window at once
-    evidence = disjoint_excess(
-        level[starts[:, None] + np.arange(size)[None, :]], config.coarse_level, config.coarse_spans
-    )
+    index = starts[:, None] + np.arange(size)[None, :]
+    evidence = disjoint_excess(level[index], config.coarse_level, config.coarse_spans)
+    if config.coarse_peak_weight > 0:
+        # the window's highest smoothed AND level: where the query's parts peak together
+        peak = gaussian_smooth(level, config.smooth_sigma)[index].max(axis=1)
+        evidence = evidence + config.coarse_peak_weight * peak
     if model is not None and config.coarse_evidence == "logistic":
         evidence = np.array(
             [

@@ -934,8 +934,13 @@ def test_rejection_margin_raises_the_share_rejected():
     assert same == plain and higher > plain
     # 0.9 + 2 x sqrt(0.9 x 0.1 / 400) = 0.93 of the negatives
     assert rates["negatives_rejected"] == pytest.approx(0.93, abs=0.003)
-    top, rates = calibrate_threshold(pos, neg, 0.9, margin=100.0)  # capped: every negative
-    assert top == neg.max() and rates["negatives_rejected"] == 1.0
+    # capped: at least 5 negatives stay above the threshold (1 - 5 / 400 = 0.9875 rejected)
+    top, rates = calibrate_threshold(pos, neg, 0.9, margin=100.0)
+    assert top < neg.max() and rates["negatives_rejected"] == pytest.approx(0.9875, abs=0.003)
+    # on 30 negatives the 0.95 quantile leaves 1.5 above it: a margin would jump to the largest
+    # negative, so it does not apply
+    few = neg[:30]
+    assert calibrate_threshold(pos, few, 0.95, margin=2.0)[0] == calibrate_threshold(pos, few, 0.95)[0]
 
 
 def test_fit_calibration_applies_the_rejection_margin():
@@ -945,7 +950,9 @@ def test_fit_calibration_applies_the_rejection_margin():
         (c, w.query((s + 2) % 6, (a + 3) % 6))
         for (c, _), s, a in zip(pos, [0, 1, 2, 3] * 4, range(16), strict=True)
     ]
-    loose = ZeroShotGrounder(ZeroShotConfig(bank_min_size=1)).calibrate(pos, neg, target_rejection=0.5)
+    loose = ZeroShotGrounder(ZeroShotConfig(bank_min_size=1, rejection_margin=0.0)).calibrate(
+        pos, neg, target_rejection=0.5
+    )
     tight = ZeroShotGrounder(ZeroShotConfig(bank_min_size=1, rejection_margin=1.5)).calibrate(
         pos, neg, target_rejection=0.5
     )

@@ -228,6 +228,10 @@ def _describe(model: str | None, dim: int | None) -> str:
     return name if dim is None else f"{name} (dim {dim})"
 
 
+# the rejection margin leaves at least this many calibration negatives above the threshold
+MARGIN_NEGATIVES_ABOVE = 5
+
+
 def calibrate_threshold(
     positive: np.ndarray,
     negative: np.ndarray | None = None,
@@ -239,9 +243,12 @@ def calibrate_threshold(
 
     With ``negative`` evidence: the ``target_rejection`` quantile of it (at least that share of
     the negative queries is rejected), raised by ``margin`` binomial standard errors of that share
-    on ``len(negative)`` queries (``t + margin x sqrt(t (1 - t) / n)``, at most 1): the share
-    rejected on other data of the same kind then falls short of the target less often. Without: the ``max_positive_loss`` quantile of ``positive``
-    (at most about that share of the positives is rejected).
+    on ``len(negative)`` queries (``t + margin x sqrt(t (1 - t) / n)``): the share rejected on
+    other data of the same kind then falls short of the target less often. The margin never
+    leaves fewer than ``MARGIN_NEGATIVES_ABOVE`` negatives above the threshold (nor lowers it
+    below the target): on a few dozen negatives it would jump to the largest one and reject far
+    more positives than the target asks. Without negatives: the ``max_positive_loss`` quantile of
+    ``positive`` (at most about that share of the positives is rejected).
     """
     positive = np.asarray(positive, dtype=np.float64)
     if not len(positive):
@@ -249,7 +256,8 @@ def calibrate_threshold(
     if negative is not None and len(negative):
         negative = np.asarray(negative, dtype=np.float64)
         t = target_rejection
-        share = min(1.0, t + margin * math.sqrt(t * (1.0 - t) / len(negative)))
+        n = len(negative)
+        share = min(t + margin * math.sqrt(t * (1.0 - t) / n), max(t, 1.0 - MARGIN_NEGATIVES_ABOVE / n))
         threshold = float(np.quantile(negative, share, method="higher"))
         rates = {"negatives_rejected": float(np.mean(negative <= threshold)), "n_negative": len(negative)}
     else:

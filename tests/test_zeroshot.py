@@ -940,7 +940,8 @@ def test_rejection_margin_raises_the_share_rejected():
     # on 30 negatives the 0.95 quantile leaves 1.5 above it: a margin would jump to the largest
     # negative, so it does not apply
     few = neg[:30]
-    assert calibrate_threshold(pos, few, 0.95, margin=2.0)[0] == calibrate_threshold(pos, few, 0.95)[0]
+    capped, rates = calibrate_threshold(pos, few, 0.95, margin=2.0)
+    assert capped == calibrate_threshold(pos, few, 0.95)[0] and rates["quantile"] == 0.95
 
 
 def test_fit_calibration_applies_the_rejection_margin():

@@ -259,7 +259,11 @@ def calibrate_threshold(
         n = len(negative)
         share = min(t + margin * math.sqrt(t * (1.0 - t) / n), max(t, 1.0 - MARGIN_NEGATIVES_ABOVE / n))
         threshold = float(np.quantile(negative, share, method="higher"))
-        rates = {"negatives_rejected": float(np.mean(negative <= threshold)), "n_negative": len(negative)}
+        rates = {
+            "negatives_rejected": float(np.mean(negative <= threshold)),
+            "n_negative": n,
+            "quantile": share,  # the target share with the margin that applied
+        }
     else:
         threshold = float(np.quantile(positive, max_positive_loss, method="lower"))
         rates = {}

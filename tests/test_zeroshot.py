@@ -960,6 +960,12 @@ def test_fit_calibration_applies_the_rejection_margin():
     assert tight.feature_threshold > loose.feature_threshold
     assert tight.report["rejection_margin"] == 1.5
     assert tight.report["features"]["negatives_rejected"] > loose.report["features"]["negatives_rejected"]
+    # predict --calibrate-on says where the margin put the threshold
+    from momentfinder.pipeline.batch import calibration_summary
+
+    said = calibration_summary(tight, 16, 16)
+    assert "quantile: the target plus a margin of 1.5 standard errors" in said, said
+    assert "margin" not in calibration_summary(loose, 16, 16)
 
 
 @pytest.mark.parametrize(

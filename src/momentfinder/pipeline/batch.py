@@ -155,11 +155,21 @@ def calibrate(
 
 def calibration_summary(calibration, n_positive: int, n_negative: int) -> str:
     rates = calibration.report["features"]
+    margin, at = calibration.report.get("rejection_margin"), rates.get("quantile")
+    raised = (
+        n_negative and margin and at is not None and at > (calibration.report.get("target_rejection") or at)
+    )
     return (
         f"calibrated on {n_positive} positive and {n_negative} negative queries: "
         f"threshold {calibration.feature_threshold:.3f} rejects "
         + (f"{100 * rates['negatives_rejected']:.1f}% of the negatives and " if n_negative else "")
         + f"{100 * rates['positives_rejected']:.1f}% of the positives"
+        + (
+            f" (set at the negatives' {100 * at:.1f}% quantile: the target plus a margin of {margin:g}"
+            " standard errors, so other videos still reach the target)"
+            if raised
+            else ""
+        )
     )
 
 

@@ -484,6 +484,27 @@ def test_long_video_windows_are_ranked_by_their_peak_before_their_excess():
         assert 2 * want[0] - 4 <= top.start < top.end <= 2 * want[1] + 4, (weight, top)
 
 
+def test_long_video_fine_pass_does_not_cut_at_the_window_mean():
+    """``window_levels``: in a long video a window holds other content below the stretch around the
+    moment (a recording about the query among unrelated ones); cut at the window's mean, that whole
+    stretch becomes a proposal and outscores the moment. Without the cut at 0 std the moment comes
+    first in every try; with it, in none."""
+    from momentfinder.eval.iou import iou_paired
+
+    hits = {0.5: 0, 0.0: 0}
+    for seed in range(5):
+        curve = np.random.default_rng(seed).standard_normal(1500) * 0.3
+        curve[700:760] += 1.5  # the stretch about the query
+        curve[740:746] += 2.0  # the moment
+        timeline = Timeline.of(len(curve), 2.0)
+        for levels in ((0.5, 1.0, 1.5, 2.0), (0.0, 0.5, 1.0, 1.5, 2.0)):
+            g = ZeroShotGrounder(ZeroShotConfig(window_levels=levels), NoMomentCalibration())
+            top = g.ground_curve(curve, timeline, top_k=3).moments[0]
+            iou = iou_paired(np.array([top.start, top.end]), np.array([[1480.0, 1492.0]]))[0]
+            hits[levels[0]] += iou >= 0.5
+    assert hits == {0.5: 5, 0.0: 0}, hits
+
+
 def test_piecewise_constant_curves_get_finite_scores():
     """Subtitle and fused curves are steps with no clip-to-clip noise: scores must stay moderate."""
     from momentfinder.grounding import ZeroShotGrounder

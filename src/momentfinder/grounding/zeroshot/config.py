@@ -83,6 +83,10 @@ class ZeroShotConfig:
     # smooth_sigma. Large, so the peak decides and the spans' excess ranks the overlapping windows
     # that share one (a short strong match is found among hours of long partial matches); 0 = off
     coarse_peak_weight: float = 100.0
+    # proposal thresholds of the fine pass in a kept window, std of the window's curve: no cut at
+    # its mean (0), since a window holds other content (another scene, another recording) below the
+    # stretch around the moment, and a cut at its mean returns that whole stretch
+    window_levels: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
     saliency_sigma: float = 2.0  # clips; smoothing of the saliency output
     relevance: str = "level"  # proposal/saliency curve: "pooled" query, or "level" (pooled + sub-queries)
     score_units: str = "noise"  # "std": levels standardised per video; "noise": above the null, noise units
@@ -158,7 +162,7 @@ class ZeroShotConfig:
         defaults = cls()
         for name, value in data.items():
             default = getattr(defaults, name)
-            if name == "levels":
+            if name in ("levels", "window_levels"):
                 ok = isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value)
                 value = tuple(float(v) for v in value) if ok else value
             elif isinstance(default, bool) or isinstance(default, str):

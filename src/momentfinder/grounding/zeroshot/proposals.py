@@ -179,7 +179,7 @@ def coarse_to_fine(
     window_turned = None
     if contrast is not None and regions is not None and config.sibling_scope == "region":
         window_turned = region_contrast_levels(regions, starts[order], size, config)
-    levels = np.asarray(config.levels)
+    levels = np.asarray(config.window_levels)
     all_spans, all_scores = [], []
     for rank, w in enumerate(order):
         s0 = int(starts[w])

@@ -998,6 +998,8 @@ def test_fit_calibration_applies_the_rejection_margin():
         ({"sibling_similarity": 1.5}, "sibling_similarity"),
         ({"sibling_pick": "best"}, "sibling_pick"),
         ({"rejection_margin": -1}, "rejection_margin"),
+        ({"window_levels": []}, "window_levels"),
+        ({"levels": [0.5, "high"]}, "levels"),
         ({"sibling_pick": 3}, "sibling_pick"),
         ({"sibling_scope": "window"}, "sibling_scope"),
         ({"coarse_spans": 0}, "coarse_spans"),

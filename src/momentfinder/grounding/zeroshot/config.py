@@ -6,6 +6,7 @@ so their names are part of the command line: renaming one breaks scripts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from ...errors import InputError
@@ -139,6 +140,16 @@ class ZeroShotConfig:
     corpus_clips: int = 32768
 
     def __post_init__(self):
+        for name in ("levels", "window_levels"):
+            value = getattr(self, name)
+            numbers = isinstance(value, list | tuple) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+            )
+            if not numbers or not value:
+                raise InputError(
+                    f"zero-shot option {name} must be a non-empty list of numbers, got {value!r}"
+                )
+            setattr(self, name, tuple(float(v) for v in value))
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise InputError(

@@ -195,4 +195,15 @@ def coarse_to_fine(
         all_scores.append(evidence[w] + fine - fine.max())
     spans, scores = np.concatenate(all_spans), np.concatenate(all_scores)
     keep = suppress(spans, scores, top_k, config)
+    if len(keep) < top_k:  # too few distinct moments: fill with the windows' cuts at their mean,
+        # ranked after every moment above (a short video's proposals), so top-k is honoured
+        extra = [
+            threshold_proposals(standardize(relevance[s0 : s0 + size]), np.asarray(config.levels)) + s0
+            for s0 in (int(starts[w]) for w in order)
+        ]
+        more = np.concatenate(extra)
+        fill = span_scores(more, pooled_levels, subquery_levels if contrast is None else contrast, config)
+        fill = fill - fill.max() + scores.min() - 1.0
+        spans, scores = np.concatenate([spans, more]), np.concatenate([scores, fill])
+        keep = suppress(spans, scores, top_k, config)
     return spans[keep], scores[keep]

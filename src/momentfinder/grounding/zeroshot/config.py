@@ -174,8 +174,7 @@ class ZeroShotConfig:
         for name, value in data.items():
             default = getattr(defaults, name)
             if name in ("levels", "window_levels"):
-                ok = isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value)
-                value = tuple(float(v) for v in value) if ok else value
+                ok = True  # checked and made a tuple by __post_init__
             elif isinstance(default, bool) or isinstance(default, str):
                 ok = isinstance(value, type(default))
             elif isinstance(default, int | float) or default is None:  # None: an optional int

@@ -141,8 +141,9 @@ def coarse_to_fine(
     windows and the excess orders the overlapping ones that share it); the ``coarse_regions``
     best windows are kept. Fine: each kept window is grounded like a short video (proposals cut at
     ``window_levels`` std of its own standardised relevance, not at its mean: the window holds
-    other content below the stretch around the moment; scored on the whole-video level curves). A moment's score is its window's evidence minus how far its fine
-    score falls below the window's best, so the best moment of the best window comes first and
+    other content below the stretch around the moment; scored on the whole-video level curves).
+    A moment's score is its window's evidence minus how far its fine score falls below the
+    window's best, so the best moment of the best window comes first and
     each kept window's best moment comes before the runners-up of the windows above it.
     Windows are found on the plain sub-query levels, moments inside them scored on ``contrast``
     when given (a look-alike is told apart once its region is in view; turned curves stand out

@@ -1146,6 +1146,57 @@ def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
         sys.modules.pop("zeroshot_synth", None)
 
 
+def test_long_video_ablation_bench_ranks_cached_curves_as_the_grounder_does(tmp_path, monkeypatch):
+    """bench/long_video_ablation.py computes each chain's curves once and reruns only the ranking
+    per variant: its moments must be the grounder's own, and options that change the curves refused."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "bench" / "synth_qvh.py").is_file():
+        pytest.skip("the shared generator is absent")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # the bench sets them
+        monkeypatch.setenv(var, "1")
+    monkeypatch.syspath_prepend(str(root / "bench"))
+    bench = importlib.import_module("long_video_ablation")
+    try:
+        common = sys.modules["synth_common"]
+        data = common.ensure_data(tmp_path, 5, 400)
+        fd, cache = common.FeatureDirectory(data), {}
+        val = common.load_pairs(fd, data / "val.jsonl", cache)
+        neg = common.load_pairs(fd, data / "val_negative.jsonl", cache)
+        test = common.load_pairs(fd, data / "test.jsonl", cache)
+        cfg = ZeroShotConfig()
+        cal = ZeroShotGrounder(cfg).calibrate([(c, q) for _, c, q in val], [(c, q) for _, c, q in neg])
+        # as the benches do: the chains' features carry no encoder name, and nothing is rejected
+        grounder = ZeroShotGrounder(
+            cfg, dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
+        )
+        events, query_event, _ = sys.modules["zeroshot_synth"].latent_labels(5, 400)
+        queries = bench.cache_queries(grounder, test, events, query_event, 400, 5)
+        assert len(queries) == len(test) >= 40
+        assert (
+            sum(item.chain.contrast is not None and item.chain.regions is not None for item in queries) >= 20
+        )
+        chains = bench.fair_chains(test, events, query_event, 400, False, 5)
+        for item, (_s, clips, q), (_s2, _w, chain, _q, _g, _span) in zip(
+            queries[:6], test, chains, strict=False
+        ):
+            assert len(item.chain.relevance) >= 400 > cfg.window_clips  # coarse-to-fine
+            for cached, video in ((item.chain, chain), (item.short, clips)):
+                want = grounder.ground(video, q, top_k=5)
+                got = cached.moments(cfg, cal.evidence_model, top_k=5)
+                np.testing.assert_allclose(got, [[m.start, m.end] for m in want.moments])
+        name, options = bench.parse_variant("cuts=window_levels=[0.5,1] coarse_spans=3")
+        assert name == "cuts" and options == {"window_levels": [0.5, 1], "coarse_spans": 3}
+        with pytest.raises(SystemExit, match="smooth_sigma change the curves"):
+            bench.parse_variant("smooth=smooth_sigma=2")
+    finally:
+        for module in ("long_video_ablation", "zeroshot_synth", "synth_common"):
+            sys.modules.pop(module, None)
+
+
 def test_bench_gap_free_variant_changes_only_the_query_features(tmp_path, monkeypatch):
     """bench/synth_common.py ``modality_gap=False``: the same videos and annotations, query tokens
     through the video projection, so a query lines up better with the clips of its moment."""

@@ -102,7 +102,8 @@ class CachedCurves:
             self.contrast,
             self.regions,
         )
-        return np.minimum(spans * CLIP_LEN, len(self.relevance) * CLIP_LEN).astype(np.float64)
+        seconds = np.minimum(spans * CLIP_LEN, len(self.relevance) * CLIP_LEN).astype(np.float64)
+        return seconds[seconds[:, 1] > seconds[:, 0]]  # as the grounder drops empty moments
 
 
 @dataclasses.dataclass

@@ -1108,11 +1108,10 @@ def test_long_video_moment_scored_against_the_look_alike_of_its_own_region():
     assert 8 <= tops["region"] <= 12, tops
 
 
-def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
-    """bench/zeroshot_synth.py: where a 3-hour chain's top moment lies, from the generator's latent
-    events (which video of the chain, and what that video shows)."""
+def import_bench(monkeypatch, module: str):
+    """A bench script of ``bench/`` as a module (it sets single-thread BLAS variables on import, so
+    they are set here and restored after the test); skips when the shared generator is absent."""
     import importlib
-    import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
@@ -1121,7 +1120,15 @@ def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # the bench sets them
         monkeypatch.setenv(var, "1")
     monkeypatch.syspath_prepend(str(root / "bench"))
-    bench = importlib.import_module("zeroshot_synth")
+    return importlib.import_module(module)
+
+
+def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
+    """bench/zeroshot_synth.py: where a 3-hour chain's top moment lies, from the generator's latent
+    events (which video of the chain, and what that video shows)."""
+    import sys
+
+    bench = import_bench(monkeypatch, "zeroshot_synth")
     try:
         family = bench.action_families()
         assert len(family) == 60 and family[0] == family[12] != family[1]  # 12 families of 5 actions
@@ -1149,17 +1156,9 @@ def test_bench_places_a_chain_top_moment_by_what_its_video_shows(monkeypatch):
 def test_long_video_ablation_bench_ranks_cached_curves_as_the_grounder_does(tmp_path, monkeypatch):
     """bench/long_video_ablation.py computes each chain's curves once and reruns only the ranking
     per variant: its moments must be the grounder's own, and options that change the curves refused."""
-    import importlib
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    if not (root.parent / "shared" / "bench" / "synth_qvh.py").is_file():
-        pytest.skip("the shared generator is absent")
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # the bench sets them
-        monkeypatch.setenv(var, "1")
-    monkeypatch.syspath_prepend(str(root / "bench"))
-    bench = importlib.import_module("long_video_ablation")
+    bench = import_bench(monkeypatch, "long_video_ablation")
     try:
         common = sys.modules["synth_common"]
         data = common.ensure_data(tmp_path, 5, 400)

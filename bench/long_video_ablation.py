@@ -15,7 +15,8 @@ R1@0.5 among those, and where the other top moments lie (:func:`zeroshot_synth.t
         --variant shipped= --variant "peak10=coarse_peak_weight=10" \\
         --variant "cuts=window_levels=[0.25,0.5,1,1.5,2] coarse_spans=3"
 
-A variant is ``NAME=KEY=VALUE KEY=VALUE ...`` (``NAME=`` alone: the base config, ``--set``).
+A variant is ``NAME=KEY=VALUE KEY=VALUE ...``, values without spaces (``NAME=`` alone: the base
+config, ``--set``).
 Curve options (null levels, query bank, look-alikes, smoothing, sub-query weights, ...) are refused
 here: measure those with ``bench/zeroshot_synth.py --set``. Memory: about 0.4 GB per seed at
 4,000 videos (the chains' curves, not their features).
@@ -39,6 +40,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from momentfinder.cli.options import key_values  # noqa: E402
+from momentfinder.errors import InputError  # noqa: E402
 from momentfinder.eval.iou import iou_cross  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
 from momentfinder.grounding.zeroshot.curves import contrast_levels, level_curves  # noqa: E402
@@ -119,6 +121,9 @@ class Query:
 
 
 def check_variant(name: str, options: dict) -> None:
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(ZeroShotConfig)})
+    if unknown:
+        sys.exit(f"variant {name!r}: unknown zero-shot option(s) {', '.join(unknown)}")
     bad = sorted(set(options) - RANKING_OPTIONS)
     if bad:
         sys.exit(
@@ -197,11 +202,12 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
-    base = ZeroShotConfig.from_dict(key_values(args.set))
     variants = dict(parse_variant(v) for v in args.variant) or {"base": {}}
-    configs = {
-        name: ZeroShotConfig.from_dict({**key_values(args.set), **opts}) for name, opts in variants.items()
-    }
+    try:
+        base = ZeroShotConfig.from_dict(key_values(args.set))
+        configs = {name: ZeroShotConfig.from_dict({**vars(base), **opts}) for name, opts in variants.items()}
+    except InputError as err:
+        sys.exit(f"error: {err}")
     rows: dict[str, list] = {name: [] for name in variants}
     for seed in args.seeds:
         t0 = time.perf_counter()

@@ -259,7 +259,19 @@ def test_any_bytes_give_segments_or_an_input_error(data):
 def test_any_text_in_a_unicode_encoding_round_trips(text, encoding):
     if encoding == "utf-8" and "\x00" in text:
         return  # without a mark, NUL bytes mean UTF-16 (and no subtitle text has NULs)
+    if encoding == "utf-16-le-bom" and text.startswith("\x00"):
+        # FF FE 00 00 is also the UTF-32-LE mark: read as UTF-32 when that decodes ('\x00' alone
+        # is then empty text), as UTF-16 otherwise — a subtitle file never starts with U+0000
+        return
     assert decode_subtitle_bytes(encoded(text, encoding))[0] == text
+
+
+def test_a_utf16_le_mark_before_a_nul_is_read_as_utf32_only_when_that_decodes():
+    """FF FE 00 00 opens both a UTF-32-LE file and a UTF-16-LE one whose text starts with U+0000."""
+    assert decode_subtitle_bytes(b"\xff\xfe\x00\x00") == ("", "utf-32-le")
+    assert decode_subtitle_bytes(encoded("a", "utf-32-le-bom")) == ("a", "utf-32-le")
+    # as UTF-32 the rest would be U+00620061, beyond Unicode: so it is UTF-16
+    assert decode_subtitle_bytes(encoded("\x00ab", "utf-16-le-bom")) == ("\x00ab", "utf-16-le")
 
 
 LEGACY = ["cp1252", "latin-1", "cp1250", "cp1251", "shift_jis", "gb18030", "euc-kr", "big5"]

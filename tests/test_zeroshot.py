@@ -1179,9 +1179,10 @@ def test_long_video_ablation_bench_ranks_cached_curves_as_the_grounder_does(tmp_
             sum(item.chain.contrast is not None and item.chain.regions is not None for item in queries) >= 20
         )
         chains = bench.fair_chains(test, events, query_event, 400, False, 5)
-        for item, (_s, clips, q), (_s2, _w, chain, _q, _g, _span) in zip(
+        for item, (sample, clips, q), (chained, _w, chain, _q, _g, _span) in zip(
             queries[:6], test, chains, strict=False
         ):
+            assert item.sample.qid == sample.qid == chained.qid
             assert len(item.chain.relevance) >= 400 > cfg.window_clips  # coarse-to-fine
             for cached, video in ((item.chain, chain), (item.short, clips)):
                 want = grounder.ground(video, q, top_k=5)

@@ -18,8 +18,8 @@ R1@0.5 among those, and where the other top moments lie (:func:`zeroshot_synth.t
 A variant is ``NAME=KEY=VALUE KEY=VALUE ...``, values without spaces (``NAME=`` alone: the base
 config, ``--set``).
 Curve options (null levels, query bank, look-alikes, smoothing, sub-query weights, ...) are refused
-here: measure those with ``bench/zeroshot_synth.py --set``. Memory: about 0.4 GB per seed at
-4,000 videos (the chains' curves, not their features).
+here: measure those with ``bench/zeroshot_synth.py --set``. Memory: 0.8 GB peak at
+4,000 videos (one seed's curves at a time, not the chains' features; 83 s for seed 0 and one variant).
 """
 
 from __future__ import annotations

@@ -136,7 +136,10 @@ def parse_variant(text: str) -> tuple[str, dict]:
     name, sep, rest = text.partition("=")
     if not sep or not name:
         sys.exit(f"--variant {text!r}: expected NAME=KEY=VALUE ... (NAME= for the base config)")
-    options = key_values(rest.split())
+    try:
+        options = key_values(rest.split())
+    except InputError as err:
+        sys.exit(f"--variant {text!r}: {err} (no spaces inside a value)")
     check_variant(name, options)
     return name, options
 

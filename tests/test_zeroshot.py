@@ -1194,6 +1194,8 @@ def test_long_video_ablation_bench_ranks_cached_curves_as_the_grounder_does(tmp_
             bench.parse_variant("smooth=smooth_sigma=2")
         with pytest.raises(SystemExit, match="unknown zero-shot option"):
             bench.parse_variant("typo=window_level=[1]")
+        with pytest.raises(SystemExit, match="no spaces inside a value"):
+            bench.parse_variant("spaced=window_levels=[0.5, 1]")
     finally:
         for module in ("long_video_ablation", "zeroshot_synth", "synth_common"):
             sys.modules.pop(module, None)

@@ -31,7 +31,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -45,9 +44,8 @@ from momentfinder.eval.iou import iou_cross  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
 from momentfinder.grounding.zeroshot.curves import contrast_levels, level_curves  # noqa: E402
 from momentfinder.grounding.zeroshot.proposals import ranked_moments, relevance_for_proposals  # noqa: E402
-from momentfinder.store import FeatureDirectory  # noqa: E402
-from synth_common import CLIP_LEN, ensure_data, load_pairs  # noqa: E402
-from zeroshot_synth import action_families, fair_chains, latent_labels, top_moment_place  # noqa: E402
+from synth_common import CLIP_LEN, ensure_data, load_splits  # noqa: E402
+from zeroshot_synth import chain_labels, chain_place, fair_chains, val_calibration  # noqa: E402
 
 # options read only by the ranking of moments from the level curves (proposals.py), not by the
 # curves themselves: a variant may change these and nothing else
@@ -215,26 +213,13 @@ def main() -> int:
     for seed in args.seeds:
         t0 = time.perf_counter()
         root = ensure_data(args.data_root, seed, args.n_videos)
-        fd, cache = FeatureDirectory(root), {}
-        val_pos = load_pairs(fd, root / "val.jsonl", cache)
-        val_neg = load_pairs(fd, root / "val_negative.jsonl", cache)
-        test_pos = load_pairs(fd, root / "test.jsonl", cache)
-        cal = ZeroShotGrounder(base).calibrate(
-            [(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg]
+        val_pos, val_neg, test_pos = load_splits(root, "val", "val_negative", "test")
+        cal = val_calibration(base, val_pos, val_neg)
+        events, query_event = chain_labels(root, seed, args.n_videos, "test")
+        queries = cache_queries(
+            ZeroShotGrounder(base, cal), test_pos, events, query_event, args.long_clips, seed
         )
-        grounder = ZeroShotGrounder(
-            base, dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
-        )
-        events, query_event, _written = latent_labels(seed, args.n_videos)
-        queries = cache_queries(grounder, test_pos, events, query_event, args.long_clips, seed)
-        lengths = {s.vid: c.n_clips for s, c, _ in test_pos}
-        place = functools.partial(
-            top_moment_place,
-            lengths=lengths,
-            events=events,
-            query_event=query_event,
-            family=action_families(),
-        )
+        place = chain_place(test_pos, events, query_event)
         print(
             f"seed {seed}: {len(queries)} queries cached in {time.perf_counter() - t0:.0f} s", file=sys.stderr
         )

@@ -59,6 +59,13 @@ def hit(span, windows, threshold: float = 0.5) -> bool:
     return bool(len(ious) and ious.max() >= threshold)
 
 
+def load_splits(root: Path, *names: str) -> list[list]:
+    """:func:`load_pairs` of ``root/{name}.jsonl`` for each of ``names``, each video's clip features
+    loaded once for all of them."""
+    fd, cache = FeatureDirectory(root), {}
+    return [load_pairs(fd, root / f"{name}.jsonl", cache) for name in names]
+
+
 def load_pairs(fd: FeatureDirectory, ann: Path, cache: dict) -> list:
     """(sample, ClipFeatures, QueryFeatures) for every query of an annotation file."""
     pairs = []

@@ -45,9 +45,8 @@ from momentfinder.grounding.zeroshot import (  # noqa: E402
     ZeroShotGrounder,
     calibrate_threshold,
 )
-from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.types import ClipFeatures, Timeline  # noqa: E402
-from synth_common import CLIP_LEN, GENERATOR, PlainBaseline, ensure_data, load_pairs  # noqa: E402
+from synth_common import CLIP_LEN, GENERATOR, PlainBaseline, ensure_data, load_splits  # noqa: E402
 
 
 def zero_shot_evidence(grounder: ZeroShotGrounder, clips, query) -> float:
@@ -236,6 +235,32 @@ def top_moment_place(sample, group, mid_s, lengths, events, query_event, family)
     return "unrelated"
 
 
+def val_calibration(config: ZeroShotConfig, val_pos: list, val_neg: list) -> NoMomentCalibration:
+    """The val split's calibration (null levels from the val videos, as ``predict --calibrate-on``
+    does; stop words, query bank, no-moment model) without its thresholds: the benches apply them
+    themselves, so grounding rejects nothing (and chained features need no encoder name)."""
+    cal = ZeroShotGrounder(config).calibrate([(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg])
+    return dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
+
+
+def chain_labels(root: Path, seed: int, n_videos: int, split: str) -> tuple[dict, dict]:
+    """:func:`latent_labels` ``(events, query_event)`` of a seed, checked to reproduce its
+    ``split`` annotations (exits when the generator no longer does)."""
+    events, query_event, written = latent_labels(seed, n_videos)
+    split_file = root / f"{split}.jsonl"
+    if written.get(split) != split_file.read_text():
+        sys.exit(f"latent labels of seed {seed} do not reproduce {split_file}")
+    return events, query_event
+
+
+def chain_place(test_pos: list, events: dict, query_event: dict):
+    """:func:`top_moment_place` of chains made of ``test_pos``'s videos: ``place(sample, group, mid_s)``."""
+    lengths = {s.vid: c.n_clips for s, c, _ in test_pos}
+    return functools.partial(
+        top_moment_place, lengths=lengths, events=events, query_event=query_event, family=action_families()
+    )
+
+
 def fair_chains(test_pos: list, events: dict, query_event: dict, n_clips: int, strict: bool, seed: int):
     """Long videos, fair protocol: one chain per query, its video at a random place among other test
     videos that do not show the query's event (``strict``: that show neither its subject nor its
@@ -368,23 +393,15 @@ def main() -> int:
     rows, long_rows = [], []
     for seed in args.seeds:
         root = ensure_data(args.data_root, seed, args.n_videos, modality_gap=not args.no_modality_gap)
-        fd = FeatureDirectory(root)
-        cache: dict = {}
-        val_pos, val_neg = (
-            load_pairs(fd, root / "val.jsonl", cache),
-            load_pairs(fd, root / "val_negative.jsonl", cache),
-        )
-        test_pos = load_pairs(fd, root / f"{args.eval_split}.jsonl", cache)
-        test_neg = load_pairs(fd, root / f"{args.eval_split}_negative.jsonl", cache)
-        # the null level (mean clip feature) comes from the val videos, as `predict --calibrate-on` does
-        cal = ZeroShotGrounder(config).calibrate(
-            [(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg]
+        split = args.eval_split
+        val_pos, val_neg, test_pos, test_neg = load_splits(
+            root, "val", "val_negative", split, f"{split}_negative"
         )
         # null levels and stop words from val; thresholds are applied by run_method
-        open_cal = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
+        open_cal = val_calibration(config, val_pos, val_neg)
         if args.uncalibrated:
             open_cal = NoMomentCalibration(
-                common_tokens=cal.common_tokens, common_token_shares=cal.common_token_shares
+                common_tokens=open_cal.common_tokens, common_token_shares=open_cal.common_token_shares
             )
         zs = ZeroShotGrounder(
             config, open_cal
@@ -411,20 +428,10 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
         if args.long_clips:
-            events, query_event, written = latent_labels(seed, args.n_videos)
-            split_file = root / f"{args.eval_split}.jsonl"
-            if written.get(args.eval_split) != split_file.read_text():
-                sys.exit(f"latent labels of seed {seed} do not reproduce {split_file}")
+            events, query_event = chain_labels(root, seed, args.n_videos, args.eval_split)
             chained = chain_videos(test_pos, args.long_clips, np.random.default_rng(seed))
             short = long_video_recall(zs, [(s, s.windows, c, q) for s, c, q in test_pos])
-            lengths = {s.vid: c.n_clips for s, c, _ in test_pos}
-            place = functools.partial(
-                top_moment_place,
-                lengths=lengths,
-                events=events,
-                query_event=query_event,
-                family=action_families(),
-            )
+            place = chain_place(test_pos, events, query_event)
             row = {
                 "seed": seed,
                 "short": short,

@@ -1160,19 +1160,15 @@ def test_long_video_ablation_bench_ranks_cached_curves_as_the_grounder_does(tmp_
 
     bench = import_bench(monkeypatch, "long_video_ablation")
     try:
-        common = sys.modules["synth_common"]
+        common, zs_bench = sys.modules["synth_common"], sys.modules["zeroshot_synth"]
         data = common.ensure_data(tmp_path, 5, 400)
-        fd, cache = common.FeatureDirectory(data), {}
-        val = common.load_pairs(fd, data / "val.jsonl", cache)
-        neg = common.load_pairs(fd, data / "val_negative.jsonl", cache)
-        test = common.load_pairs(fd, data / "test.jsonl", cache)
+        val, neg, test = common.load_splits(data, "val", "val_negative", "test")
         cfg = ZeroShotConfig()
-        cal = ZeroShotGrounder(cfg).calibrate([(c, q) for _, c, q in val], [(c, q) for _, c, q in neg])
         # as the benches do: the chains' features carry no encoder name, and nothing is rejected
-        grounder = ZeroShotGrounder(
-            cfg, dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
-        )
-        events, query_event, _ = sys.modules["zeroshot_synth"].latent_labels(5, 400)
+        cal = zs_bench.val_calibration(cfg, val, neg)
+        assert cal.feature_threshold is None and cal.evidence_model is not None
+        grounder = ZeroShotGrounder(cfg, cal)
+        events, query_event = zs_bench.chain_labels(data, 5, 400, "test")
         queries = bench.cache_queries(grounder, test, events, query_event, 400, 5)
         assert len(queries) == len(test) >= 40
         assert (

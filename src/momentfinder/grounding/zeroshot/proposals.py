@@ -182,12 +182,13 @@ def coarse_to_fine(
     if contrast is not None and regions is not None and config.sibling_scope == "region":
         window_turned = region_contrast_levels(regions, starts[order], size, config)
     levels = np.asarray(config.window_levels)
-    all_spans, all_scores = [], []
+    parts = subquery_levels if contrast is None else contrast
+    all_spans, all_scores, window_curves = [], [], []
     for rank, w in enumerate(order):
         s0 = int(starts[w])
-        spans = threshold_proposals(standardize(relevance[s0 : s0 + size]), levels, config.max_moment_clips)
-        spans = spans + s0
-        scored = subquery_levels if contrast is None else contrast
+        window_curves.append(standardize(relevance[s0 : s0 + size]))
+        spans = threshold_proposals(window_curves[-1], levels, config.max_moment_clips) + s0
+        scored = parts
         if window_turned is not None:
             scored = contrast.copy()
             scored[s0 : s0 + size] = window_turned[rank]
@@ -199,11 +200,11 @@ def coarse_to_fine(
     if len(keep) < top_k:  # too few distinct moments: fill with the windows' cuts at their mean,
         # ranked after every moment above (a short video's proposals), so top-k is honoured
         extra = [
-            threshold_proposals(standardize(relevance[s0 : s0 + size]), np.asarray(config.levels)) + s0
-            for s0 in (int(starts[w]) for w in order)
+            threshold_proposals(curve, np.asarray(config.levels)) + int(starts[w])
+            for curve, w in zip(window_curves, order, strict=True)
         ]
         more = np.concatenate(extra)
-        fill = span_scores(more, pooled_levels, subquery_levels if contrast is None else contrast, config)
+        fill = span_scores(more, pooled_levels, parts, config)
         fill = fill - fill.max() + scores.min() - 1.0
         spans, scores = np.concatenate([spans, more]), np.concatenate([scores, fill])
         keep = suppress(spans, scores, top_k, config)

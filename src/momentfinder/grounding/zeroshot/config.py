@@ -40,6 +40,9 @@ RANGES = {  # name: (low, high or None, low excluded)
     "corpus_clips": (0, None, False),
 }
 
+# options that are lists of proposal thresholds: non-empty lists of finite numbers, kept as tuples
+LEVEL_LISTS = ("levels", "window_levels")
+
 CHOICES = {
     "relevance": ("level", "pooled"),
     "score_units": ("noise", "std"),
@@ -140,7 +143,7 @@ class ZeroShotConfig:
     corpus_clips: int = 32768
 
     def __post_init__(self):
-        for name in ("levels", "window_levels"):
+        for name in LEVEL_LISTS:
             value = getattr(self, name)
             numbers = isinstance(value, list | tuple) and all(
                 isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
@@ -173,7 +176,7 @@ class ZeroShotConfig:
         defaults = cls()
         for name, value in data.items():
             default = getattr(defaults, name)
-            if name in ("levels", "window_levels"):
+            if name in LEVEL_LISTS:
                 ok = True  # checked and made a tuple by __post_init__
             elif isinstance(default, bool) or isinstance(default, str):
                 ok = isinstance(value, type(default))

@@ -29,6 +29,7 @@ from momentfinder.grounding.zeroshot import (
     no_moment_score,
 )
 from momentfinder.grounding.zeroshot.curves import levels_above_null
+from momentfinder.grounding.zeroshot.proposals import ranked_moments
 from momentfinder.types import ClipFeatures, QueryFeatures, Timeline
 
 DIM = 48
@@ -833,7 +834,6 @@ def test_long_video_windows_ranked_by_the_logistic_model():
     """A window with a strong pooled match but no part at all wins on the excess of the AND level
     (the window peak off); a model that weighs the parts matching together ranks the window where they do first."""
     from momentfinder.grounding.zeroshot.curves import EVIDENCE_STATISTICS
-    from momentfinder.grounding.zeroshot.proposals import ranked_moments
 
     n = 600
     pooled, subs = np.zeros(n), np.zeros((n, 2))
@@ -1075,7 +1075,6 @@ def test_long_video_moment_scored_against_the_look_alike_of_its_own_region():
     A, which wins; turned against A (the one the window shows), the target wins."""
     from momentfinder.grounding.curve_ops import noise_scale
     from momentfinder.grounding.zeroshot.curves import RegionSiblings
-    from momentfinder.grounding.zeroshot.proposals import ranked_moments
 
     rng = np.random.default_rng(1)
     n = 300
@@ -1335,3 +1334,17 @@ def test_calibration_keeps_a_corpus_sample_and_expands_without_the_own_video(tmp
         path.write_text(json.dumps(data))
         with pytest.raises(InputError, match=match):
             NoMomentCalibration.load(path)
+
+
+def test_long_video_moments_respect_max_moment_clips_also_when_the_top_k_is_filled():
+    """A video a little longer than one window with two short peaks and, between them, a 30-clip
+    stretch above the windows' mean but below their cuts (0.5 std and up): the main pass keeps the
+    peaks only, too few for the top-k, and the windows' cuts at their mean fill it. The filled
+    moments obey ``max_moment_clips`` as the main pass's do (the 30-clip stretch was once let in)."""
+    curve = np.zeros(90)
+    curve[10:14] = curve[80:84] = 3.0
+    curve[40:70] = 0.3
+    free, _ = ranked_moments(curve, curve, None, 5, ZeroShotConfig())
+    assert free.tolist() == [[10, 14], [80, 84], [40, 70]]  # the fill adds the stretch
+    capped, _ = ranked_moments(curve, curve, None, 5, ZeroShotConfig(max_moment_clips=6))
+    assert capped.tolist() == [[10, 14], [80, 84]]

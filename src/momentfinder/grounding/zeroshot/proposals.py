@@ -200,7 +200,7 @@ def coarse_to_fine(
     if len(keep) < top_k:  # too few distinct moments: fill with the windows' cuts at their mean,
         # ranked after every moment above (a short video's proposals), so top-k is honoured
         extra = [
-            threshold_proposals(curve, np.asarray(config.levels)) + int(starts[w])
+            threshold_proposals(curve, np.asarray(config.levels), config.max_moment_clips) + int(starts[w])
             for curve, w in zip(window_curves, order, strict=True)
         ]
         more = np.concatenate(extra)

@@ -1295,6 +1295,56 @@ def test_corpus_expansion_moves_a_query_toward_its_clips_without_their_own_video
     )
 
 
+def test_a_second_lookup_with_the_mix_finds_the_concept_better_and_still_leaves_the_own_video_out():
+    """``corpus_rounds=2`` looks the clips up again with the first round's mix, which stands out of
+    the concept's clips more than the text vector does: its picture lines up with the concept
+    better. One round is the closed form of the first test; every round leaves the grounded
+    video's clips out."""
+    from momentfinder.grounding.zeroshot.calibration import corpus_record
+    from momentfinder.grounding.zeroshot.curves import expand_vectors
+
+    gains, own_gains = [], []
+    for seed in range(5):
+        w, text = gap_world(seed)
+        videos = [w.video(40, [(5, 15, s, a)], vid=f"c{s}{a}") for s in range(6) for a in range(6)]
+        clips = np.concatenate([v.features for v in videos])
+        owner = np.repeat(np.arange(len(videos)), 40)
+        corpus = NoMomentCalibration(
+            corpus=corpus_record(clips, owner, [v.video_id for v in videos])
+        ).corpus_arrays(DIM)
+        for su, ac in [(2, 3), (0, 1), (4, 5)]:
+            token = gap_query(w, text, su, ac).tokens[:2]
+            concept = np.stack([w.subj[su], w.act[ac]])
+            one, two = (
+                expand_vectors(token, corpus, ZeroShotConfig(corpus_top=20, corpus_rounds=k)) for k in (1, 2)
+            )
+            sims = token @ corpus[0].T
+            best = np.argsort(-sims, axis=1)[:, :20]
+            closed = unit(0.5 * token + 0.5 * unit(corpus[0][best].mean(axis=1) - corpus[1]))
+            assert np.abs(one - closed).max() < 1e-5
+            gains.append(np.einsum("kd,kd->k", two, concept) - np.einsum("kd,kd->k", one, concept))
+        # the grounded video's clips stay out of the second lookup too: a corpus whose only clips
+        # of action 3 are in the grounded video "solo"
+        solo = w.video(60, [(0, 60, 5, 3)], vid="solo")
+        others = [v for v in videos if not v.video_id.endswith("3")]
+        corpus2 = NoMomentCalibration(
+            corpus=corpus_record(
+                np.concatenate([solo.features, *[v.features for v in others]]),
+                np.repeat(np.arange(1 + len(others)), [60] + [40] * len(others)),
+                ["solo", *[v.video_id for v in others]],
+            )
+        ).corpus_arrays(DIM)
+        act = gap_query(w, text, 2, 3).tokens[1:2]
+        cfg = ZeroShotConfig(corpus_top=20, corpus_rounds=2)
+        kept = expand_vectors(act, corpus2, cfg)[0] @ w.act[3] - act[0] @ w.act[3]
+        left_out = expand_vectors(act, corpus2, cfg, video="solo")[0] @ w.act[3] - act[0] @ w.act[3]
+        own_gains.append((kept, left_out))
+    gains = np.concatenate(gains)
+    assert gains.mean() > 0.02 and np.median(gains) > 0, gains  # 30 tokens of 5 worlds
+    kept, left_out = np.array(own_gains).T
+    assert kept.mean() > 0.1 and left_out.max() < 0.02 and (kept > left_out).all(), own_gains
+
+
 def test_calibration_keeps_a_corpus_sample_and_expands_without_the_own_video(tmp_path):
     w, text = gap_world(0)
     pairs = [
@@ -1348,3 +1398,42 @@ def test_long_video_moments_respect_max_moment_clips_also_when_the_top_k_is_fill
     assert free.tolist() == [[10, 14], [80, 84], [40, 70]]  # the fill adds the stretch
     capped, _ = ranked_moments(curve, curve, None, 5, ZeroShotConfig(max_moment_clips=6))
     assert capped.tolist() == [[10, 14], [80, 84]]
+
+
+def test_a_calibration_made_with_other_corpus_expansion_warns(tmp_path, caplog):
+    """A calibration's query bank and no-moment model come from queries expanded with its corpus
+    options; it records them, and a grounder with other values says so (one line) instead of
+    silently mixing the two. Calibrations from before the record were made with one round of 30."""
+    import logging
+
+    w, text = gap_world(0)
+    pairs = [
+        (w.video(40, [(5, 15, s, a)], vid=f"v{s}{a}"), gap_query(w, text, s, a))
+        for s in range(6)
+        for a in range(6)
+    ]
+    cal = ZeroShotGrounder(ZeroShotConfig(corpus_clips=500, bank_min_size=1)).calibrate(pairs)
+    assert {k: cal.report["config"][k] for k in ("corpus_weight", "corpus_top", "corpus_rounds")} == {
+        "corpus_weight": 0.5,
+        "corpus_top": 50,
+        "corpus_rounds": 2,
+    }
+    logger = "momentfinder.grounding.zeroshot.grounder"
+    with caplog.at_level(logging.WARNING, logger=logger):
+        ZeroShotGrounder(ZeroShotConfig(), cal)
+        assert not caplog.records
+        ZeroShotGrounder(ZeroShotConfig(corpus_rounds=1), cal)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "corpus_rounds=2 (now 1)" in line and "calibrate again" in line
+    caplog.clear()
+    old = dataclasses.replace(
+        cal,
+        report={
+            **cal.report,
+            "config": {k: v for k, v in cal.report["config"].items() if not k.startswith("corpus")},
+        },
+    )
+    with caplog.at_level(logging.WARNING, logger=logger):
+        ZeroShotGrounder(ZeroShotConfig(), old)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "corpus_top=30 (now 50), corpus_rounds=1 (now 2)" in line

@@ -38,7 +38,12 @@ RANGES = {  # name: (low, high or None, low excluded)
     "corpus_weight": (0.0, 1.0, False),
     "corpus_top": (1, None, False),
     "corpus_clips": (0, None, False),
+    "corpus_rounds": (1, None, False),
 }
+
+# options of corpus expansion: a calibration records them (its query bank and no-moment model come
+# from queries expanded so), and a grounder with other values warns
+EXPANSION_OPTIONS = ("corpus_weight", "corpus_top", "corpus_rounds")
 
 # options that are lists of proposal thresholds: non-empty lists of finite numbers, kept as tuples
 LEVEL_LISTS = ("levels", "window_levels")
@@ -137,10 +142,14 @@ class ZeroShotConfig:
     # view of the same concept (pseudo-relevance feedback over unlabelled videos; a video's own
     # clips never expand its queries). This share of the mix is the corpus's; 0 = off. Needs a
     # calibration made with corpus_clips > 0 (it keeps that many calibration clips as int8: about
-    # 0.7 MB of JSON per 1,000 clips of a 512-wide encoder)
+    # 0.7 MB of JSON per 1,000 clips of a 512-wide encoder). corpus_rounds: how often the clips are
+    # looked up, each round with the last round's mix (the text vector alone finds the first
+    # clips; its mix with their picture finds the concept's clips more surely), the mix always
+    # of the text vector and the latest picture
     corpus_weight: float = 0.5
-    corpus_top: int = 30
+    corpus_top: int = 50
     corpus_clips: int = 32768
+    corpus_rounds: int = 2
 
     def __post_init__(self):
         for name in LEVEL_LISTS:

@@ -142,7 +142,15 @@ def query_vectors(
         if corpus is None:
             return vectors
         own = video if video in corpus[3] else None  # other videos all expand alike
-        key = ("expand", vectors.tobytes(), vectors.shape, config.corpus_weight, config.corpus_top, own)
+        key = (
+            "expand",
+            vectors.tobytes(),
+            vectors.shape,
+            config.corpus_weight,
+            config.corpus_top,
+            config.corpus_rounds,
+            own,
+        )
         return arrays.memo(key, lambda: expand_vectors(vectors, corpus, config, own))
 
     if config.subquery_weight <= 0:
@@ -170,6 +178,11 @@ def expand_vectors(
     ``corpus_top`` corpus clips most similar to ``v`` minus the corpus mean (what the clips that
     look most like the text have in common beyond any clip). ``corpus``: the calibration's
     :meth:`~.calibration.NoMomentCalibration.corpus_arrays`; the clips of ``video`` are left out.
+    With ``corpus_rounds`` > 1 the clips are looked up again with the mix of the round before
+    (pseudo-relevance feedback iterated): the mix stands out of the clips of its concept more than
+    the text vector does, so the second lookup finds more of them (synthetic val, 4,000-video seeds
+    0-2: 150 s R1@0.5 84.9 with two rounds of 50 clips, 83.6 with one round of 30; 3-hour fair
+    chains 80.3 against 77.7).
 
     A text vector and the clips showing its concept differ by the gap between the text and video
     encoders; the corpus picture comes from the video encoder itself, so it lines up with those
@@ -177,17 +190,20 @@ def expand_vectors(
     curve by 2.5 noise units with the half-and-half mix, 2.7 with the picture alone, 1.6 with the
     text vector; medians over 300 queries, all val clips as the corpus)."""
     clips, mean, owner, videos = corpus
-    sims = vectors @ clips.T  # (k, n)
-    if video is not None and video in videos:
-        sims[:, owner == videos.index(video)] = -np.inf
-    available = int(np.isfinite(sims[0]).sum()) if len(sims) else 0
-    top = min(config.corpus_top, available)
-    if top < 1:
+    left_out = owner == videos.index(video) if video is not None and video in videos else None
+    top = min(config.corpus_top, len(clips) - (0 if left_out is None else int(left_out.sum())))
+    if top < 1 or not len(vectors):
         return vectors
-    best = np.argpartition(-sims, top - 1, axis=1)[:, :top]
-    picture = unit(clips[best].mean(axis=1) - mean)
     w = config.corpus_weight
-    return unit((1.0 - w) * vectors + w * picture).astype(vectors.dtype, copy=False)
+    mixed = vectors
+    for _ in range(config.corpus_rounds):  # each round looks up the clips with the last round's mix
+        sims = mixed @ clips.T  # (k, n)
+        if left_out is not None:
+            sims[:, left_out] = -np.inf
+        best = np.argpartition(-sims, top - 1, axis=1)[:, :top]
+        picture = unit(clips[best].mean(axis=1) - mean)
+        mixed = unit((1.0 - w) * vectors + w * picture).astype(vectors.dtype, copy=False)
+    return mixed
 
 
 def similarity_curves(

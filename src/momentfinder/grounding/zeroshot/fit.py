@@ -25,7 +25,7 @@ from .calibration import (
     fit_evidence_model,
     logistic_evidence,
 )
-from .config import ZeroShotConfig
+from .config import EXPANSION_OPTIONS, ZeroShotConfig
 from .curves import (
     EVIDENCE_STATISTICS,
     CalibrationArrays,
@@ -145,6 +145,8 @@ def fit_calibration(
             "common_token_similarity": cfg.common_token_similarity,
             "query_bank_size": len(probe.query_bank or []),
             "no_moment": "logistic" if model is not None else "evidence",
+            # the query bank and the no-moment model were made from queries expanded this way
+            **{name: getattr(cfg, name) for name in EXPANSION_OPTIONS},
         },
     }
     return dataclasses.replace(

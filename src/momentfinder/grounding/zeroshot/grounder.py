@@ -6,6 +6,7 @@ Units: spans are clip indices in the steps, :class:`~momentfinder.types.Moment` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from ...errors import InputError
 from ...types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline
 from .calibration import NoMomentCalibration, no_moment_score
-from .config import ZeroShotConfig
+from .config import EXPANSION_OPTIONS, ZeroShotConfig
 from .curves import (
     EVIDENCE_STATISTICS,
     CalibrationArrays,
@@ -32,6 +33,11 @@ from .curves import (
 )
 from .fit import fit_calibration
 from .proposals import ranked_moments, relevance_for_proposals, span_scores
+
+log = logging.getLogger(__name__)
+
+# corpus expansion of the calibrations that did not record it (made before corpus_rounds existed)
+BEFORE_RECORDED_EXPANSION = {"corpus_top": 30, "corpus_rounds": 1}
 
 
 class ZeroShotGrounder:
@@ -55,6 +61,22 @@ class ZeroShotGrounder:
     def calibration(self, value: NoMomentCalibration) -> None:
         self._calibration = value
         self._arrays = CalibrationArrays(value)
+        made = (value.report or {}).get("config", {})
+        if value.corpus and made and "corpus_rounds" not in made:  # made before they were recorded
+            made = {**BEFORE_RECORDED_EXPANSION, **made}
+        differ = [
+            f"{name}={made[name]} (now {getattr(self.config, name)})"
+            for name in EXPANSION_OPTIONS
+            if name in made and value.corpus and made[name] != getattr(self.config, name)
+        ]
+        if differ:  # its query bank and no-moment model were made from queries expanded otherwise
+            where = f"calibration {value.path}" if value.path else "the calibration"
+            log.warning(
+                "%s was made with %s; calibrate again with these options (predict --calibrate-on) "
+                "for the query bank and no-moment threshold to match",
+                where,
+                ", ".join(differ),
+            )
 
     # -- public protocols ------------------------------------------------------------------
     def ground_curve(

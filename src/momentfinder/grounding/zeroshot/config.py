@@ -126,9 +126,11 @@ class ZeroShotConfig:
     # evidence alone is used), or "evidence", a threshold on the evidence alone
     no_moment: str = "logistic"
     # the threshold rejects the target share of the calibration negatives plus this many binomial
-    # standard errors of it (calibrate_threshold), so other videos still reach the target; at
-    # least 5 calibration negatives stay above it (with a few dozen the margin does not apply); 0 = none
-    rejection_margin: float = 2.0
+    # standard errors of it (calibrate_threshold), so other videos still reach the target: 3, as
+    # the share a threshold rejects of other negatives differs from the calibration's by the noise
+    # of both samples (~1.4 standard errors each); at least 5 calibration negatives stay above it
+    # (with a few dozen the margin does not apply); 0 = none
+    rejection_margin: float = 3.0
     # long videos: windows ranked by the calibrated logistic model's log-odds ("logistic", when the
     # calibration has one) or by their best span's excess over coarse_level ("excess")
     coarse_evidence: str = "excess"

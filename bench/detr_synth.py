@@ -154,6 +154,10 @@ def train_run(mode: str, data: Path, run: Path, args, pseudo: dict | None = None
     """Train (or resume, or reuse) one run; return wall-clock seconds spent now."""
     if ((run / "summary.json").is_file() and not args.retrain) or args.evaluate_only:
         return 0.0
+    if args.retrain and run.exists():  # kept beside, not resumed (a finished run resumes to itself)
+        aside = run.with_name(f"{run.name}.before-{time.strftime('%Y%m%d-%H%M%S')}")
+        run.rename(aside)
+        print(f"--retrain: the previous run {run} moved to {aside}", file=sys.stderr)
     cfg = load_config(args.config or default_config_name(mode))
     cfg.supervision.mode = mode
     if args.epochs:
@@ -245,7 +249,12 @@ def main() -> int:
     ap.add_argument(
         "--runs", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "momentfinder-detr-runs"
     )
-    ap.add_argument("--retrain", action="store_true", help="train again even when a finished run exists")
+    ap.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train again from the start even when a run exists (the old one is moved beside it, "
+        "to NAME.before-DATE-TIME)",
+    )
     ap.add_argument(
         "--evaluate-only", action="store_true", help="no training: score the runs' current best.ckpt"
     )

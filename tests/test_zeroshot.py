@@ -1259,24 +1259,29 @@ def gap_pairs(w: World, text: np.ndarray) -> list:
     ]
 
 
+def corpus_of_videos(videos: list) -> NoMomentCalibration:
+    """A calibration holding only a corpus: every clip of ``videos``, each owned by its video."""
+    from momentfinder.grounding.zeroshot.calibration import corpus_record
+
+    clips = np.concatenate([v.features for v in videos])
+    owner = np.repeat(np.arange(len(videos)), [v.n_clips for v in videos])
+    return NoMomentCalibration(corpus=corpus_record(clips, owner, [v.video_id for v in videos]))
+
+
 def test_corpus_expansion_moves_a_query_toward_its_clips_without_their_own_video():
     """Through the gap a text token keeps only part of its concept's direction; the mean of the
     calibration clips that match it best is the video side's picture of the concept, so the
     expanded token lines up with the concept better. Clips of the video being grounded are left
     out: with every clip of the concept in that video, the expansion cannot find it."""
-    from momentfinder.grounding.zeroshot.calibration import corpus_record
     from momentfinder.grounding.zeroshot.curves import expand_vectors
 
     gains, own_gains = [], []
     for seed in range(5):
         w, text = gap_world(seed)
-        videos = [w.video(40, [(5, 15, s, a)], vid=f"c{s}{a}") for s in range(6) for a in range(6)]
-        clips = np.concatenate([v.features for v in videos])
-        owner = np.repeat(np.arange(len(videos)), 40)
-        names = [v.video_id for v in videos]
-        cal = NoMomentCalibration(corpus=corpus_record(clips, owner, names))
+        videos = [clips for clips, _ in gap_pairs(w, text)]
+        cal = corpus_of_videos(videos)
         corpus = cal.corpus_arrays(DIM)
-        assert np.abs(corpus[0] - clips).max() < 0.01  # int8 storage
+        assert np.abs(corpus[0] - np.concatenate([v.features for v in videos])).max() < 0.01  # int8 storage
         assert cal.corpus_arrays(DIM + 1) is None
         cfg = ZeroShotConfig(corpus_top=20)
         token = gap_query(w, text, 2, 3).tokens[:2]  # subject 2, action 3
@@ -1287,12 +1292,7 @@ def test_corpus_expansion_moves_a_query_toward_its_clips_without_their_own_video
         # a corpus whose only clips of action 3 are in the grounded video "solo": left out in
         # every lookup (one round, and the default two)
         solo = w.video(60, [(0, 60, 5, 3)], vid="solo")
-        others = [v for v in videos if not v.video_id.endswith("3")]
-        clips2 = np.concatenate([solo.features, *[v.features for v in others]])
-        owner2 = np.repeat(np.arange(1 + len(others)), [60] + [40] * len(others))
-        cal2 = NoMomentCalibration(
-            corpus=corpus_record(clips2, owner2, ["solo", *[v.video_id for v in others]])
-        )
+        cal2 = corpus_of_videos([solo, *[v for v in videos if not v.video_id.endswith("3")]])
         act = token[1:2]
         for rounds in (1, 2):
             cfg = ZeroShotConfig(corpus_top=20, corpus_rounds=rounds)
@@ -1313,18 +1313,12 @@ def test_a_second_lookup_with_the_mix_lines_up_with_the_concept_better():
     the concept's clips more than the text vector does: its picture lines up with the concept
     better. One round is the closed form (the test above checks that every round leaves the
     grounded video's clips out)."""
-    from momentfinder.grounding.zeroshot.calibration import corpus_record
     from momentfinder.grounding.zeroshot.curves import expand_vectors
 
     gains = []
     for seed in range(5):
         w, text = gap_world(seed)
-        videos = [w.video(40, [(5, 15, s, a)], vid=f"c{s}{a}") for s in range(6) for a in range(6)]
-        clips = np.concatenate([v.features for v in videos])
-        owner = np.repeat(np.arange(len(videos)), 40)
-        corpus = NoMomentCalibration(
-            corpus=corpus_record(clips, owner, [v.video_id for v in videos])
-        ).corpus_arrays(DIM)
+        corpus = corpus_of_videos([clips for clips, _ in gap_pairs(w, text)]).corpus_arrays(DIM)
         for su, ac in [(2, 3), (0, 1), (4, 5)]:
             token = gap_query(w, text, su, ac).tokens[:2]
             concept = np.stack([w.subj[su], w.act[ac]])
@@ -1391,7 +1385,7 @@ def test_long_video_moments_respect_max_moment_clips_also_when_the_top_k_is_fill
     assert capped.tolist() == [[10, 14], [80, 84]]
 
 
-def test_a_calibration_made_with_other_corpus_expansion_warns(tmp_path, caplog):
+def test_a_calibration_made_with_other_corpus_expansion_warns(caplog):
     """A calibration's query bank and no-moment model come from queries expanded with its corpus
     options; it records them, and a grounder with other values says so (one line) instead of
     silently mixing the two. Calibrations from before the record were made with one round of 30."""

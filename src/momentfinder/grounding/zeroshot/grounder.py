@@ -61,13 +61,13 @@ class ZeroShotGrounder:
     def calibration(self, value: NoMomentCalibration) -> None:
         self._calibration = value
         self._arrays = CalibrationArrays(value)
-        made = (value.report or {}).get("config", {})
-        if value.corpus and made and "corpus_rounds" not in made:  # made before they were recorded
+        made = (value.report or {}).get("config", {}) if value.corpus else {}  # no corpus: no expansion
+        if made and "corpus_rounds" not in made:  # made before they were recorded
             made = {**BEFORE_RECORDED_EXPANSION, **made}
         differ = [
             f"{name}={made[name]} (now {getattr(self.config, name)})"
             for name in EXPANSION_OPTIONS
-            if name in made and value.corpus and made[name] != getattr(self.config, name)
+            if name in made and made[name] != getattr(self.config, name)
         ]
         if differ:  # its query bank and no-moment model were made from queries expanded otherwise
             where = f"calibration {value.path}" if value.path else "the calibration"

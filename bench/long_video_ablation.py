@@ -54,6 +54,7 @@ RANKING_OPTIONS = frozenset(
         "coarse_evidence",
         "coarse_level",
         "coarse_peak_weight",
+        "coarse_peak_sigma",
         "coarse_regions",
         "coarse_spans",
         "contrast_weight",
@@ -201,6 +202,12 @@ def main() -> int:
         metavar="NAME=KEY=VALUE ...",
         help="ranking options on top of the base (repeat; default: the base alone)",
     )
+    ap.add_argument(
+        "--eval-split",
+        choices=("test", "val"),
+        default="test",
+        help="val: chains of the val videos (the calibration's own), for choosing settings",
+    )
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here")
     args = ap.parse_args()
     variants = dict(parse_variant(v) for v in args.variant) or {"base": {}}
@@ -213,9 +220,9 @@ def main() -> int:
     for seed in args.seeds:
         t0 = time.perf_counter()
         root = ensure_data(args.data_root, seed, args.n_videos)
-        val_pos, val_neg, test_pos = load_splits(root, "val", "val_negative", "test")
+        val_pos, val_neg, test_pos = load_splits(root, "val", "val_negative", args.eval_split)
         cal = val_calibration(base, val_pos, val_neg)
-        events, query_event = chain_labels(root, seed, args.n_videos, "test")
+        events, query_event = chain_labels(root, seed, args.n_videos, args.eval_split)
         queries = cache_queries(
             ZeroShotGrounder(base, cal), test_pos, events, query_event, args.long_clips, seed
         )

@@ -485,6 +485,21 @@ def test_long_video_windows_are_ranked_by_their_peak_before_their_excess():
         assert 2 * want[0] - 4 <= top.start < top.end <= 2 * want[1] + 4, (weight, top)
 
 
+def test_long_video_window_peak_keeps_a_one_clip_match_with_a_narrow_peak_smoothing():
+    """``coarse_peak_sigma``: the window peak is read off the AND level smoothed by half a clip, so
+    a one-clip match that stands higher than a long look-alike's plateau keeps its height (0.79 of
+    it) and its region comes first; smoothed by a clip, as ``smooth_sigma`` smooths, it keeps 0.4
+    of it and the plateau's region wins."""
+    curve = np.random.default_rng(2).standard_normal(1500) * 0.2
+    curve[300:312] += 2.2  # the look-alike: long, lower
+    curve[1000] += 4.0  # the query's own short event
+    timeline = Timeline.of(len(curve), 2.0)
+    for sigma, want in ((0.5, 1000), (1.0, 300)):
+        g = ZeroShotGrounder(ZeroShotConfig(coarse_peak_sigma=sigma), NoMomentCalibration())
+        top = g.ground_curve(curve, timeline, top_k=3).moments[0]
+        assert 2 * want - 30 <= top.start < top.end <= 2 * want + 54, (sigma, top)
+
+
 def test_long_video_fine_pass_does_not_cut_at_the_window_mean():
     """``window_levels``: in a long video a window holds other content below the stretch around the
     moment (a recording about the query among unrelated ones); cut at the window's mean, that whole
@@ -683,9 +698,12 @@ def test_no_nested_duplicates_in_the_top_k(n):
     paths = {"curve": lambda g: g.ground_curve(curve, Timeline.of(n, 2.0), top_k=5)}
     if n <= 75:
         paths["features"] = lambda g: g.ground(clips, query, top_k=5)
+    # the long video under the window peak it was seen with (smoothed by a clip; coarse_peak_sigma
+    # 0.5 happens to rank the plateau's windows so that the nested pair is not kept even by IoU)
+    seen = {"coarse_peak_sigma": 1.0} if n > 75 else {}
     for ground in paths.values():
-        before = ground(ZeroShotGrounder(ZeroShotConfig(nms_max_containment=1.0), OPEN)).moments
-        after = ground(ZeroShotGrounder(calibration=OPEN)).moments
+        before = ground(ZeroShotGrounder(ZeroShotConfig(nms_max_containment=1.0, **seen), OPEN)).moments
+        after = ground(ZeroShotGrounder(ZeroShotConfig(**seen), OPEN)).moments
         assert _nested_pairs(before)  # IoU alone keeps a nested duplicate
         assert not _nested_pairs(after)
         assert (after[0].start, after[0].end) == (before[0].start, before[0].end)

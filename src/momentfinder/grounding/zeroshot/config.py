@@ -24,6 +24,7 @@ RANGES = {  # name: (low, high or None, low excluded)
     "coarse_regions": (1, None, False),
     "coarse_spans": (1, None, False),
     "coarse_peak_weight": (0.0, None, False),
+    "coarse_peak_sigma": (0.0, None, False),
     "null_quantile": (0.0, 1.0, False),
     "common_token_share": (0.0, 1.0, True),
     "bank_temperature": (0.0, None, False),
@@ -89,9 +90,13 @@ class ZeroShotConfig:
     # happens twice in a region counts twice; 1 = the best span alone)
     coarse_spans: int = 2
     # ... plus this x the window's peak: the highest AND level (pooled + sub-queries) smoothed by
-    # smooth_sigma. Large, so the peak decides and the spans' excess ranks the overlapping windows
+    # coarse_peak_sigma. Large, so the peak decides and the spans' excess ranks the overlapping windows
     # that share one (a short strong match is found among hours of long partial matches); 0 = off
     coarse_peak_weight: float = 100.0
+    # clips; the AND level is smoothed this much for the peak, less than smooth_sigma: an event of
+    # one or two clips keeps most of its height (0.79 at 0.5, 0.4 at 1), where a long look-alike
+    # or partial match keeps all of its own (0 = off)
+    coarse_peak_sigma: float = 0.5
     # proposal thresholds of the fine pass in a kept window, std of the window's curve: no cut at
     # its mean (0), since a window holds other content (another scene, another recording) below the
     # stretch around the moment, and a cut at its mean returns that whole stretch

@@ -137,7 +137,7 @@ def coarse_to_fine(
     """Long videos. Coarse: every window of ``window_clips`` clips (overlapping) gets the evidence
     of its ``coarse_spans`` best disjoint spans of the level curve (their excess over
     ``coarse_level`` noise units, maximum-subarray sums) plus ``coarse_peak_weight`` x its peak
-    (the highest level smoothed by ``smooth_sigma``: with the default weight the peak ranks the
+    (the highest level smoothed by ``coarse_peak_sigma``: with the default weight the peak ranks the
     windows and the excess orders the overlapping ones that share it); the ``coarse_regions``
     best windows are kept. Fine: each kept window is grounded like a short video (proposals cut at
     ``window_levels`` std of its own standardised relevance, not at its mean: the window holds
@@ -160,7 +160,7 @@ def coarse_to_fine(
     evidence = disjoint_excess(level[index], config.coarse_level, config.coarse_spans)
     if config.coarse_peak_weight > 0:
         # the window's highest smoothed AND level: where the query's parts peak together
-        peak = gaussian_smooth(level, config.smooth_sigma)[index].max(axis=1)
+        peak = gaussian_smooth(level, config.coarse_peak_sigma)[index].max(axis=1)
         evidence = evidence + config.coarse_peak_weight * peak
     if model is not None and config.coarse_evidence == "logistic":
         evidence = np.array(

@@ -1022,6 +1022,8 @@ def test_fit_calibration_applies_the_rejection_margin():
         ({"sibling_scope": "window"}, "sibling_scope"),
         ({"coarse_spans": 0}, "coarse_spans"),
         ({"coarse_spans": "two"}, "coarse_spans"),
+        ({"coarse_peak_sigma": -0.5}, "coarse_peak_sigma"),
+        ({"coarse_peak_sigma": "narrow"}, "coarse_peak_sigma"),
     ],
 )
 def test_bad_contrast_options_are_input_errors(options, match):

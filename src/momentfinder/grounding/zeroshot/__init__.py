@@ -34,7 +34,8 @@ Training-free, from one vision-language encoder. The steps, each switchable in
    rejected: no moments, ``no_moment_score`` >= 0.5.
 6. **Long videos** (:mod:`.proposals`, coarse-to-fine): beyond ``window_clips`` clips, every
    overlapping window of that size gets the evidence of its ``coarse_spans`` best disjoint
-   spans (coarse); the ``coarse_regions`` best windows are grounded like short videos (fine), and
+   spans plus ``coarse_peak_weight`` x its peak (the AND level smoothed by ``coarse_peak_sigma``)
+   (coarse); the ``coarse_regions`` best windows are grounded like short videos (fine), and
    their moments ranked by window evidence first. Linear time in the video length.
 
 :class:`ZeroShotGrounder` (:mod:`.grounder`) puts the steps together.

@@ -33,9 +33,8 @@ import numpy as np  # noqa: E402
 
 from momentfinder.channels import Query, SamplingConfig, VisualChannel, span_confidence  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotGrounder  # noqa: E402
-from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.types import ClipFeatures, Timeline  # noqa: E402
-from synth_common import ensure_data, hit, load_pairs  # noqa: E402
+from synth_common import decoy_queries, ensure_data, hit, load_splits  # noqa: E402
 
 BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 1.0)
 
@@ -113,18 +112,13 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         root = ensure_data(args.data_root, seed, args.n_videos)
-        fd = FeatureDirectory(root)
-        cache: dict = {}
-        val_pos = load_pairs(fd, root / "val.jsonl", cache)
-        val_neg = load_pairs(fd, root / "val_negative.jsonl", cache)
-        test_pos = load_pairs(fd, root / "test.jsonl", cache)
-        test_neg = load_pairs(fd, root / "test_negative.jsonl", cache)
+        val_pos, val_neg, test_pos, test_neg, train = load_splits(
+            root, "val", "val_negative", "test", "test_negative", "train"
+        )
         cal = ZeroShotGrounder().calibrate([(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg])
         grounder = ZeroShotGrounder(calibration=dataclasses.replace(cal, feature_threshold=None))
         rng = np.random.default_rng(seed)
-        train = load_pairs(fd, root / "train.jsonl", {})
-        picks = rng.choice(len(train), args.decoys, replace=False)
-        decoys = [train[i][2] for i in picks]
+        decoys = decoy_queries(train, args.decoys, rng)
         channel = VisualChannel(
             lambda: None, SamplingConfig(), relevance_curves=grounder.relevance_curves, decoys=decoys
         )

@@ -46,10 +46,9 @@ from momentfinder.grounding.zeroshot import ZeroShotGrounder  # noqa: E402
 from momentfinder.pipeline import FinderConfig  # noqa: E402
 from momentfinder.pipeline.library import Library  # noqa: E402
 from momentfinder.pipeline.retrieval import RankerTrainRequest, train_ranker_from_features  # noqa: E402
-from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.store.catalog import LibraryInfo, VideoRow  # noqa: E402
 from momentfinder.store.catalog_sqlite import SqliteCatalog  # noqa: E402
-from synth_common import ensure_data, hit, load_pairs  # noqa: E402
+from synth_common import decoy_queries, ensure_data, hit, load_splits  # noqa: E402
 from zeroshot_synth import latent_labels  # noqa: E402
 
 
@@ -93,13 +92,8 @@ def run_seed(args, seed: int) -> dict:
 
 def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
     root = ensure_data(args.data_root, seed, args.n_videos)
-    fd = FeatureDirectory(root)
-    cache: dict = {}
-    val_pos = load_pairs(fd, root / "val.jsonl", cache)
-    val_neg = load_pairs(fd, root / "val_negative.jsonl", cache)
-    test_all = load_pairs(fd, root / "test.jsonl", cache)
+    val_pos, val_neg, test_all, train = load_splits(root, "val", "val_negative", "test", "train")
     test = test_all[: args.limit]
-    train = load_pairs(fd, root / "train.jsonl", {})
     cal = ZeroShotGrounder().calibrate([(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg])
     calibration = dataclasses.replace(cal, feature_threshold=None, curve_threshold=None)
     videos = {s.vid: c for s, c, _ in test_all}  # the library: every test video
@@ -120,7 +114,7 @@ def evaluate_seed(args, seed: int, ranker: str | None) -> dict:
         finder = library.finder()
         finder.grounder.calibration = calibration
         rng = np.random.default_rng(seed)
-        finder.channel("visual").use_decoys([train[i][2] for i in rng.choice(len(train), 64, replace=False)])
+        finder.channel("visual").use_decoys(decoy_queries(train, 64, rng))
         events, query_event, _ = latent_labels(seed, args.n_videos)
         ranked, fair, given_hits, latency, by_conf = {}, {}, [], [], {}
         for s, clips, q in test:

@@ -45,9 +45,8 @@ from momentfinder.eval.iou import iou_cross  # noqa: E402
 from momentfinder.eval.qvhighlights import evaluate  # noqa: E402
 from momentfinder.grounding.online import OnlineConfig, OnlineGrounder, fit_prior_noise  # noqa: E402
 from momentfinder.grounding.zeroshot import ZeroShotConfig, ZeroShotGrounder  # noqa: E402
-from momentfinder.store import FeatureDirectory  # noqa: E402
 from momentfinder.types import GroundingResult, Moment  # noqa: E402
-from synth_common import CLIP_LEN, ensure_data, load_pairs  # noqa: E402
+from synth_common import CLIP_LEN, ensure_data, load_splits  # noqa: E402
 
 
 def replay(grounder: ZeroShotGrounder, config: OnlineConfig, pairs: list) -> tuple[dict, dict, float, int]:
@@ -150,12 +149,9 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         root = ensure_data(args.data_root, seed, args.n_videos)
-        fd = FeatureDirectory(root)
-        cache: dict = {}
-        val_pos = load_pairs(fd, root / "val.jsonl", cache)
-        val_neg = load_pairs(fd, root / "val_negative.jsonl", cache)
-        pos = load_pairs(fd, root / f"{args.split}.jsonl", cache)
-        neg = load_pairs(fd, root / f"{args.split}_negative.jsonl", cache)
+        val_pos, val_neg, pos, neg = load_splits(
+            root, "val", "val_negative", args.split, f"{args.split}_negative"
+        )
         zs_config = ZeroShotConfig()
         cal = ZeroShotGrounder(zs_config).calibrate(
             [(c, q) for _, c, q in val_pos], [(c, q) for _, c, q in val_neg]

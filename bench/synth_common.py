@@ -6,6 +6,7 @@ Both ``bench/zeroshot_synth.py`` and ``bench/detr_synth.py`` generate data with
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,14 @@ def hit(span, windows, threshold: float = 0.5) -> bool:
     official R@1 does (``momentfinder.eval.iou.iou_paired``)."""
     ious = iou_paired(np.asarray(span, dtype=float), np.asarray(windows, dtype=float).reshape(-1, 2))
     return bool(len(ious) and ious.max() >= threshold)
+
+
+def decoy_queries(pairs: list, n: int, rng: np.random.Generator) -> list:
+    """``n`` queries of ``pairs`` (``(sample, clips, query)``) as decoys for the visual channel's
+    confidence, their texts blanked: every synthetic query is "synthetic query N", so by their
+    words (:func:`momentfinder.query.unrelated_decoys`) each decoy would be related to every query
+    and none would count; what tells them apart is the latent event, which the texts do not hold."""
+    return [dataclasses.replace(pairs[i][2], text="") for i in rng.choice(len(pairs), n, replace=False)]
 
 
 def load_splits(root: Path, *names: str) -> list[list]:

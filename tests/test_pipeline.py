@@ -204,3 +204,25 @@ def test_a_full_disk_loses_nothing_already_stored(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
     assert FeatureDirectory(root, text_feat_dir=None).clip_features("a").features.tolist() == feats.tolist()
+
+
+def test_visual_channel_confidence_reads_the_decoys_it_was_given():
+    """Decoys given as features (research feature sets: other queries') are told from the query by
+    their own texts, not the bundled sentences': a list of another length used to index the
+    chance with the bundled sentences' mask (IndexError), and one of the same length, with the
+    wrong flags. A decoy that shares a content word with the query does not count."""
+    from momentfinder.channels.visual import SamplingConfig, VisualChannel
+
+    rng = np.random.default_rng(0)
+    dim = 16
+    unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)  # noqa: E731
+    clips = ClipFeatures(unit(rng.standard_normal((20, dim))), Timeline.of(20, 2.0), video_id="v")
+    texts = ["a dog runs", "a cat sleeps", "a man opens the door"]
+    decoys = [QueryFeatures(t, unit(rng.standard_normal(dim))) for t in texts]
+    channel = VisualChannel(lambda: None, SamplingConfig(), progress=False, decoys=decoys)
+    assert channel.unrelated_decoys("the man closes a door") == [True, True, False]
+    query = Query("the man closes a door")
+    query.encodings["visual"] = QueryFeatures(query.text, unit(rng.standard_normal(dim)))
+    curve = channel.relevance(clips, query, clips.timeline)
+    assert len(curve.chance) == 2  # the two unrelated decoys' best evidence in this video
+    np.testing.assert_allclose(curve.chance, channel.chance(clips)[:2])

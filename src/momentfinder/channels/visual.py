@@ -257,7 +257,7 @@ class VisualChannel:
 
     def relevance(self, features: ClipFeatures, query: Query, timeline: Timeline) -> ChannelCurve:
         values = self._curve(features, self.encode_query(query))
-        chance = self.chance(features)[unrelated_decoys(query.text)]
+        chance = self.chance(features)[self.unrelated_decoys(query.text)]
         return ChannelCurve(self.name, fit_to_timeline(values, timeline), self.weight, chance, self.statistic)
 
     def evidence(self, features: ClipFeatures, query: Query) -> float:
@@ -283,6 +283,11 @@ class VisualChannel:
         if self._decoys is None:
             self._decoys = [self.encode_query(Query(text)) for text in load_decoy_queries()]
         return self._decoys
+
+    def unrelated_decoys(self, text: str) -> list[bool]:
+        """One flag per decoy query of :meth:`decoy_queries` (the bundled ones or those given with
+        ``decoys`` / :meth:`use_decoys`): True when it shares no content word with ``text``."""
+        return unrelated_decoys(text, tuple(d.text for d in self.decoy_queries()))
 
     def chance(self, features: ClipFeatures) -> np.ndarray:
         """The best evidence of every decoy query in this video ``(n_decoys,)``, computed once per video."""

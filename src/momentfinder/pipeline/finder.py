@@ -44,7 +44,7 @@ from ..encoders.base import (
 )
 from ..errors import InputError, MediaError, ModelUnavailableError
 from ..grounding.registry import DEFAULT_GROUNDER, GrounderSpec, build_grounder
-from ..query import KeyPhraseDecomposer, StructuredQuery, channel_weight_factors, unrelated_decoys
+from ..query import KeyPhraseDecomposer, StructuredQuery, channel_weight_factors
 from ..store import FeatureCache
 from ..types import ClipFeatures, GroundingResult, Moment, QueryFeatures, Timeline, VideoInfo
 from ..video.cut import format_time
@@ -408,7 +408,7 @@ class MomentFinder:
         result = self.grounder.ground(feats.visual, self.channel("visual").encode_query(q), top_k=top_k)
         result.channels = ["visual"]
         # the same yardstick as the zero-shot channels: the decoys' best moment scores in this video
-        chance = self._trained_chance(feats.visual)[unrelated_decoys(q.text)]
+        chance = self._trained_chance(feats.visual)[self.channel("visual").unrelated_decoys(q.text)]
         result.moments = [
             replace(m, confidence=float(np.sum(chance < m.score) / (len(chance) + 1)), evidence="visual")
             for m in result.moments

@@ -190,6 +190,7 @@ def test_builtin_weak_config_selects_on_r1_with_the_default_model():
     cfg = load_config("detr_weak")
     assert (cfg.supervision.mode, cfg.train.select_metric) == ("weak", "MR-full-R1@0.5")
     assert (cfg.model, cfg.train.epochs) == (load_config("detr").model, load_config("detr").train.epochs)
+    assert cfg.train.average_epochs == 2 and load_config("detr").train.average_epochs == 0
 
 
 def test_builtin_configs_rerank_point_and_weak_only():

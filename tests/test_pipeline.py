@@ -213,9 +213,10 @@ def test_visual_channel_confidence_reads_the_decoys_it_was_given():
     wrong flags. A decoy that shares a content word with the query does not count."""
     from momentfinder.channels.visual import SamplingConfig, VisualChannel
 
+    from .test_vector_index import unit
+
     rng = np.random.default_rng(0)
     dim = 16
-    unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)  # noqa: E731
     clips = ClipFeatures(unit(rng.standard_normal((20, dim))), Timeline.of(20, 2.0), video_id="v")
     texts = ["a dog runs", "a cat sleeps", "a man opens the door"]
     decoys = [QueryFeatures(t, unit(rng.standard_normal(dim))) for t in texts]
